@@ -1,0 +1,161 @@
+"""ftmon's command line: run | run --once | check-config | test-notify | status | demo.
+
+Exit codes (DESIGN section 6): `run --once` returns 2 if a failure alert was raised, else
+3 if a provider could not be polled, else 1 if a warning was raised, else 0. A
+configuration error exits 78 (EX_CONFIG) from every command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import structlog
+
+from monitor import config as config_mod
+from monitor import logs, runner
+from monitor.errors import ConfigError, StoreError
+
+# Imported where they are used, so each command loads only what it needs: channels
+# (apprise), dispatch, daemon (apscheduler, prometheus-client), status, notify_cmd, demo.
+
+EX_CONFIG = 78
+EX_SOFTWARE = 70  # an internal error; distinct from run --once's 1/2/3
+ONCE_DRAIN_SECONDS = 60.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ftmon",
+        description="Watch fine-tuning jobs on Together AI and OpenAI and alert people.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="poll, diff and deliver until SIGTERM (or one cycle)")
+    run.add_argument("-c", "--config", type=Path, help="config file")
+    run.add_argument("--once", action="store_true", help="one cycle, deliver, exit")
+    run.add_argument("--json", action="store_true", help="with --once: a JSON summary")
+
+    check = sub.add_parser("check-config", help="validate and print the resolved config")
+    check.add_argument("-c", "--config", type=Path, help="config file")
+
+    notify = sub.add_parser("test-notify", help="send a realistic sample alert")
+    notify.add_argument("-c", "--config", type=Path, help="config file")
+    notify.add_argument("--channel", help="only this channel")
+    notify.add_argument("--kind", default="job.failed", help="alert kind to sample")
+
+    status = sub.add_parser("status", help="tracked jobs and the outbox")
+    status.add_argument("-c", "--config", type=Path, help="config file")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    demo = sub.add_parser("demo", help="the whole pipeline against the built-in simulator")
+    demo.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also deliver to this apprise URL (repeatable)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        try:
+            return _dispatch(args)
+        except BaseExceptionGroup as group:  # from tasks run at once (providers polled together)
+            raise _sole(group) from None
+    except ConfigError as exc:
+        print(f"ftmon: configuration error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except StoreError as exc:
+        print(f"ftmon: state database error: {logs.REDACTOR(str(exc))}", file=sys.stderr)
+        return EX_SOFTWARE
+    except Exception as exc:  # the boundary: never exit 1, which means "a warning was raised"
+        structlog.get_logger("ftmon").exception("internal_error")  # redacted like every log
+        print(f"ftmon: internal error: {logs.REDACTOR(repr(exc))}", file=sys.stderr)
+        return EX_SOFTWARE
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error inside (nested) groups, so it is reported as itself; else the group."""
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return inner
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "check-config":
+        from monitor.channels import build_channels, privacy_url
+
+        cfg = config_mod.load(args.config, os.environ)
+        build_channels(cfg.channels, cfg.file)  # a URL apprise cannot use is a config error
+        print(config_mod.describe(cfg, mask_url=privacy_url))
+        return 0
+    if args.command == "run":
+        cfg = config_mod.load(args.config, os.environ)
+        logs.configure(
+            cfg.monitor.log_format,
+            [s.reveal() for s in cfg.secrets()],
+            level=logs.level_from(os.environ),
+        )
+        if args.once:
+            return anyio.run(_run_once, cfg, args.json)
+        from monitor.daemon import Daemon
+
+        daemon = Daemon(cfg, config_path=args.config, env=os.environ, clock=runner.system_clock())
+        return anyio.run(daemon.run)
+    if args.command == "test-notify":
+        cfg = config_mod.load(args.config, os.environ)
+        logs.configure(
+            cfg.monitor.log_format,
+            [s.reveal() for s in cfg.secrets()],
+            level=logs.level_from(os.environ),
+        )
+        from monitor import notify_cmd
+
+        return anyio.run(notify_cmd.test_notify, cfg, cfg.monitor.state, args.channel, args.kind)
+    if args.command == "status":
+        from monitor import status
+
+        cfg = config_mod.load(args.config, os.environ)
+        print(status.report(cfg.monitor.state, runner.system_clock()(), as_json=args.json))
+        return 0
+    if args.command == "demo":
+        from monitor import demo  # the simulator is loaded only for the demo
+
+        return demo.main(args.notify)
+    raise AssertionError(args.command)
+
+
+async def _run_once(cfg: config_mod.Config, as_json: bool) -> int:
+    """One cycle for every provider, then deliver what it (and earlier runs) left."""
+    from monitor.channels import build_channels
+    from monitor.dispatch import Dispatcher
+
+    clock = runner.system_clock()
+    channels = build_channels(cfg.channels, cfg.file)  # a URL apprise cannot use: exit 78 now
+    runtime = runner.open_runtime(cfg, clock)
+    try:
+        report = await runner.poll_all(runtime)
+        dispatcher = Dispatcher(runtime.store, channels, cfg.routes, clock)
+        report.delivery = await dispatcher.drain(ONCE_DRAIN_SECONDS)
+        runtime.store.prune_if_due(clock(), {p.name: p.lookback for p in cfg.providers})
+    finally:
+        await runtime.aclose()
+    if as_json:
+        print(json.dumps(report.summary(), indent=2))
+    else:
+        for alert in report.alerts:
+            print(f"{alert.severity:<8} {alert.provider} {alert.job_id or '-'}: {alert.summary}")
+            if alert.hint:
+                print(f"         next step: {alert.hint}")
+            print(f"         {alert.label_line()}")
+    return report.exit_status

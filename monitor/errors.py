@@ -1,0 +1,96 @@
+"""One exception tree for ftmon; foreign errors are mapped onto it at one boundary each.
+
+    FtmonError
+    ├── ConfigError                 bad config file: exit 78, names file, key and expectation
+    ├── ProviderError               a poll of a provider went wrong (never a job change)
+    │   ├── ProviderAuthError       401/403: permanent
+    │   │   └── ProviderQuotaError  OpenAI 429 insufficient_quota, Together 402: permanent
+    │   ├── ProviderUnavailable     408/409/429/5xx, timeouts, connection errors: retryable
+    │   ├── ProviderNotFound        404 for one job (the job may have vanished)
+    │   └── ProviderSchemaError     a payload that cannot be understood: names field and job
+    ├── StoreError                  the state database cannot be used safely
+    └── DeliveryError               a channel could not take a message
+        └── (retryable flag)        transient vs permanent, decided by channels.py
+
+Every error carries `retryable`, so callers decide by one attribute instead of by type.
+"""
+
+from __future__ import annotations
+
+
+class FtmonError(Exception):
+    retryable: bool = False
+
+
+class ConfigError(FtmonError):
+    """The configuration cannot be used; the message names the file, the key and what was
+    expected."""
+
+    def __init__(self, file: str, key: str, expected: str) -> None:
+        self.file = file
+        self.key = key
+        self.expected = expected
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {expected}")
+
+
+class ProviderError(FtmonError):
+    def __init__(self, provider: str, message: str, *, status_code: int | None = None) -> None:
+        self.provider = provider
+        self.status_code = status_code
+        super().__init__(f"{provider}: {message}")
+
+
+class ProviderAuthError(ProviderError):
+    retryable = False
+
+
+class ProviderQuotaError(ProviderAuthError):
+    """Credits or quota exhausted (OpenAI 429 `insufficient_quota`, Together 402): retrying
+    will not help until a person adds funds."""
+
+
+class ProviderUnavailable(ProviderError):
+    retryable = True
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(provider, message, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class ProviderNotFound(ProviderError):
+    retryable = False
+
+    def __init__(self, provider: str, job_id: str) -> None:
+        super().__init__(provider, f"job {job_id} not found", status_code=404)
+        self.job_id = job_id
+
+
+class ProviderSchemaError(ProviderError):
+    """A payload that cannot be understood at all: a poll error, never a job alert."""
+
+    retryable = True
+
+    def __init__(self, provider: str, field: str, job_id: str | None, detail: str) -> None:
+        self.field = field
+        self.job_id = job_id
+        where = f"job {job_id} field {field}" if job_id else f"field {field}"
+        super().__init__(provider, f"unreadable payload ({where}): {detail}")
+
+
+class StoreError(FtmonError):
+    pass
+
+
+class DeliveryError(FtmonError):
+    def __init__(self, channel: str, message: str, *, retryable: bool) -> None:
+        self.channel = channel
+        self.retryable = retryable
+        super().__init__(f"{channel}: {message}")

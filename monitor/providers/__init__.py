@@ -1,0 +1,31 @@
+"""Provider clients: one module per provider behind the `ProviderClient` Protocol."""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+import httpx
+
+from monitor.config import ProviderConfig
+from monitor.model import ProviderKind
+from monitor.providers.base import ProviderClient, ResponseCounter
+from monitor.providers.openai import OpenAIClient
+from monitor.providers.together import TogetherClient
+
+__all__ = ["OpenAIClient", "ProviderClient", "ResponseCounter", "TogetherClient", "make_client"]
+
+
+def make_client(
+    cfg: ProviderConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_response: ResponseCounter | None = None,
+) -> ProviderClient:
+    """The client for `cfg.kind`; `transport` is for tests and benchmarks (default: network)."""
+    match cfg.kind:
+        case ProviderKind.TOGETHER:
+            return TogetherClient(cfg, transport=transport, on_response=on_response)
+        case ProviderKind.OPENAI:
+            return OpenAIClient(cfg, transport=transport, on_response=on_response)
+        case _:
+            assert_never(cfg.kind)

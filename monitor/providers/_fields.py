@@ -1,0 +1,173 @@
+"""Tolerant reads from decoded JSON, shared by the provider modules (pure, no I/O).
+
+Optional readers return None for anything missing, null or of the wrong type: providers
+add fields, drop fields and send `""` or `0` for "unset", and none of that is an error.
+Required readers raise `ProviderSchemaError` naming the field (with its path inside the
+payload, e.g. `data[3].status`) and the job when it is known.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from monitor.errors import ProviderSchemaError
+
+JsonObject = Mapping[str, object]
+EventData = dict[str, float | int | str | None]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """What is being parsed, for error messages: provider name, job id, field path prefix."""
+
+    provider: str
+    job_id: str | None = None
+    prefix: str = ""
+
+    def fail(self, name: str, detail: str) -> ProviderSchemaError:
+        field = f"{self.prefix}{name}".rstrip(".") or "<body>"
+        return ProviderSchemaError(self.provider, field, self.job_id, detail)
+
+    def at(self, prefix: str, *, job_id: str | None = None) -> Where:
+        """The same payload, one level down (`data[3].`), optionally with the job now known."""
+        return replace(self, prefix=f"{self.prefix}{prefix}", job_id=job_id or self.job_id)
+
+
+def as_object(value: object, where: Where, name: str) -> JsonObject:
+    if not isinstance(value, Mapping):
+        raise where.fail(name, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def envelope_items(raw: object, where: Where, key: str = "data") -> list[object]:
+    """The list inside a `{"data": [...]}` envelope; anything else is unreadable."""
+    body = as_object(raw, where, "")
+    items = body.get(key)
+    if not isinstance(items, list):
+        raise where.fail(key, f"expected a list, got {type(items).__name__}")
+    return items
+
+
+def required_str(obj: JsonObject, key: str, where: Where) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise where.fail(key, f"expected a non-empty string, got {type(value).__name__}")
+    return value
+
+
+def required_time(
+    obj: JsonObject, key: str, where: Where, parse: Callable[[object], datetime | None]
+) -> datetime:
+    parsed = parse(obj.get(key))
+    if parsed is None:
+        raise where.fail(key, f"expected a timestamp, got {type(obj.get(key)).__name__}")
+    return parsed
+
+
+def opt_str(obj: JsonObject, key: str) -> str | None:
+    """A non-empty string, else None (Together writes `""` for unset)."""
+    value = obj.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def opt_int(obj: JsonObject, key: str) -> int | None:
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def opt_bool(obj: JsonObject, key: str) -> bool | None:
+    value = obj.get(key)
+    return value if isinstance(value, bool) else None
+
+
+def any_float(value: object) -> float | None:
+    """A float from an int or float (never a bool), NaN and infinity kept; None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def finite_float(value: object) -> float | None:
+    """Like `any_float`, but NaN and infinity read as None."""
+    result = any_float(value)
+    return result if result is not None and math.isfinite(result) else None
+
+
+def iso_time(value: object) -> datetime | None:
+    """ISO-8601 (`…Z`, with or without a fraction, or with an offset) as aware UTC.
+
+    A string without an offset is taken as UTC.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def unix_time(value: object) -> datetime | None:
+    """Unix seconds (int or float) as aware UTC."""
+    seconds = finite_float(value)
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def ns_time(value: object) -> datetime | None:
+    """Integer nanoseconds since the epoch as aware UTC, exact to the microsecond."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    try:
+        return EPOCH + timedelta(microseconds=value // 1000)
+    except OverflowError:
+        return None
+
+
+def scalar_data(obj: object) -> EventData:
+    """The scalar entries of a map (numbers, strings, null; NaN and inf kept as floats)."""
+    if not isinstance(obj, Mapping):
+        return {}
+    return {
+        str(k): v
+        for k, v in obj.items()
+        if v is None or isinstance(v, str | int | float)  # a bool passes as an int
+    }
+
+
+class Identity(NamedTuple):
+    obj: JsonObject
+    where: Where
+    id: str
+    status: str
+    created_at: datetime
+
+
+def read_identity(
+    raw: object, where: Where, parse_time: Callable[[object], datetime | None]
+) -> Identity:
+    """The three fields every job must have: id, status and created_at.
+
+    The id is read first so that errors about `status` and `created_at` name the job.
+    """
+    obj = as_object(raw, where, "")
+    job_id = required_str(obj, "id", where)
+    where = where.at("", job_id=job_id)
+    status = required_str(obj, "status", where)
+    created_at = required_time(obj, "created_at", where, parse_time)
+    return Identity(obj, where, job_id, status, created_at)

@@ -1,0 +1,291 @@
+"""OpenAI fine-tuning: wire shapes → the normalized model (provider-apis.md section 2).
+
+Sections, in the same order as together.py: tables, parsing (pure, module-level, tested by
+tables), the client.
+
+Wire facts this module relies on: unix-second times; lists are
+`{"object": "list", "data": [...], "has_more": bool}`, newest first, paged with
+`after=<last id>`; event `level` is `info`/`warn`/`error`; event `type` is `message` or
+`metrics` (optional); `error` may be an all-null placeholder on a healthy job.
+
+Strictness: only a job's `id`, `status` and `created_at`, an event's `id` and
+`created_at`, and a list envelope's `data` list are required (a missing `has_more` reads
+as the last page). One unreadable job in a page makes the whole list a
+`ProviderSchemaError`: a partial list must never look like jobs vanished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import httpx
+
+from monitor.config import ProviderConfig
+from monitor.errors import ProviderSchemaError
+from monitor.model import (
+    Checkpoint,
+    JobError,
+    JobEvent,
+    JobSnapshot,
+    Level,
+    ProviderKind,
+    Status,
+    event_key,
+)
+from monitor.providers._fields import (
+    JsonObject,
+    Where,
+    as_object,
+    envelope_items,
+    opt_bool,
+    opt_int,
+    opt_str,
+    read_identity,
+    required_str,
+    required_time,
+    scalar_data,
+    unix_time,
+)
+from monitor.providers.base import ProviderHttp, ResponseCounter, job_path
+
+# --- tables ----------------------------------------------------------------------------
+
+STATUS: Mapping[str, Status] = {
+    "validating_files": Status.PENDING,
+    "created": Status.PENDING,
+    "queued": Status.QUEUED,
+    "running": Status.RUNNING,
+    "paused": Status.PAUSED,
+    "succeeded": Status.SUCCEEDED,
+    "failed": Status.FAILED,
+    "cancelled": Status.CANCELLED,
+}
+
+LEVELS: Mapping[str, Level] = {
+    "info": Level.INFO,
+    "warn": Level.WARNING,
+    "warning": Level.WARNING,
+    "error": Level.ERROR,
+}
+
+PAGE_SIZE = 100
+MAX_PAGES = 1000  # 100,000 items: a server that never says has_more=false cannot spin us
+JOBS = "fine_tuning/jobs"
+
+
+# --- parsing (pure) ----------------------------------------------------------------------
+
+
+def parse_status(raw: str) -> Status:
+    """The normalized status; anything new is `unknown` (the caller logs it once)."""
+    return STATUS.get(raw.strip().lower(), Status.UNKNOWN)
+
+
+def parse_level(raw: object) -> Level:
+    """`warn` → warning; unknown or missing → info."""
+    if not isinstance(raw, str):
+        return Level.INFO
+    return LEVELS.get(raw.strip().lower(), Level.INFO)
+
+
+def parse_error(raw: object) -> JobError | None:
+    """`error{code,message,param}`, or None for null and for the all-null placeholder."""
+    if not isinstance(raw, Mapping):
+        return None
+    code, message = opt_str(raw, "code"), opt_str(raw, "message")
+    if code is None and message is None:
+        return None
+    return JobError(code=code, message=message, param=opt_str(raw, "param"))
+
+
+def _n_epochs(obj: JsonObject) -> int | None:
+    """`hyperparameters.n_epochs` when an int (not `"auto"`), else the method's copy."""
+    for holder in (obj.get("hyperparameters"), _method_hyperparameters(obj.get("method"))):
+        if isinstance(holder, Mapping) and (n := opt_int(holder, "n_epochs")) is not None:
+            return n
+    return None
+
+
+def _method_hyperparameters(method: object) -> object:
+    if not isinstance(method, Mapping):
+        return None
+    kind = method.get("type")
+    detail = method.get(kind) if isinstance(kind, str) else None
+    return detail.get("hyperparameters") if isinstance(detail, Mapping) else None
+
+
+def parse_job(raw: object, provider: str, where: Where | None = None) -> JobSnapshot:
+    ident = read_identity(raw, where or Where(provider), unix_time)
+    obj = ident.obj
+    return JobSnapshot(
+        provider=provider,
+        kind=ProviderKind.OPENAI,
+        id=ident.id,
+        status=parse_status(ident.status),
+        raw_status=ident.status,
+        created_at=ident.created_at,
+        finished_at=unix_time(obj.get("finished_at")),
+        model=opt_str(obj, "model"),
+        output_name=opt_str(obj, "fine_tuned_model"),
+        training_file=opt_str(obj, "training_file"),
+        suffix=opt_str(obj, "user_provided_suffix"),
+        n_epochs=_n_epochs(obj),
+        estimated_finish=unix_time(obj.get("estimated_finish")),
+        trained_tokens=opt_int(obj, "trained_tokens"),
+        error=parse_error(obj.get("error")),
+    )
+
+
+def _has_more(raw: object) -> bool:
+    return isinstance(raw, Mapping) and opt_bool(raw, "has_more") is True
+
+
+def parse_job_page(raw: object, provider: str) -> tuple[list[JobSnapshot], bool]:
+    """One page of `GET /fine_tuning/jobs` as sent (newest first) and its `has_more`.
+
+    One bad job fails the whole page (see the module docstring).
+    """
+    where = Where(provider)
+    items = envelope_items(raw, where)
+    jobs = [parse_job(item, provider, where.at(f"data[{i}].")) for i, item in enumerate(items)]
+    return jobs, _has_more(raw)
+
+
+def parse_event(raw: object, where: Where) -> JobEvent:
+    """One event; `metrics` data is kept as sent, NaN and infinity included."""
+    obj = as_object(raw, where, "")
+    event_id = required_str(obj, "id", where)
+    created_at = required_time(obj, "created_at", where, unix_time)
+    type_ = (opt_str(obj, "type") or "message").strip().lower() or "message"
+    message = obj.get("message")
+    text = message if isinstance(message, str) else ""
+    return JobEvent(
+        key=event_key(event_id, None, created_at, type_, text),
+        created_at=created_at,
+        type=type_,
+        level=parse_level(obj.get("level")),
+        message=text,
+        data=scalar_data(obj.get("data")),
+    )
+
+
+def parse_event_page(raw: object, provider: str, job_id: str) -> tuple[list[JobEvent], bool]:
+    """One page of `GET …/events` as sent (newest first) and its `has_more`."""
+    where = Where(provider, job_id)
+    items = envelope_items(raw, where)
+    events = [parse_event(item, where.at(f"data[{i}].")) for i, item in enumerate(items)]
+    return events, _has_more(raw)
+
+
+def oldest_first(newest_first: list[JobEvent]) -> list[JobEvent]:
+    """Reverse the wire order, then sort stably by time (equal times keep their order)."""
+    chronological = list(newest_first)
+    chronological.reverse()
+    chronological.sort(key=lambda e: e.created_at)
+    return chronological
+
+
+def parse_checkpoint_page(
+    raw: object, provider: str, job_id: str
+) -> tuple[list[Checkpoint], str | None]:
+    """One page of `GET …/checkpoints` and the cursor for the next page (None: last page)."""
+    where = Where(provider, job_id)
+    result, last_id = [], None
+    for i, item in enumerate(envelope_items(raw, where)):
+        obj = as_object(item, where, f"data[{i}]")
+        last_id = opt_str(obj, "id")
+        name = opt_str(obj, "fine_tuned_model_checkpoint") or last_id or f"{job_id}:checkpoint"
+        created_at = unix_time(obj.get("created_at"))
+        result.append(
+            Checkpoint(step=opt_int(obj, "step_number"), created_at=created_at, name=name)
+        )
+    return result, (last_id if _has_more(raw) else None)
+
+
+# --- the client ----------------------------------------------------------------------------
+
+
+class _Cursor:
+    """`after` values for one paged read; refuses to loop or to read without end."""
+
+    def __init__(self, provider: str, job_id: str | None) -> None:
+        self._provider, self._job_id = provider, job_id
+        self._seen: set[str] = set()
+
+    def params(self, after: str | None) -> dict[str, str | int]:
+        if after is not None:
+            if after in self._seen or len(self._seen) >= MAX_PAGES:
+                detail = f"has_more never ends (after={after}, {len(self._seen)} pages)"
+                raise ProviderSchemaError(self._provider, "has_more", self._job_id, detail)
+            self._seen.add(after)
+        return {"limit": PAGE_SIZE} if after is None else {"limit": PAGE_SIZE, "after": after}
+
+
+class OpenAIClient:
+    """`ProviderClient` for OpenAI: pages only as far as needed, never a retry."""
+
+    kind: ProviderKind = ProviderKind.OPENAI
+
+    def __init__(
+        self,
+        cfg: ProviderConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_response: ResponseCounter | None = None,
+    ) -> None:
+        self.name = cfg.name
+        self._http = ProviderHttp(cfg, transport=transport, on_response=on_response)
+
+    async def list_jobs(self, *, created_after: datetime | None) -> list[JobSnapshot]:
+        """Newest first; follows `after` only while the last job is newer than the bound."""
+        cursor, after, jobs = _Cursor(self.name, None), None, []
+        while True:
+            raw = await self._http.get_json(JOBS, params=cursor.params(after))
+            page, has_more = parse_job_page(raw, self.name)
+            jobs.extend(page)
+            if not (has_more and page and _newer(page[-1], created_after)):
+                return [j for j in jobs if _newer(j, created_after)]
+            after = page[-1].id
+
+    async def retrieve(self, job_id: str) -> JobSnapshot:
+        raw = await self._http.get_json(job_path(JOBS, job_id), job_id=job_id)
+        return parse_job(raw, self.name, Where(self.name, job_id))
+
+    async def events(self, job_id: str, *, after_key: str | None) -> list[JobEvent]:
+        """Events newer than `after_key` (all when None), oldest first.
+
+        Pages newest first and stops at the page that holds `after_key`.
+        """
+        path, cursor = job_path(JOBS, job_id, "events"), _Cursor(self.name, job_id)
+        collected: list[JobEvent] = []
+        after: str | None = None
+        while True:
+            raw = await self._http.get_json(path, params=cursor.params(after), job_id=job_id)
+            page, has_more = parse_event_page(raw, self.name, job_id)
+            for event in page:
+                if after_key is not None and event.key == after_key:
+                    return oldest_first(collected)
+                collected.append(event)
+            if not (has_more and page):
+                return oldest_first(collected)
+            after = page[-1].key  # the event id: OpenAI events always carry one
+
+    async def checkpoints(self, job_id: str) -> list[Checkpoint]:
+        """Every checkpoint (a handful per job), by step ascending."""
+        path, cursor = job_path(JOBS, job_id, "checkpoints"), _Cursor(self.name, job_id)
+        result: list[Checkpoint] = []
+        after: str | None = None
+        while True:
+            raw = await self._http.get_json(path, params=cursor.params(after), job_id=job_id)
+            page, after = parse_checkpoint_page(raw, self.name, job_id)
+            result.extend(page)
+            if after is None:
+                return sorted(result, key=lambda c: (c.step is None, c.step or 0))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _newer(job: JobSnapshot, created_after: datetime | None) -> bool:
+    return created_after is None or job.created_at > created_after

@@ -1,0 +1,286 @@
+"""Together AI fine-tuning: wire shapes → the normalized model (provider-apis.md section 1).
+
+Sections, in the same order as openai.py: tables, parsing (pure, module-level, tested by
+tables), the client.
+
+Wire facts this module relies on: ISO-8601 times (`…Z`, with or without a fraction);
+`total_price` in nano-dollars; metrics `timestamp` in nanoseconds; event `type` in either
+UPPERCASE or the spec's lowercase (`compressing_model` vs `model_compressing`); event
+`level` in either `Info` or `info` spelling, plus `legacy_*` variants; no pagination
+anywhere; list order not guaranteed. Metrics rows are parsed in `together_metrics`.
+
+Strictness: only a job's `id`, `status` and `created_at`, an event's `created_at`, and a
+list envelope's `data` list are required. One unreadable job in `GET /fine-tunes` makes
+the whole list a `ProviderSchemaError`: a partial list must never look like jobs vanished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import httpx
+
+from monitor.config import ProviderConfig
+from monitor.model import Checkpoint, JobEvent, JobSnapshot, Level, ProviderKind, Status, event_key
+from monitor.providers._fields import (
+    EventData,
+    JsonObject,
+    Where,
+    as_object,
+    envelope_items,
+    finite_float,
+    iso_time,
+    opt_bool,
+    opt_int,
+    opt_str,
+    read_identity,
+    required_time,
+)
+from monitor.providers._stream import NotPlain, each_item
+from monitor.providers.base import ProviderHttp, ResponseCounter, decode_json, job_path
+from monitor.providers.together_metrics import MetricRow, parse_metrics
+
+# --- tables ----------------------------------------------------------------------------
+
+STATUS: Mapping[str, Status] = {
+    "pending": Status.PENDING,
+    "queued": Status.QUEUED,
+    "running": Status.RUNNING,
+    "compressing": Status.RUNNING,
+    "uploading": Status.RUNNING,
+    "cancel_requested": Status.CANCELLING,
+    "completed": Status.SUCCEEDED,
+    "error": Status.FAILED,
+    "user_error": Status.FAILED,
+    "cancelled": Status.CANCELLED,
+}
+
+LEVELS: Mapping[str, Level] = {
+    "": Level.INFO,
+    "info": Level.INFO,
+    "legacy_info": Level.INFO,
+    "warning": Level.WARNING,
+    "legacy_iwarning": Level.WARNING,
+    "error": Level.ERROR,
+    "legacy_ierror": Level.ERROR,
+}
+
+# The worker's UPPERCASE spelling differs from the spec's lowercase one in one word order.
+TYPE_ALIASES: Mapping[str, str] = {"compressing_model": "model_compressing"}
+
+EVENT_INT_FIELDS = ("step", "total_steps", "token_count", "param_count", "training_offset")
+EVENT_STR_FIELDS = ("checkpoint_path", "model_path", "wandb_url")
+
+NANODOLLARS_PER_USD = 1_000_000_000
+JOBS = "fine-tunes"
+
+
+# --- parsing (pure) ----------------------------------------------------------------------
+
+
+def parse_status(raw: str) -> Status:
+    """The normalized status; anything new is `unknown` (the caller logs it once)."""
+    return STATUS.get(raw.strip().lower(), Status.UNKNOWN)
+
+
+def parse_level(raw: object) -> Level:
+    """`""`/`Info`/`legacy_info` → info and so on; unknown or missing → info."""
+    if not isinstance(raw, str):
+        return Level.INFO
+    return LEVELS.get(raw.strip().lower(), Level.INFO)
+
+
+def parse_event_type(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        return "unknown"
+    lowered = raw.strip().lower()
+    return TYPE_ALIASES.get(lowered, lowered)
+
+
+def _event_data(obj: JsonObject) -> EventData:
+    """The event's non-empty numbers and paths (`0` and `""` mean "not applicable")."""
+    data: EventData = {}
+    for name in EVENT_INT_FIELDS:
+        number = opt_int(obj, name)
+        if number:
+            data[name] = number
+    for name in EVENT_STR_FIELDS:
+        text = opt_str(obj, name)
+        if text:
+            data[name] = text
+    return data
+
+
+def _event_id(value: object) -> str | None:
+    """The spec has no event id, but newer payloads may carry one (string or number)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value)
+
+
+def parse_event(raw: object, where: Where) -> JobEvent:
+    """One event; keyed by `id` if present, else a non-empty `hash`, else a digest."""
+    obj = as_object(raw, where, "")
+    created_at = required_time(obj, "created_at", where, iso_time)
+    type_ = parse_event_type(obj.get("type"))
+    message = obj.get("message")
+    text = message if isinstance(message, str) else ""
+    return JobEvent(
+        key=event_key(_event_id(obj.get("id")), opt_str(obj, "hash"), created_at, type_, text),
+        created_at=created_at,
+        type=type_,
+        level=parse_level(obj.get("level")),
+        message=text,
+        data=_event_data(obj),
+    )
+
+
+def parse_events(items: list[object], where: Where) -> list[JobEvent]:
+    """A log, oldest first (stable: equal times keep the provider's order)."""
+    events = [parse_event(item, where.at(f"[{i}].")) for i, item in enumerate(items)]
+    return sorted(events, key=lambda e: e.created_at)
+
+
+def parse_event_list(raw: object, provider: str, job_id: str) -> list[JobEvent]:
+    """`GET /fine-tunes/{id}/events`: `{"data": [...]}`."""
+    where = Where(provider, job_id)
+    return parse_events(envelope_items(raw, where), where.at("data"))
+
+
+def _seconds_remaining(progress: object) -> float | None:
+    if not isinstance(progress, Mapping) or opt_bool(progress, "estimate_available") is not True:
+        return None
+    return finite_float(progress.get("seconds_remaining"))
+
+
+def _price_usd(total_price: object) -> float | None:
+    nanodollars = finite_float(total_price)
+    return None if nanodollars is None else nanodollars / NANODOLLARS_PER_USD
+
+
+def parse_job(raw: object, provider: str, where: Where | None = None) -> JobSnapshot:
+    """A full (`retrieve`) or truncated (list) job; its embedded `events` become the log."""
+    ident = read_identity(raw, where or Where(provider), iso_time)
+    obj = ident.obj
+    events = obj.get("events")
+    log = parse_events(events, ident.where.at("events")) if isinstance(events, list) else []
+    return JobSnapshot(
+        provider=provider,
+        kind=ProviderKind.TOGETHER,
+        id=ident.id,
+        status=parse_status(ident.status),
+        raw_status=ident.status,
+        created_at=ident.created_at,
+        updated_at=iso_time(obj.get("updated_at")),
+        started_at=iso_time(obj.get("started_at")),
+        model=opt_str(obj, "model"),
+        output_name=opt_str(obj, "model_output_name"),
+        training_file=opt_str(obj, "training_file"),
+        suffix=opt_str(obj, "suffix"),
+        n_epochs=opt_int(obj, "n_epochs"),
+        epochs_completed=opt_int(obj, "epochs_completed"),
+        steps_completed=opt_int(obj, "steps_completed"),
+        total_steps=opt_int(obj, "total_steps"),
+        queue_depth=opt_int(obj, "queue_depth"),
+        seconds_remaining=_seconds_remaining(obj.get("progress")),
+        price_usd=_price_usd(obj.get("total_price")),
+        wandb_url=opt_str(obj, "wandb_url"),
+        events=tuple(log),
+    )
+
+
+def parse_job_list(raw: object, provider: str) -> list[JobSnapshot]:
+    """`GET /fine-tunes`, newest first. One bad job fails the whole list (see module doc)."""
+    where = Where(provider)
+    items = envelope_items(raw, where)
+    jobs = [parse_job(item, provider, where.at(f"data[{i}].")) for i, item in enumerate(items)]
+    return sorted(jobs, key=lambda j: j.created_at, reverse=True)
+
+
+def parse_job_list_body(
+    content: bytes, provider: str, created_after: datetime | None = None
+) -> list[JobSnapshot]:
+    """`parse_job_list` straight from the body, decoding one job at a time (a big list
+    then never holds every job's dict at once; see `_stream`), keeping those created
+    after `created_after`."""
+    where = Where(provider)
+    jobs: list[JobSnapshot] = []
+
+    def visit(index: int, item: object) -> None:
+        job = parse_job(item, provider, where.at(f"data[{index}]."))
+        if created_after is None or job.created_at > created_after:
+            jobs.append(job)
+
+    try:
+        each_item(content, "data", visit)
+    except NotPlain:  # anything unusual: decode it whole, for the usual answer or error
+        jobs = [
+            j
+            for j in parse_job_list(decode_json(provider, content, None), provider)
+            if created_after is None or j.created_at > created_after
+        ]
+    return sorted(jobs, key=lambda j: j.created_at, reverse=True)
+
+
+def _checkpoint_name(obj: JsonObject, job_id: str, step: int | None) -> str:
+    """The registry name, else the storage path, else the download name the CLI would use."""
+    label = opt_str(obj, "checkpoint_type") or ""
+    derived = f"{job_id}:{step}" if "intermediate" in label.lower() else job_id
+    return opt_str(obj, "object_name") or opt_str(obj, "path") or derived
+
+
+def parse_checkpoints(raw: object, provider: str, job_id: str) -> list[Checkpoint]:
+    """`GET /fine-tunes/{id}/checkpoints`, by step ascending (the API order is unspecified)."""
+    where = Where(provider, job_id)
+    result = []
+    for i, item in enumerate(envelope_items(raw, where)):
+        obj = as_object(item, where, f"data[{i}]")
+        step = opt_int(obj, "step")
+        name = _checkpoint_name(obj, job_id, step)
+        result.append(Checkpoint(step=step, created_at=iso_time(obj.get("created_at")), name=name))
+    return sorted(result, key=lambda c: (c.step is None, c.step or 0))
+
+
+# --- the client ----------------------------------------------------------------------------
+
+
+class TogetherClient:
+    """`ProviderClient` for Together AI: one request per call, never a retry."""
+
+    kind: ProviderKind = ProviderKind.TOGETHER
+
+    def __init__(
+        self,
+        cfg: ProviderConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_response: ResponseCounter | None = None,
+    ) -> None:
+        self.name = cfg.name
+        self._http = ProviderHttp(cfg, transport=transport, on_response=on_response)
+
+    async def list_jobs(self, *, created_after: datetime | None) -> list[JobSnapshot]:
+        """One `GET /fine-tunes` (no params); filtered by `created_after` here, newest first."""
+        return parse_job_list_body(await self._http.get_bytes(JOBS), self.name, created_after)
+
+    async def retrieve(self, job_id: str) -> JobSnapshot:
+        raw = await self._http.get_json(job_path(JOBS, job_id), job_id=job_id)
+        return parse_job(raw, self.name, Where(self.name, job_id))
+
+    async def events(self, job_id: str, *, after_key: str | None) -> list[JobEvent]:
+        """The whole log, oldest first; `after_key` is ignored (Together has no cursor)."""
+        raw = await self._http.get_json(job_path(JOBS, job_id, "events"), job_id=job_id)
+        return parse_event_list(raw, self.name, job_id)
+
+    async def checkpoints(self, job_id: str) -> list[Checkpoint]:
+        raw = await self._http.get_json(job_path(JOBS, job_id, "checkpoints"), job_id=job_id)
+        return parse_checkpoints(raw, self.name, job_id)
+
+    async def metrics(self, job_id: str) -> list[MetricRow]:
+        """Training and eval metric rows, chronological (Together only)."""
+        raw = await self._http.get_json(job_path(JOBS, job_id, "metrics"), job_id=job_id)
+        return parse_metrics(raw, self.name, job_id)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

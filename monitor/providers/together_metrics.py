@@ -1,0 +1,61 @@
+"""Together AI training metrics (`GET /fine-tunes/{id}/metrics`), normalized (pure).
+
+Each row is a flat map: `timestamp` in nanoseconds, `train/global_step`, `train/loss`, …;
+eval rows (`eval/loss`) come as separate rows, even at the same step, and also carry
+`train/global_step` as their x-axis. An optional extra of the Together client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.providers._fields import Where, any_float, as_object, envelope_items, ns_time, opt_int
+
+METRIC_STEP_KEYS = ("train/global_step", "eval/global_step", "global_step", "step")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricRow:
+    """One metrics row: train and eval rows come separately, even at the same step.
+
+    `loss` keeps NaN and infinity: a NaN loss is exactly what the diff engine looks for.
+    """
+
+    time: datetime | None
+    step: int | None
+    split: str  # "train", "eval", or "" when the row names neither
+    loss: float | None
+    values: Mapping[str, float] = field(default_factory=dict)
+
+
+def _split(values: Mapping[str, float]) -> str:
+    """Eval rows also carry `train/global_step` and `train/epoch` as their x-axis."""
+    for split in ("eval", "train"):
+        if any(k.startswith(f"{split}/") and k.endswith("loss") for k in values):
+            return split
+    return "train" if any(k.startswith("train/") for k in values) else ""
+
+
+def parse_metric_row(raw: object, where: Where) -> MetricRow:
+    obj = as_object(raw, where, "")
+    numbers = {k: any_float(v) for k, v in obj.items() if k != "timestamp"}
+    values = {k: n for k, n in numbers.items() if n is not None}
+    split = _split(values)
+    return MetricRow(
+        time=ns_time(obj.get("timestamp")),
+        step=next((n for k in METRIC_STEP_KEYS if (n := opt_int(obj, k)) is not None), None),
+        split=split,
+        loss=values.get(f"{split}/loss" if split else "loss"),
+        values=values,
+    )
+
+
+def parse_metrics(raw: object, provider: str, job_id: str) -> list[MetricRow]:
+    """`GET /fine-tunes/{id}/metrics`: `{"metrics": [...]}`, chronological; none yet if absent."""
+    where = Where(provider, job_id)
+    if isinstance(raw, Mapping) and raw.get("metrics") is None:
+        return []
+    items = envelope_items(raw, where, key="metrics")
+    return [parse_metric_row(item, where.at(f"metrics[{i}].")) for i, item in enumerate(items)]

@@ -1,0 +1,165 @@
+"""The poll plan (pure): which logs a poll reads, how deep a list reaches, tombstones."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from monitor.config import Thresholds
+from monitor.diff import diff
+from monitor.model import JobSnapshot, JobState, Level
+from monitor.plan import (
+    LIST_SLACK,
+    LogReason,
+    list_bound,
+    log_reason,
+    snapshot_mark,
+    tombstone,
+    unchanged,
+    worth_a_look,
+)
+from tests.core.factories import T0, at, event, openai, together
+
+TH = Thresholds(progress_stall=timedelta(minutes=45))
+
+
+def seen(snapshot: JobSnapshot, *, read: float, progress: float) -> JobState:
+    """The state after a poll at minute `read` whose log's newest line was at `progress`."""
+    state, _ = diff(None, snapshot, [], at(read), TH)
+    return replace(
+        state,
+        snapshot_mark=snapshot_mark(snapshot),
+        log_read_at=at(read),
+        last_progress_at=at(progress),
+    )
+
+
+RUNNING = openai("running")
+
+
+@pytest.mark.parametrize(
+    ("case", "snapshot", "state", "now", "baseline", "reason"),
+    [
+        # first sight: read it, unless a baseline poll meets a job long finished
+        ("new", RUNNING, None, 10, False, LogReason.NEW),
+        ("new-finished-alert-mode", openai("failed"), None, 10, False, LogReason.NEW),
+        ("new-finished-baseline", openai("succeeded"), None, 10, True, None),
+        ("new-running-baseline", RUNNING, None, 10, True, LogReason.NEW),
+        # anything in the snapshot moved: read it
+        ("status-moved", openai("succeeded"), seen(RUNNING, read=9, progress=9), 10, False,
+         LogReason.CHANGED),
+        ("updated_at-moved", together("queued", updated_at=at(9)),
+         seen(together("queued", updated_at=at(1)), read=5, progress=1), 10, False,
+         LogReason.CHANGED),
+        # nothing moved and nothing runs: no log
+        ("queued-still", together("queued"), seen(together("queued"), read=5, progress=1), 60,
+         False, None),
+        # running, unchanged: by the quiet-time cadence
+        ("running-never-read", RUNNING, replace(seen(RUNNING, read=5, progress=5),
+                                                log_read_at=None), 10, False, LogReason.UNREAD),
+        ("running-active", RUNNING, seen(RUNNING, read=9, progress=8.5), 10, False, LogReason.DUE),
+        ("running-quiet-not-yet", RUNNING, seen(RUNNING, read=8, progress=0), 11, False, None),
+        ("running-quiet-half-time", RUNNING, seen(RUNNING, read=8, progress=0), 12, False,
+         LogReason.DUE),
+        ("running-quiet-cap-not-yet", RUNNING, seen(RUNNING, read=30, progress=0), 34, False,
+         None),
+        ("running-quiet-cap", RUNNING, seen(RUNNING, read=30, progress=0), 35, False,
+         LogReason.DUE),
+        ("same-instant", RUNNING, seen(RUNNING, read=10, progress=10), 10, False, None),
+        # the stall clock ran out on the last read: read before alerting
+        ("stall-check", RUNNING, seen(RUNNING, read=44, progress=0), 45.5, False,
+         LogReason.STALL_CHECK),
+    ],
+)  # fmt: skip
+def test_log_reason(
+    case: str,
+    snapshot: JobSnapshot,
+    state: JobState | None,
+    now: float,
+    baseline: bool,
+    reason: LogReason | None,
+) -> None:
+    assert log_reason(snapshot, state, at(now), TH, baseline=baseline) == reason, case
+
+
+def test_the_mark_ignores_the_moving_estimate_but_not_progress() -> None:
+    """seconds_remaining ticks every poll; steps, times and statuses are changes."""
+    base = together("running", seconds_remaining=600.0, steps_completed=10)
+    assert snapshot_mark(base) == snapshot_mark(replace(base, seconds_remaining=540.0))
+    assert snapshot_mark(base) != snapshot_mark(replace(base, steps_completed=11))
+    assert snapshot_mark(base) != snapshot_mark(replace(base, updated_at=at(3)))
+
+
+def state_created(minutes: float, raw: str, job_id: str) -> JobState:
+    return diff(None, openai(raw, job_id=job_id, created_at=at(minutes)), [], at(minutes), TH)[0]
+
+
+def test_list_bound() -> None:
+    """First poll: the lookback horizon; then the oldest open job, else the newest known."""
+    lookback = timedelta(days=7)
+    now = at(600)
+    old_open = state_created(100, "queued", "a")
+    done = state_created(300, "succeeded", "b")
+    newest = state_created(500, "succeeded", "c")
+    states = {s.job_id: s for s in (old_open, done, newest)}
+    assert list_bound(states, now, lookback, first=True) == now - lookback
+    assert list_bound({}, now, lookback, first=False) == now - lookback
+    assert list_bound(states, now, lookback, first=False) == at(100)
+    del states["a"]
+    assert list_bound(states, now, lookback, first=False) == at(500) - LIST_SLACK
+    gone = replace(old_open, facts=old_open.facts | {"vanished"})
+    states["a"] = gone  # a vanished job is not waited for
+    assert list_bound(states, now, lookback, first=False) == at(500) - LIST_SLACK
+
+
+def test_worth_a_look() -> None:
+    """Finished jobs whose status stands are skipped; `jobs` narrows first sight only."""
+    done = state_created(0, "succeeded", "ftjob-abc123")
+    assert not worth_a_look(openai("succeeded"), done, follow=False, followed=frozenset())
+    assert worth_a_look(openai("failed"), done, follow=False, followed=frozenset())
+    assert worth_a_look(openai("running"), None, follow=False, followed=frozenset())
+    assert not worth_a_look(openai("running"), None, follow=True, followed=frozenset({"x"}))
+    followed = frozenset({"ftjob-abc123"})
+    assert worth_a_look(openai("running"), None, follow=True, followed=followed)
+
+
+def test_a_finished_job_becomes_a_tombstone() -> None:
+    """Log memory goes; facts, ids and links stay; re-reading the same log raises nothing
+    and changes nothing, and a line written after the last one read is still new."""
+    log = [
+        event("metrics", f"step {i}", i, key=f"e{i}", data={"train_loss": 1.0}) for i in range(50)
+    ]
+    done = openai("succeeded", finished_at=at(60))
+    state, _ = diff(None, done, log, at(60), TH)
+    small = tombstone(state)
+    assert small.recent_events == () and small.losses == () and small.seen_keys == ()
+    assert small.facts == state.facts and small.status_path == state.status_path[-1:]
+    assert (small.job_id, small.status, small.last_event_key) == (
+        state.job_id,
+        state.status,
+        state.last_event_key,
+    )
+    again, alerts = diff(small, done, log, at(61), TH)
+    assert alerts == [] and again.facts == small.facts and again.seen_keys == ()
+    assert tombstone(small) == small
+    later = event("message", "a refund of $1.00", 70, key="late", level=Level.INFO)
+    refunded, alerts = diff(small, done, [*log, later], at(71), TH)
+    assert refunded.seen_keys == ("late",)
+
+
+def test_a_failed_job_awaiting_its_restart_is_kept_whole() -> None:
+    """The restart alert quotes the old job's recent events: no tombstone until linked."""
+    failed, _ = diff(None, together("error"), [event("job_error", "node lost", 5)], at(6), TH)
+    assert failed.awaiting_restart_since is not None
+    assert tombstone(failed) == failed
+    running, _ = diff(None, together("running"), [event("job_start", "go", 1)], at(2), TH)
+    assert tombstone(running) == running
+
+
+def test_unchanged_ignores_only_the_observation_time() -> None:
+    state, _ = diff(None, together("running"), [], T0, TH)
+    assert unchanged(state, replace(state, observed_at=at(5)))
+    assert not unchanged(state, replace(state, last_step=3))
+    assert not unchanged(None, state)

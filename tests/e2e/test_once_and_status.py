@@ -1,0 +1,107 @@
+"""`ftmon run --once` exit statuses, `ftmon status` and `ftmon demo`, as real processes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from io import StringIO
+from pathlib import Path
+
+from monitor.simulator import ManualClock, Simulator
+from tests.e2e.harness import ftmon, ftmon_env, run_once, write_config
+from tests.shell.receivers import HttpReceiver, free_port
+
+START = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
+SLOW = {"queue_stall": "30m", "progress_stall": "2h", "eta_grace": "2h"}
+
+
+def test_exit_0_when_nothing_happened(tmp_path: Path) -> None:
+    """No jobs, both providers answer: 0."""
+    with Simulator(clock=ManualClock(START)) as sim:
+        done = run_once(write_config(tmp_path, sim, thresholds=SLOW), sim.now)
+    assert done.returncode == 0, done.stderr
+    assert [p["ok"] for p in done.summary["providers"]] == [True, True]
+
+
+def test_exit_1_when_only_a_warning_was_raised(tmp_path: Path) -> None:
+    """A job stuck in the queue is a warning: 1."""
+    with Simulator(clock=ManualClock(START)) as sim:
+        config = write_config(tmp_path, sim, thresholds=SLOW)
+        assert run_once(config, sim.now).returncode == 0
+        sim.add_scenario("openai_queue_stuck", at=-3600)
+        done = run_once(config, sim.now)
+    assert done.returncode == 1, done.alerts
+    assert {a["kind"] for a in done.alerts} == {"job.queue_stalled"}
+
+
+def test_exit_2_when_a_failure_was_raised_even_with_a_provider_down(tmp_path: Path) -> None:
+    """A failure outranks an unpolled provider: 2."""
+    with Simulator(clock=ManualClock(START)) as sim:
+        config = write_config(tmp_path, sim, thresholds=SLOW)
+        assert run_once(config, sim.now).returncode == 0
+        sim.add_scenario("openai_failure", at=-600)
+        sim.faults.fail(503, count=None, provider="together")
+        done = run_once(config, sim.now)
+    assert done.returncode == 2
+    assert [p["ok"] for p in done.summary["providers"]] == [False, True]
+
+
+def test_exit_3_when_a_provider_cannot_be_reached(tmp_path: Path) -> None:
+    """Nothing listening at the provider's address: 3, and no job alert."""
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    done = run_once(write_config(tmp_path, dead, thresholds=SLOW), START)
+    assert done.returncode == 3
+    assert all(not p["ok"] for p in done.summary["providers"])
+    assert done.alerts == []
+
+
+def test_exit_78_for_a_bad_config(tmp_path: Path) -> None:
+    """A bad config names the file and the key, and exits 78 from every command."""
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1", thresholds={"queue_stall": "soon"})
+    for command in (["run", "--once"], ["run"], ["status"], ["test-notify"], ["check-config"]):
+        done = ftmon([*command, "-c", str(config)], ftmon_env())
+        assert done.returncode == 78, (command, done.stderr)
+        assert str(config) in done.stderr and "thresholds.queue_stall" in done.stderr
+
+
+def test_status_shows_jobs_restarts_and_the_outbox(tmp_path: Path) -> None:
+    """`ftmon status` lists tracked jobs with progress and restart links; --json too."""
+    receiver = HttpReceiver()
+    try:
+        with Simulator(clock=ManualClock(START)) as sim:
+            config = write_config(
+                tmp_path,
+                sim,
+                thresholds=SLOW,
+                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
+            )
+            assert run_once(config, sim.now).returncode == 0
+            restart = sim.add_scenario("together_restart", at=5, time_scale=0.1)
+            sim.add_scenario("openai_success", at=5, time_scale=0.1)
+            sim.advance(700)
+            run_once(config, sim.now)
+            env = ftmon_env(sim.now)
+            table = ftmon(["status", "-c", str(config)], env)
+            as_json = ftmon(["status", "--json", "-c", str(config)], env)
+    finally:
+        receiver.close()
+    assert table.returncode == 0, table.stderr
+    old, new = restart.job_ids
+    assert old in table.stdout and f"-> {new}" in table.stdout and f"<- {old}" in table.stdout
+    assert "hook: sent" in table.stdout
+    report = json.loads(as_json.stdout)
+    assert {j["job"] for j in report["jobs"]} >= {old, new}
+    assert report["outbox"]["totals"].get("sent", 0) >= 4
+    assert "sim-together-key" not in table.stdout + as_json.stdout
+
+
+def test_demo_shows_alerts_as_they_are_delivered() -> None:
+    """The README's main command: simulator, real daemon and console receiver, no setup."""
+    from monitor import demo
+
+    out = StringIO()
+    assert demo.main([], out=out, seconds=14) == 0
+    text = out.getvalue()
+    assert "ftmon demo: the simulator serves" in text
+    assert "kind=job.started" in text
+    assert "JOBS (" in text and "OUTBOX" in text

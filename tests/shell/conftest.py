@@ -1,0 +1,50 @@
+"""Fixtures for delivery tests: real receivers on loopback, apprise pointed at them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from monitor.channels import check_url
+from tests.shell.receivers import HttpReceiver, SmtpReceiver
+
+check_url("json://localhost")  # loads apprise's plugins the way channels.py does
+from apprise.plugins.email.base import NotifyEmail  # noqa: E402
+from apprise.plugins.slack import NotifySlack  # noqa: E402
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    receiver = HttpReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def smtp_receiver(no_apprise_throttle: None) -> Iterator[SmtpReceiver]:
+    receiver = SmtpReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def slack_receiver(
+    http_receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch, no_apprise_throttle: None
+) -> HttpReceiver:
+    """apprise's real Slack plugin, its webhook base URL pointed at the local receiver.
+
+    The plugin builds `{webhook_url}/{token_a}/{token_b}/{token_c}`; the class attribute is
+    the only seam it offers. Everything else (payload, mrkdwn conversion, the `ok` answer
+    check) is the plugin's own code.
+    """
+    monkeypatch.setattr(NotifySlack, "webhook_url", f"{http_receiver.url}/services")
+    return http_receiver
+
+
+@pytest.fixture
+def no_apprise_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """apprise sleeps between sends to one target (5.5 s for email, 1.2 s for Slack);
+    the tests send several messages in a row and need none of that."""
+    monkeypatch.setattr(NotifyEmail, "request_rate_per_sec", 0)
+    monkeypatch.setattr(NotifySlack, "request_rate_per_sec", 0)
