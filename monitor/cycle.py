@@ -16,7 +16,14 @@ from datetime import datetime, timedelta
 from monitor import conditions, diff
 from monitor.alerts import KIND_HINTS, Alert, Cause, ConditionState, Kind, Severity, human_duration
 from monitor.config import Thresholds
-from monitor.model import Condition, JobEvent, JobSnapshot, JobState, ProviderHealth
+from monitor.model import (
+    Condition,
+    JobEvent,
+    JobSnapshot,
+    JobState,
+    LossPoint,
+    ProviderHealth,
+)
 
 # A replacement job appears soon after the failure; further away it is a new submission.
 RESTART_WINDOW = timedelta(hours=6)
@@ -27,6 +34,7 @@ RESTART_SLACK = timedelta(minutes=10)
 class PolledJob:
     snapshot: JobSnapshot
     events: Sequence[JobEvent] = ()
+    losses: Sequence[LossPoint] = ()
 
 
 def diff_provider(
@@ -66,6 +74,7 @@ def diff_provider(
             thresholds,
             silent=baseline and previous is None,
             restart_of=restart_of,
+            losses=job.losses,
         )
         known[state.job_id] = changed[state.job_id] = state
         alerts += raised

@@ -34,7 +34,7 @@ from monitor.alerts import (
     human_duration,
 )
 from monitor.config import Thresholds
-from monitor.model import Condition, JobEvent, JobSnapshot, JobState, Status
+from monitor.model import Condition, JobEvent, JobSnapshot, JobState, LossPoint, Status
 
 SEEN_KEYS_CAP = 400
 RECENT_EVENTS = 5
@@ -55,14 +55,16 @@ def diff(
     *,
     silent: bool = False,
     restart_of: str | None = None,
+    losses: Sequence[LossPoint] = (),
 ) -> tuple[JobState, list[Alert]]:
     """Fold one poll of one job into its state and return the alerts it raises."""
     state = previous or _first_state(snapshot, now, restart_of)
     state = _absorb_snapshot(state, snapshot, now)
     fresh = _unseen(state, events)
     state, event_alerts = _absorb_events(state, fresh, snapshot, now, thresholds)
+    state, loss_alerts = _absorb_losses(state, losses, now, thresholds)
     state, fact_alerts = _status_facts(state, snapshot, now)
-    alerts = [*fact_alerts, *event_alerts]
+    alerts = [*fact_alerts, *event_alerts, *loss_alerts]
     state, condition_alerts = _conditions(state, now, thresholds)
     if silent:
         alerts = []
@@ -193,6 +195,22 @@ def _first_epoch_estimate(state: JobState, event: JobEvent, snapshot: JobSnapsho
     return replace(state, eta=state.training_started_at + first_epoch * n_epochs)
 
 
+def _absorb_losses(
+    state: JobState, points: Sequence[LossPoint], now: datetime, thresholds: Thresholds
+) -> tuple[JobState, list[Alert]]:
+    """Loss readings from a metrics endpoint, each step checked once however often read."""
+    alerts: list[Alert] = []
+    for point in sorted(points, key=lambda p: p.step):
+        if state.loss_step is not None and point.step <= state.loss_step:
+            continue
+        state, raised = _loss_reading(
+            state, point.loss, str(point.step), point.at or now, thresholds
+        )
+        state = replace(state, loss_step=point.step)
+        alerts += raised
+    return state, alerts
+
+
 def _loss_check(
     state: JobState, event: JobEvent, thresholds: Thresholds
 ) -> tuple[JobState, list[Alert]]:
@@ -201,6 +219,13 @@ def _loss_check(
         return state, []
     step = event.data.get("step")
     step_text = str(step) if step is not None else "?"
+    return _loss_reading(state, loss, step_text, event.created_at, thresholds)
+
+
+def _loss_reading(
+    state: JobState, loss: float, step_text: str, at: datetime, thresholds: Thresholds
+) -> tuple[JobState, list[Alert]]:
+    """NaN or infinity once per job; a jump past `loss_spike_factor` × the recent average."""
     facts: dict[str, FactValue] = {"step": step_text, "loss": loss}
     if not math.isfinite(loss):
         if "loss_nan" in state.facts:
@@ -212,7 +237,7 @@ def _loss_check(
                 Kind.LOSS_ANOMALY,
                 Severity.FAILURE,
                 "loss_nan",
-                event.created_at,
+                at,
                 f"loss became {loss} at step {step_text}",
                 cause=Cause.LOSS_NAN,
                 facts=facts,
@@ -234,7 +259,7 @@ def _loss_check(
             Kind.LOSS_ANOMALY,
             Severity.WARNING,
             fact,
-            event.created_at,
+            at,
             f"loss spiked to {loss:g} at step {step_text} (recent average {average:.3g})",
             cause=Cause.LOSS_SPIKE,
             facts=facts,

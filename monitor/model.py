@@ -103,6 +103,16 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LossPoint:
+    """One training-loss reading from a provider's metrics endpoint (Together's
+    `/metrics` rows); OpenAI's readings arrive as `metrics` events instead."""
+
+    step: int
+    loss: float  # NaN and infinity kept: they are what the loss check looks for
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobSnapshot:
     """What one poll saw of one job. Optional fields are None when the provider omits them."""
 
@@ -167,9 +177,10 @@ class JobState:
     `facts` holds the one-time facts already raised (started, failed, refunded, …) so no
     re-poll, replay or restart raises them twice. `seen_keys` are the event keys already
     read, capped; events before `seen_floor` count as seen once their key has been
-    compacted away. `snapshot_mark`, `log_read_at` and `event_spacing` are the poll's
-    bookkeeping (see `plan`): what the job looked like, when its log was last read, and
-    how many seconds apart its recent log lines came.
+    compacted away. `loss_step` is the last metrics step the loss check has read.
+    `snapshot_mark`, `log_read_at`, `losses_read_at` and `event_spacing` are the poll's
+    bookkeeping (see `plan`): what the job looked like, when its log and its metrics were
+    last read, and how many seconds apart its recent log lines came.
     """
 
     provider: str
@@ -198,6 +209,7 @@ class JobState:
     epochs_completed: int | None = None
     n_epochs: int | None = None
     losses: tuple[float, ...] = ()
+    loss_step: int | None = None
     eta: datetime | None = None
     training_started_at: datetime | None = None
     queue_depth: int | None = None
@@ -210,6 +222,7 @@ class JobState:
     observed_at: datetime | None = None
     snapshot_mark: str | None = None
     log_read_at: datetime | None = None
+    losses_read_at: datetime | None = None
     event_spacing: float | None = None
 
     def to_json(self) -> str:
@@ -253,6 +266,7 @@ _DATETIME_FIELDS = frozenset(
         "awaiting_restart_since",
         "observed_at",
         "log_read_at",
+        "losses_read_at",
         "last_success_at",
         "failing_since",
         "since",

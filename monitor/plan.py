@@ -16,6 +16,12 @@ The rules, each a request not made:
   `LOG_IDLE_CAP` apart: that bounds how late a loss anomaly on a quiet job is seen.
   Together's list carries `updated_at`, which moves with the job's log, so a running
   Together job is re-read unprompted only as a safety net, `SIGNALLED_IDLE_CAP` apart.
+- Loss readings from a metrics endpoint (Together's `/metrics`; OpenAI's come in its log)
+  are read for a running job `LOSS_READ_EVERY` apart, whether or not its log is read,
+  once more on the poll that sees it stop running, only from the step after the last one
+  read, and not while the job's own step count shows no step past it (`losses_due`).
+  Training steps move the loss curve long before the next log line (an epoch can be
+  half an hour): this bounds how late a Together loss anomaly is seen.
 - A baseline first poll does not read the logs of jobs already finished: nothing about
   them is alerted.
 - A finished job, once its last alert is out, is kept as a `tombstone`: the facts, ids
@@ -33,11 +39,13 @@ from enum import StrEnum
 from itertools import pairwise
 
 from monitor.config import Thresholds
-from monitor.model import JobEvent, JobSnapshot, JobState, Status
+from monitor.model import JobEvent, JobSnapshot, JobState, ProviderKind, Status
 
 LOG_IDLE_CAP = timedelta(minutes=5)
 SIGNALLED_IDLE_CAP = timedelta(minutes=15)
 LIST_SLACK = timedelta(minutes=10)
+LOSS_READ_EVERY = timedelta(minutes=5)  # as LOG_IDLE_CAP: how late a loss anomaly may be
+METRICS_KINDS = frozenset({ProviderKind.TOGETHER})  # providers whose losses need a request
 SPACING_LINES = 6
 JUST_AFTER = timedelta(microseconds=1)
 
@@ -148,6 +156,22 @@ def log_reason(
             return LogReason.DUE  # its next line is due and nobody has looked since
     quiet = max(read_at - progress, timedelta(0))
     return LogReason.DUE if elapsed >= min(LOG_IDLE_CAP, quiet / 2) else None
+
+
+def losses_due(snapshot: JobSnapshot, state: JobState | None, now: datetime) -> bool:
+    """Whether this poll should read the job's new loss readings."""
+    if snapshot.kind not in METRICS_KINDS:
+        return False
+    running = snapshot.status is Status.RUNNING
+    was_running = state is not None and state.status is Status.RUNNING
+    if state is None or state.losses_read_at is None:
+        return running
+    if not (running or was_running):
+        return False
+    steps = snapshot.steps_completed
+    if steps is not None and state.loss_step is not None and steps <= state.loss_step:
+        return False
+    return not running or now - state.losses_read_at >= LOSS_READ_EVERY
 
 
 def event_spacing(previous: JobState | None, events: Sequence[JobEvent]) -> float | None:

@@ -2,19 +2,21 @@
 
 The shell around the pure diff. `plan` decides which requests a cycle needs (the job list
 only as deep as the oldest unfinished job, a retrieve only for a tracked job the list no
-longer shows, a log only for a new or changed job or a running one that is due); this
+longer shows, a log only for a new or changed job or a running one that is due, a
+running Together job's metrics every few minutes for the loss check); this
 module makes them concurrently, each waiting its turn at the provider's pacer, retries a
 rate-limited one once the provider's pause is over, and commits the outcome in one store
 transaction: only the job states that changed, finished ones as tombstones.
 
 A fetch error is never a change: if the job list fails, no job is diffed and only the
 provider's own health moves; if one job's retrieve or log cannot be read, that job is left
-as it was and picked up again next cycle.
+as it was and picked up again next cycle (metrics that cannot be read hold back only the
+loss check).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -27,7 +29,15 @@ from monitor.alerts import Alert
 from monitor.config import Config, FirstRun, ProviderConfig
 from monitor.cycle import PolledJob
 from monitor.errors import ProviderAuthError, ProviderError, ProviderNotFound, ProviderUnavailable
-from monitor.model import JobSnapshot, JobState, ProviderHealth, ProviderKind, Status
+from monitor.model import (
+    JobEvent,
+    JobSnapshot,
+    JobState,
+    LossPoint,
+    ProviderHealth,
+    ProviderKind,
+    Status,
+)
 from monitor.providers.base import ProviderClient
 from monitor.store import StateStore
 
@@ -60,7 +70,16 @@ class Fetched:
     polled: list[PolledJob] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
     logs_read: set[str] = field(default_factory=set)
+    losses_read: set[str] = field(default_factory=set)
     skipped: int = 0  # jobs left as they were after a failed read
+
+    def add(
+        self, snapshot: JobSnapshot, events: Sequence[JobEvent], losses: Sequence[LossPoint] = ()
+    ) -> None:
+        """One job to diff; a retrieve that brought Together's log along counts as a read."""
+        if snapshot.events:
+            self.logs_read.add(snapshot.id)
+        self.polled.append(PolledJob(snapshot=snapshot, events=events, losses=losses))
 
 
 class PollService:
@@ -190,13 +209,16 @@ class PollService:
         async with anyio.create_task_group() as tg:
             for snapshot in wanted:
                 state = states.get(snapshot.id)
-                if snapshot.events:  # a retrieve brought its log along
-                    fetched.logs_read.add(snapshot.id)
-                    fetched.polled.append(PolledJob(snapshot=snapshot, events=snapshot.events))
-                elif plan.log_reason(snapshot, state, now, thresholds, baseline=baseline):
-                    tg.start_soon(self._read_log, client, snapshot, state, fetched)
+                read_log = not snapshot.events and bool(
+                    plan.log_reason(snapshot, state, now, thresholds, baseline=baseline)
+                )
+                read_losses = plan.losses_due(snapshot, state, now)
+                if read_log or read_losses:
+                    tg.start_soon(
+                        self._read_job, client, snapshot, state, read_log, read_losses, fetched
+                    )
                 else:
-                    fetched.polled.append(PolledJob(snapshot=snapshot))
+                    fetched.add(snapshot, snapshot.events)
         return fetched
 
     async def _retrieve(
@@ -210,18 +232,40 @@ class PollService:
             out.skipped += 1
             _job_failed(client.name, job_id, exc)
 
-    async def _read_log(
-        self, client: ProviderClient, snapshot: JobSnapshot, state: JobState | None, out: Fetched
+    async def _read_job(
+        self,
+        client: ProviderClient,
+        snapshot: JobSnapshot,
+        state: JobState | None,
+        read_log: bool,
+        read_losses: bool,
+        out: Fetched,
     ) -> None:
-        after = state.last_event_key if state and snapshot.kind is ProviderKind.OPENAI else None
-        try:
-            events = await _retrying(lambda: client.events(snapshot.id, after_key=after))
-        except ProviderError as exc:
-            out.skipped += 1
-            _job_failed(client.name, snapshot.id, exc)
-            return
-        out.logs_read.add(snapshot.id)
-        out.polled.append(PolledJob(snapshot=snapshot, events=events))
+        """The job's new log lines and loss readings, as far as this poll wants them.
+
+        A log that cannot be read leaves the job as it was; metrics that cannot be read
+        only hold the loss check back: the status and the log still count.
+        """
+        events: Sequence[JobEvent] = snapshot.events
+        if read_log:
+            after = state.last_event_key if state and snapshot.kind is ProviderKind.OPENAI else None
+            try:
+                events = await _retrying(lambda: client.events(snapshot.id, after_key=after))
+            except ProviderError as exc:
+                out.skipped += 1
+                _job_failed(client.name, snapshot.id, exc)
+                return
+        losses: list[LossPoint] = []
+        if read_losses:
+            read_to = state.loss_step if state is not None else None
+            try:
+                losses = await _retrying(lambda: client.losses(snapshot.id, after_step=read_to))
+                out.losses_read.add(snapshot.id)
+            except ProviderError as exc:
+                _job_failed(client.name, snapshot.id, exc, what="metrics")
+        if read_log:
+            out.logs_read.add(snapshot.id)
+        out.add(snapshot, events, losses)
 
     def _log_unknown(self, name: str, polled: list[PolledJob], bound: Logger) -> None:
         for job in polled:
@@ -244,6 +288,8 @@ def _settle(
         if job is not None and state.job_id in fetched.logs_read:
             spacing = plan.event_spacing(before.get(state.job_id), job.events)
             state = replace(state, log_read_at=now, event_spacing=spacing)
+        if state.job_id in fetched.losses_read:
+            state = replace(state, losses_read_at=now)
         state = plan.tombstone(state)
         if not plan.unchanged(before.get(state.job_id), state):
             out.append(state)
@@ -264,11 +310,12 @@ async def _retrying(fetch: Callable[[], Awaitable[T]]) -> T:
             log.info("rate_limited", provider=exc.provider, retry_after=wait, attempt=attempt)
 
 
-def _job_failed(provider: str, job_id: str, exc: ProviderError) -> None:
+def _job_failed(provider: str, job_id: str, exc: ProviderError, what: str = "job") -> None:
     log.warning(
         "job_read_failed",
         provider=provider,
         job=job_id,
+        read=what,
         error=str(exc),
         error_type=type(exc).__name__,
     )

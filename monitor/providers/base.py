@@ -48,7 +48,7 @@ from monitor.errors import (
     ProviderSchemaError,
     ProviderUnavailable,
 )
-from monitor.model import Checkpoint, JobEvent, JobSnapshot, ProviderKind
+from monitor.model import Checkpoint, JobEvent, JobSnapshot, LossPoint, ProviderKind
 from monitor.providers.pacing import Pacer
 
 # Told the HTTP status of every response, or None when the request got no response
@@ -83,6 +83,14 @@ class ProviderClient(Protocol):
         ...
 
     async def checkpoints(self, job_id: str) -> list[Checkpoint]: ...
+
+    async def losses(self, job_id: str, *, after_step: int | None) -> list[LossPoint]:
+        """Training-loss readings past `after_step`, from a metrics endpoint.
+
+        Together: its `/metrics` train rows from `after_step + 1`. OpenAI: none, without a
+        request (its losses arrive as `metrics` events in the log).
+        """
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -29,6 +29,7 @@ from monitor.model import (
     JobEvent,
     JobSnapshot,
     Level,
+    LossPoint,
     ProviderKind,
     Status,
     event_key,
@@ -282,6 +283,10 @@ class OpenAIClient:
             result.extend(page)
             if after is None:
                 return sorted(result, key=lambda c: (c.step is None, c.step or 0))
+
+    async def losses(self, job_id: str, *, after_step: int | None) -> list[LossPoint]:
+        """None: OpenAI's losses come with the log, as `metrics` events."""
+        return []
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -22,7 +22,16 @@ from datetime import datetime
 import httpx
 
 from monitor.config import ProviderConfig
-from monitor.model import Checkpoint, JobEvent, JobSnapshot, Level, ProviderKind, Status, event_key
+from monitor.model import (
+    Checkpoint,
+    JobEvent,
+    JobSnapshot,
+    Level,
+    LossPoint,
+    ProviderKind,
+    Status,
+    event_key,
+)
 from monitor.providers._fields import (
     EventData,
     JsonObject,
@@ -39,7 +48,7 @@ from monitor.providers._fields import (
 )
 from monitor.providers._stream import NotPlain, each_item
 from monitor.providers.base import ProviderHttp, ResponseCounter, decode_json, job_path
-from monitor.providers.together_metrics import MetricRow, parse_metrics
+from monitor.providers.together_metrics import MetricRow, loss_points, parse_metrics
 
 # --- tables ----------------------------------------------------------------------------
 
@@ -277,10 +286,18 @@ class TogetherClient:
         raw = await self._http.get_json(job_path(JOBS, job_id, "checkpoints"), job_id=job_id)
         return parse_checkpoints(raw, self.name, job_id)
 
-    async def metrics(self, job_id: str) -> list[MetricRow]:
-        """Training and eval metric rows, chronological (Together only)."""
-        raw = await self._http.get_json(job_path(JOBS, job_id, "metrics"), job_id=job_id)
-        return parse_metrics(raw, self.name, job_id)
+    async def metrics(self, job_id: str, *, from_step: int | None = None) -> list[MetricRow]:
+        """Training and eval metric rows, chronological, from `from_step` on (Together only)."""
+        params = {} if from_step is None else {"global_step_from": from_step}
+        path = job_path(JOBS, job_id, "metrics")
+        return parse_metrics(
+            await self._http.get_json(path, params=params, job_id=job_id), self.name, job_id
+        )
+
+    async def losses(self, job_id: str, *, after_step: int | None) -> list[LossPoint]:
+        """The train rows' losses past `after_step` (eval rows are another curve)."""
+        rows = await self.metrics(job_id, from_step=None if after_step is None else after_step + 1)
+        return loss_points(rows)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -7,10 +7,11 @@ eval rows (`eval/loss`) come as separate rows, even at the same step, and also c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from monitor.model import LossPoint
 from monitor.providers._fields import Where, any_float, as_object, envelope_items, ns_time, opt_int
 
 METRIC_STEP_KEYS = ("train/global_step", "eval/global_step", "global_step", "step")
@@ -59,3 +60,12 @@ def parse_metrics(raw: object, provider: str, job_id: str) -> list[MetricRow]:
         return []
     items = envelope_items(raw, where, key="metrics")
     return [parse_metric_row(item, where.at(f"metrics[{i}].")) for i, item in enumerate(items)]
+
+
+def loss_points(rows: Iterable[MetricRow]) -> list[LossPoint]:
+    """The training loss per step, for the loss check; eval rows and stepless rows skipped."""
+    return [
+        LossPoint(step=row.step, loss=row.loss, at=row.time)
+        for row in rows
+        if row.split == "train" and row.step is not None and row.loss is not None
+    ]

@@ -35,5 +35,11 @@ def loss_curve(seed: str, total: int) -> LossFn:
     return loss
 
 
+def nan_after(step: int, total: int) -> LossFn:
+    """A normal curve whose loss is NaN after `step`: a run that diverged."""
+    curve = loss_curve("nan", total)
+    return lambda n: math.nan if n > step else curve(n)
+
+
 def accuracy(loss: float) -> float:
     return loss if math.isnan(loss) else round(max(0.3, 1.0 - loss * 0.22), 6)

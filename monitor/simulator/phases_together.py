@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .phases import NANO, TG_STOPPED, loss_curve
+from .phases import NANO, TG_STOPPED, LossFn, loss_curve
 from .script import EMPTY, NOW, Ev, Step
 
 
@@ -61,10 +61,11 @@ def tg_start(at: float, *, job: int = 0, tokens: int = 2_457_600, validation: bo
 def tg_train(at: float, *, job: int = 0, epochs: int, epoch_seconds: float,
              steps_per_epoch: int, price_per_epoch: float, checkpoints: tuple[int, ...] = (),
              evaluate: bool = False, metrics_every: int = 0, until_epoch: int | None = None,
-             eta: bool | float = True) -> list[Step]:  # fmt: skip
+             eta: bool | float = True, loss: LossFn | None = None) -> list[Step]:  # fmt: skip
     """TRAINING_START, then EPOCH_COMPLETE (+ EVAL_COMPLETE, CHECKPOINT_SAVE) per epoch.
 
     `until_epoch` stops the script after that many epochs (for jobs that end mid-training).
+    `loss` gives the training loss per step (a smooth curve by default).
     `eta`: True keeps `progress.seconds_remaining` on track epoch by epoch; False leaves no
     estimate; a number sets that estimate once and never corrects it.
     """
@@ -72,7 +73,7 @@ def tg_train(at: float, *, job: int = 0, epochs: int, epoch_seconds: float,
     first_eta = epochs * epoch_seconds if eta is True else (None if eta is False else float(eta))
     steps = [line(at, job, "TRAINING_START", "Training started for model {base}",
                   data={"total_steps": total}, fields={"eta_in": first_eta})]  # fmt: skip
-    loss = loss_curve(f"tg{job}{total}", total)
+    loss = loss or loss_curve(f"tg{job}{total}", total)
     last_epoch = epochs if until_epoch is None else until_epoch
     for epoch in range(1, last_epoch + 1):
         fields: dict[str, Any] = {

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
-from .phases import OA_CANCELLED, OA_PAUSED, OA_RESUMED, LossFn, loss_curve
+from .phases import OA_CANCELLED, OA_PAUSED, OA_RESUMED, LossFn, loss_curve, nan_after
 from .phases_openai import (
     oa_checkpoint,
     oa_intake,
@@ -23,11 +21,6 @@ WANDB = [
     }
 ]
 STARTS = 600.0  # validation 44 s, then about nine minutes in the queue
-
-
-def _nan_after(step: int, total: int) -> LossFn:
-    curve = loss_curve("nan", total)
-    return lambda n: math.nan if n > step else curve(n)
 
 
 def _spike_at(step: int, total: int) -> LossFn:
@@ -118,7 +111,7 @@ LOSS_NAN = Scenario(
     provider="openai",
     description="metrics events whose train_loss becomes NaN from step 81 on (JSON NaN)",
     jobs=(JobSpec(fields={"user_provided_suffix": "nan-hunt"}),),
-    steps=(*oa_intake(0), *oa_run(STARTS, total=200, step_seconds=9, loss=_nan_after(80, 200))),
+    steps=(*oa_intake(0), *oa_run(STARTS, total=200, step_seconds=9, loss=nan_after(80, 200))),
 )
 
 LOSS_SPIKE = Scenario(

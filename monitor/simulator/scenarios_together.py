@@ -6,7 +6,7 @@ a `time_scale` below 1 to play it faster.
 
 from __future__ import annotations
 
-from .phases import NANO, TG_USER_CANCEL
+from .phases import NANO, TG_USER_CANCEL, nan_after
 from .phases_together import tg_intake, tg_start, tg_stop, tg_train, tg_wrap_up
 from .script import Ev, JobSpec, Scenario, Step
 
@@ -211,7 +211,22 @@ PROGRESS_STALL = Scenario(
     ),
 )  # fmt: skip
 
+LOSS_NAN = Scenario(
+    name="together_loss_nan",
+    provider="together",
+    description="two epochs whose train/loss in /metrics is NaN from step 130 on; the job "
+    "still completes",
+    jobs=(JobSpec(fields={"suffix": "nan-hunt"}),),
+    steps=(
+        *tg_intake(0, queue=QUEUE),
+        *tg_start(STARTS),
+        *tg_train(TRAINS, epochs=2, epoch_seconds=1500, steps_per_epoch=100,
+                  price_per_epoch=4.28, metrics_every=5, loss=nan_after(130, 200)),
+        *tg_wrap_up(TRAINS + 2 * 1500, total_steps=200, price_usd=8.56),
+    ),
+)  # fmt: skip
+
 TOGETHER_SCENARIOS = (
     SUCCESS, BILLING_LIMIT, WANDB_USER_ERROR, WANDB_CANCELLED, DATA_VALIDATION, RESTART,
-    RESTART_NO_ID, QUEUE_STUCK, USER_CANCEL, ETA_OVERRUN, PROGRESS_STALL,
+    RESTART_NO_ID, QUEUE_STUCK, USER_CANCEL, ETA_OVERRUN, PROGRESS_STALL, LOSS_NAN,
 )  # fmt: skip

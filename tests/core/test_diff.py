@@ -12,7 +12,7 @@ from monitor.alerts import Alert, Cause, ConditionState, Kind, Severity
 from monitor.config import Thresholds
 from monitor.cycle import PolledJob, diff_provider, poll_failed, poll_succeeded
 from monitor.diff import diff, vanished
-from monitor.model import JobError, JobState, Level, ProviderHealth
+from monitor.model import JobError, JobState, Level, LossPoint, ProviderHealth
 from tests.core.factories import JOB, NEW_JOB, at, event, openai, together
 
 TH = Thresholds()
@@ -320,6 +320,21 @@ def test_loss_nan_and_spike() -> None:
         (Cause.LOSS_NAN, Severity.FAILURE),
     ]
     assert anomalies[0].facts["step"] == "5"
+
+
+def test_metrics_losses_are_checked_once_per_step() -> None:
+    """Together's /metrics readings: each step checked once, however often re-read, and
+    the state remembers how far it has read (across a JSON round trip)."""
+    first = [LossPoint(step=s, loss=v) for s, v in [(5, 1.0), (10, 0.9), (15, 0.8)]]
+    state, alerts = diff(None, together("running"), [START], at(2), TH, losses=first)
+    assert state.loss_step == 15 and not [a for a in alerts if a.kind is Kind.LOSS_ANOMALY]
+    state = JobState.from_json(state.to_json())
+    again = [*first, LossPoint(step=20, loss=4.0), LossPoint(step=25, loss=math.inf)]
+    state, alerts = diff(state, together("running"), [START], at(3), TH, losses=again)
+    anomalies = [(a.cause, a.facts["step"]) for a in alerts if a.kind is Kind.LOSS_ANOMALY]
+    assert anomalies == [(Cause.LOSS_SPIKE, "20"), (Cause.LOSS_NAN, "25")]
+    state, alerts = diff(state, together("running"), [START], at(4), TH, losses=again)
+    assert state.loss_step == 25 and alerts == []
 
 
 def test_baseline_records_history_silently() -> None:

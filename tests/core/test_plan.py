@@ -9,12 +9,14 @@ import pytest
 
 from monitor.config import Thresholds
 from monitor.diff import diff
-from monitor.model import JobSnapshot, JobState, Level
+from monitor.model import JobSnapshot, JobState, Level, Status
 from monitor.plan import (
     LIST_SLACK,
+    LOSS_READ_EVERY,
     LogReason,
     list_bound,
     log_reason,
+    losses_due,
     snapshot_mark,
     tombstone,
     unchanged,
@@ -123,6 +125,24 @@ def test_worth_a_look() -> None:
     assert not worth_a_look(openai("running"), None, follow=True, followed=frozenset({"x"}))
     followed = frozenset({"ftjob-abc123"})
     assert worth_a_look(openai("running"), None, follow=True, followed=followed)
+
+
+def test_losses_due() -> None:
+    """Together losses: at once when a job runs, then LOSS_READ_EVERY apart, once more when
+    it stops; never for OpenAI (its losses are log lines) or a job that never ran; a step
+    count that has not passed the last step read saves the request."""
+    assert losses_due(together("running"), None, at(0))
+    assert not losses_due(together("queued"), None, at(0))
+    assert not losses_due(openai("running"), None, at(0))
+    read = replace(seen(together("running"), read=1, progress=1), loss_step=40)
+    read = replace(read, losses_read_at=at(1))
+    assert not losses_due(together("running"), read, at(2))
+    assert losses_due(together("running"), read, at(1) + LOSS_READ_EVERY)
+    assert losses_due(together("completed"), read, at(2))  # the last rows
+    assert not losses_due(together("completed"), replace(read, status=Status.SUCCEEDED), at(9))
+    later = at(1) + LOSS_READ_EVERY
+    assert not losses_due(together("running", steps_completed=40), read, later)
+    assert losses_due(together("running", steps_completed=41), read, later)
 
 
 def test_a_finished_job_becomes_a_tombstone() -> None:

@@ -60,6 +60,7 @@ EXPECTED: dict[str, list[tuple[str, str | None]]] = {
     ],
     # a stuck job also runs past its estimate: both conditions fire
     "together_progress_stall": [STARTED, ("job.progress_stalled", None), ("job.eta_overrun", None)],
+    "together_loss_nan": [STARTED, ("job.loss_anomaly", "loss_nan"), SUCCEEDED],
     "openai_success": [STARTED, SUCCEEDED],
     "openai_failure": [("job.failed", "invalid_file")],
     "openai_cancel": [STARTED, ("job.cancelled", "user_requested")],

@@ -179,6 +179,27 @@ async def test_openai_whole_log_spans_pages(sim: Simulator, openai: Any) -> None
     assert points == sorted(points, key=lambda c: c.step or 0)
 
 
+async def test_together_losses_read_only_past_the_last_step(sim: Simulator, together: Any) -> None:
+    """`losses` asks /metrics from the next step on and keeps train rows: NaN survives."""
+    handle = sim.add_scenario("together_loss_nan")
+    sim.advance_to(handle.end + timedelta(seconds=1))
+    points = await together.losses(handle.job_id, after_step=None)
+    steps = [p.step for p in points]
+    assert steps == list(range(5, 201, 5))  # the eval rows at 100 and 200 are left out
+    assert all(math.isnan(p.loss) for p in points if p.step > 130)
+    assert all(math.isfinite(p.loss) for p in points if p.step <= 130)
+    later = await together.losses(handle.job_id, after_step=150)
+    assert [p.step for p in later] == list(range(155, 201, 5))
+    assert await sim_requests(sim, "GET /v1/fine-tunes/{id}/metrics") == 2
+
+
+async def test_openai_losses_cost_no_request(sim: Simulator, openai: Any) -> None:
+    """OpenAI's losses come as metrics events: `losses` is empty and asks nothing."""
+    handle = sim.add_scenario("openai_loss_nan")
+    assert await openai.losses(handle.job_id, after_step=None) == []
+    assert sim.stats()["total_requests"] == 0
+
+
 async def test_a_nan_loss_survives_the_wire(sim: Simulator, openai: Any) -> None:
     """JSON NaN in a metrics event reaches the normalized event as a float NaN."""
     handle = sim.add_scenario("openai_loss_nan")

@@ -16,14 +16,15 @@ import pytest
 
 from monitor import runner
 from monitor.config import Config, MonitorSettings, ProviderConfig, Secret, Thresholds
-from monitor.model import ProviderKind
-from monitor.plan import LOG_IDLE_CAP
+from monitor.model import ProviderKind, Status
+from monitor.plan import LOG_IDLE_CAP, LOSS_READ_EVERY
 from monitor.runner import Runtime
 from monitor.simulator import ManualClock, Simulator
 from monitor.store import SqliteStore
 
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 TG_LIST, TG_EVENTS = "GET /v1/fine-tunes", "GET /v1/fine-tunes/{id}/events"
+TG_METRICS = "GET /v1/fine-tunes/{id}/metrics"
 OA_LIST, OA_EVENTS = "GET /v1/fine_tuning/jobs", "GET /v1/fine_tuning/jobs/{id}/events"
 TG_TERMINAL = {"completed", "cancelled", "error", "user_error"}
 OA_TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -100,6 +101,7 @@ async def test_a_steady_cycle_reads_one_list_and_only_the_changed_logs(
     assert warm == {
         TG_LIST: 1,
         TG_EVENTS: len(open_jobs(sim, "together")),
+        TG_METRICS: len(running(sim, "together")),  # the loss check's first reading
         OA_LIST: math.ceil(250 / 100),  # first poll: back to the lookback horizon
         OA_EVENTS: len(open_jobs(sim, "openai")),
     }
@@ -121,6 +123,29 @@ async def test_a_steady_cycle_reads_one_list_and_only_the_changed_logs(
         OA_EVENTS: len(oa_running) + 1,
     }
     assert await cycle(runtime, sim) == {TG_LIST: 1, OA_LIST: 1}
+
+
+async def test_together_losses_are_read_on_their_own_cadence(
+    sim: Simulator, runtime: Runtime
+) -> None:
+    """A running Together job's metrics are read LOSS_READ_EVERY apart even while its log
+    is quiet (steps move long before the next line); failing metrics hold back only the
+    loss check, never the job's status."""
+    handle = sim.add_scenario("together_success", at=-800)  # training, between epochs
+    assert (await cycle(runtime, sim))[TG_METRICS] == 1
+    assert TG_METRICS not in await cycle(runtime, sim)
+    sim.advance(LOSS_READ_EVERY)
+    counts = await cycle(runtime, sim)
+    assert counts[TG_METRICS] == 1 and TG_EVENTS not in counts
+    read_to = runtime.store.load_provider("together-sim").states[handle.job_id].loss_step
+    sim.advance(LOSS_READ_EVERY)
+    sim.faults.fail(500, count=None, path="*/metrics")
+    sim.cancel(handle.job_id)
+    report = await runner.poll_all(runtime)
+    assert all(o.ok for o in report.outcomes)
+    state = runtime.store.load_provider("together-sim").states[handle.job_id]
+    assert state.status is Status.CANCELLING and state.loss_step == read_to
+    assert sim.stats()["statuses"]["500"] == 1
 
 
 async def test_an_event_only_change_on_openai_is_read_when_the_job_is_due(

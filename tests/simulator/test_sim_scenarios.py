@@ -40,6 +40,7 @@ def test_catalogue_lists_every_required_scenario() -> None:
         "together_user_cancel",
         "together_eta_overrun",
         "together_progress_stall",
+        "together_loss_nan",
         "openai_success",
         "openai_failure",
         "openai_cancel",
