@@ -122,6 +122,7 @@ def summary(run: cycles.Run) -> dict[str, Any]:
                 "floor": c.floor.requests if c.floor else None,
                 "deferred": c.deferred,
                 "unchanged_reads": c.unchanged_reads,
+                "routes": c.routes,
             }
             for c in run.steady
         ],

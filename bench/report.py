@@ -68,11 +68,19 @@ def floor_lines(run: Run) -> list[str]:
     deferred = mean_of(run, lambda c: c.deferred)
     extra = mean_of(run, lambda c: c.unchanged_reads)
     floor = run.avg_floor()
+    metrics = mean_of(run, lambda c: c.routes.get(METRICS_ROUTE, 0))
+    requests = run.avg("requests")
     return [
-        f"  request floor {floor:,.1f} per cycle; ftmon/floor {run.avg('requests') / floor:.2f}",
+        f"  request floor {floor:,.1f} per cycle; ftmon/floor {requests / floor:.2f}",
         f"  changed jobs {changed:,.1f} per cycle: log read the same cycle {read:,.1f}, left for "
         f"the job's due time {deferred:,.1f}; logs read of unchanged jobs {extra:,.1f}",
+        f"  Together metrics read for the loss check {metrics:,.1f} per cycle (neither the floor "
+        f"nor the SDK loop checks losses); without them ftmon/floor "
+        f"{(requests - metrics) / floor:.2f}",
     ]
+
+
+METRICS_ROUTE = "GET /v1/fine-tunes/{id}/metrics"
 
 
 def warmup_line(run: Run) -> str:
