@@ -31,7 +31,6 @@ from monitor.render import Message, render
 from monitor.store import SqliteStore
 
 CLAIM_FOR = timedelta(minutes=5)  # a crash mid-send delays a row by at most this
-DIGEST_NOTE = "Held during quiet hours"
 
 
 @dataclass(slots=True)
@@ -215,8 +214,16 @@ class Dispatcher:
     def _rate_limit(
         self, batches: list[Batch], now: datetime, report: DeliveryReport
     ) -> list[Batch]:
-        out = []
+        by_channel: dict[str, list[Batch]] = {}
         for batch in batches:
+            by_channel.setdefault(batch.channel, []).append(batch)
+        fitted = [
+            fit
+            for name, queue in by_channel.items()
+            for fit in policy.within_rate(queue, self._buckets[name].available(now))
+        ]
+        out = []
+        for batch in fitted:
             bucket, decision = self._buckets[batch.channel].take(now)
             self._buckets[batch.channel] = bucket
             if decision.go:
@@ -234,7 +241,7 @@ class Dispatcher:
             claimed = outbox.claim(self._conn, batch.members, now + CLAIM_FOR)
             if claimed:
                 by_channel.setdefault(batch.channel, []).append(
-                    Batch(batch.channel, tuple(claimed), batch.digest)
+                    Batch(batch.channel, tuple(claimed), batch.note)
                 )
         async with anyio.create_task_group() as tg:  # channels in parallel, each in order
             for name, queue in by_channel.items():
@@ -311,13 +318,12 @@ class Dispatcher:
 def _messages(batch: Batch, channel: Channel) -> list[tuple[tuple[Delivery, ...], Message]]:
     """Render a batch for the channel; a group too big for the service is split in halves."""
     alerts = [d.alert for d in batch.members]
-    note = DIGEST_NOTE if batch.digest else None
-    message = render(alerts, channel.fmt, channel.body_limit, channel.title_limit, note=note)
+    message = render(alerts, channel.fmt, channel.body_limit, channel.title_limit, note=batch.note)
     if message.fits or len(batch.members) == 1:
         return [(batch.members, message)]
     half = len(batch.members) // 2
-    first = Batch(batch.channel, batch.members[:half], batch.digest)
-    second = Batch(batch.channel, batch.members[half:], batch.digest)
+    first = Batch(batch.channel, batch.members[:half], batch.note)
+    second = Batch(batch.channel, batch.members[half:], batch.note)
     return _messages(first, channel) + _messages(second, channel)
 
 

@@ -11,6 +11,9 @@ Rules of this module:
 - backoff: exponential (base × factor^(n-1), capped) with full jitter; the jitter value is
   passed in. A delivery pending longer than `give_up_after` is given up.
 - rate limit: a token bucket per channel; a message without a token waits, never drops.
+  When more messages are ready than the bucket holds, they go as one combined message
+  (oldest alert first), so a flood costs one message instead of a growing backlog that
+  would hold later failures back.
 """
 
 from __future__ import annotations
@@ -77,11 +80,17 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """One message to one channel; a digest gathers what quiet hours held."""
+    """One message to one channel; `note` says why unrelated alerts share it."""
 
     channel: str
     members: tuple[Delivery, ...]
-    digest: bool = False
+    note: str | None = None
+
+
+QUIET_HOURS_NOTE = "Held during quiet hours"
+COMBINED_NOTE = (
+    "Combined into one message: more alerts were due than this channel's rate limit allows"
+)
 
 
 # -- routing ------------------------------------------------------------------------------
@@ -249,7 +258,8 @@ def batches(
     for g in group(rows, key, lambda d: d.created_at, wait, now):
         if g.decision.go:
             first = g.members[0]
-            ready.append(Batch(first.channel, g.members, first.status is DeliveryStatus.HELD))
+            held = first.status is DeliveryStatus.HELD
+            ready.append(Batch(first.channel, g.members, QUIET_HOURS_NOTE if held else None))
         else:
             waiting.append(g)
     return ready, waiting
@@ -297,14 +307,28 @@ class TokenBucket:
     tokens: float = 20.0
     updated: datetime | None = None
 
+    def available(self, now: datetime) -> float:
+        """Tokens in the bucket at `now`, without spending one."""
+        rate = self.capacity / self.per.total_seconds()
+        elapsed = 0.0 if self.updated is None else max(0.0, (now - self.updated).total_seconds())
+        return min(self.capacity, self.tokens + elapsed * rate)
+
     def take(self, now: datetime) -> tuple[TokenBucket, Decision]:
         """Spend one token if there is one; otherwise say when the next one arrives."""
         rate = self.capacity / self.per.total_seconds()
-        elapsed = 0.0 if self.updated is None else max(0.0, (now - self.updated).total_seconds())
-        tokens = min(self.capacity, self.tokens + elapsed * rate)
+        tokens = self.available(now)
         if tokens >= 1.0:
             spent = replace(self, tokens=tokens - 1.0, updated=now)
             return spent, Decision(go=True, reason=Reason.WITHIN_RATE)
         wait = timedelta(seconds=(1.0 - tokens) / rate)
         kept = replace(self, tokens=tokens, updated=now)
         return kept, Decision(go=False, reason=Reason.RATE_LIMITED, until=now + wait)
+
+
+def within_rate(batches: Sequence[Batch], tokens: float) -> list[Batch]:
+    """One channel's ready messages, fitted to the tokens its bucket holds: as they are
+    when there are enough, else one message with all their alerts, oldest first."""
+    if len(batches) <= max(1.0, tokens):
+        return list(batches)
+    members = sorted((d for b in batches for d in b.members), key=lambda d: d.alert_id)
+    return [Batch(batches[0].channel, tuple(members), COMBINED_NOTE)]

@@ -9,6 +9,8 @@ import pytest
 from monitor.alerts import Alert, Kind, Severity
 from monitor.config import QuietHours, RouteConfig
 from monitor.policy import (
+    COMBINED_NOTE,
+    QUIET_HOURS_NOTE,
     Batch,
     Delivery,
     DeliveryStatus,
@@ -25,6 +27,7 @@ from monitor.policy import (
     route,
     route_matches,
     send_decision,
+    within_rate,
 )
 from monitor.samples import sample_alert
 
@@ -226,10 +229,25 @@ def test_retries_and_flush_skip_group_wait_and_digests_are_marked() -> None:
     fresh = _row(_alert(Kind.FAILED, nonce="f"), 2)
     held = _row(_alert(Kind.STARTED, nonce="h"), 3, status=DeliveryStatus.HELD)
     ready, waiting = batches([retry, fresh, held], SLACK_30S, T0)
-    assert [(b.members[0].alert_id, b.digest) for b in ready] == [(1, False), (3, True)]
+    assert [(b.members[0].alert_id, b.note) for b in ready] == [(1, None), (3, QUIET_HOURS_NOTE)]
     assert [g.members[0].alert_id for g in waiting] == [2]
     ready, _ = batches([fresh], SLACK_30S, T0, flush=True)
     assert ready == [Batch("slack", (fresh,))]
+
+
+def test_a_flood_beyond_the_bucket_becomes_one_message_oldest_first() -> None:
+    """More ready messages than tokens: one combined message, in outbox order; enough
+    tokens, or a single message: left as they are."""
+    rows = [_row(_alert(k, nonce=k), i) for i, k in enumerate([Kind.FAILED, Kind.STARTED], 1)]
+    held = _row(_alert(Kind.REFUNDED, nonce="h"), 3, status=DeliveryStatus.HELD)
+    queue = [Batch("slack", (rows[1],)), Batch("slack", (held,), QUIET_HOURS_NOTE)]
+    queue.insert(0, Batch("slack", (rows[0],)))
+    assert within_rate(queue, 3.0) == queue
+    assert within_rate(queue[:1], 0.2) == queue[:1]
+    (combined,) = within_rate(queue, 2.9)
+    assert [d.alert_id for d in combined.members] == [1, 2, 3]
+    assert (combined.channel, combined.note) == ("slack", COMBINED_NOTE)
+    assert within_rate(queue, 0.0) == [combined]
 
 
 def test_hold_for_quiet_hours_splits_rows_by_release_time() -> None:

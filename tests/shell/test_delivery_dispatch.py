@@ -17,7 +17,7 @@ from monitor.alerts import Alert, Kind
 from monitor.channels import AppriseChannel, Channel
 from monitor.config import QuietHours, RouteConfig
 from monitor.dispatch import Dispatcher
-from monitor.policy import TokenBucket
+from monitor.policy import COMBINED_NOTE, TokenBucket
 from monitor.samples import sample_alert
 from monitor.store import SqliteStore
 from tests.shell.receivers import HttpReceiver, SmtpReceiver
@@ -255,22 +255,30 @@ async def test_a_delivery_pending_too_long_is_given_up_loudly(
     assert outbox.pending_summary(store.connection).totals == {"given_up": 1}
 
 
-async def test_rate_limit_makes_excess_wait_never_drop(
+async def test_a_flood_beyond_the_rate_limit_is_combined_and_never_dropped(
     store: SqliteStore, clock: Clock, http_receiver: HttpReceiver
 ) -> None:
+    """Four messages due, two tokens: one combined post with all four label lines, in
+    outbox order; with the bucket empty the next alert waits for a token, then goes."""
     hook = {"hook": AppriseChannel("hook", f"json://127.0.0.1:{http_receiver.port}/hook")}
     kinds = [Kind.STARTED, Kind.SUCCEEDED, Kind.FAILED, Kind.REFUNDED]
     store.enqueue([sample_alert(k, T0, f"r{i}") for i, k in enumerate(kinds)], T0)
-    bucket = TokenBucket(capacity=2, per=timedelta(minutes=1), tokens=2)
+    bucket = TokenBucket(capacity=2, per=timedelta(minutes=1), tokens=1)
     dispatcher = _dispatcher(store, hook, clock, bucket=bucket)
     report = await dispatcher.run_once()
-    assert (report.messages, report.rate_limited) == (2, 2)
+    assert (report.messages, report.delivered, report.rate_limited) == (1, 4, 0)
+    (post,) = http_receiver.requests
+    message = post.json()["message"]
+    labels = [line.split()[0] for line in message.splitlines() if line.startswith("kind=")]
+    assert labels == [f"kind={k}" for k in kinds]
+    assert COMBINED_NOTE in message
+    store.enqueue([sample_alert(Kind.CANCELLED, T0, "late")], T0)
+    report = await dispatcher.run_once()
+    assert (report.messages, report.rate_limited) == (0, 1)
     assert report.next_due == T0 + timedelta(seconds=30)
     clock.now = report.next_due
     assert (await dispatcher.run_once()).messages == 1
-    clock.advance(seconds=30)
-    assert (await dispatcher.run_once()).messages == 1
-    assert len(http_receiver.requests) == 4
+    assert len(http_receiver.requests) == 2
 
 
 async def test_slack_gets_one_grouped_post_with_a_label_line_per_job(
