@@ -2,7 +2,7 @@
 
 Each row is a flat map: `timestamp` in nanoseconds, `train/global_step`, `train/loss`, …;
 eval rows (`eval/loss`) come as separate rows, even at the same step, and also carry
-`train/global_step` as their x-axis. An optional extra of the Together client.
+`train/global_step` as their x-axis. The train rows' losses feed the loss check.
 """
 
 from __future__ import annotations
