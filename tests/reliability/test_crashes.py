@@ -79,6 +79,9 @@ def test_random_sigkills_lose_nothing(kills: int, tmp_path: Path) -> None:
             sim,
             thresholds=THRESHOLDS,
             channels={c: f"json://127.0.0.1:{receiver.port}/{c}" for c in CHANNELS},
+            # a kill before the first poll is recorded makes a later daemon's poll the
+            # first: a baseline there would silence facts depending on timing
+            first_run="alert",
             poll_interval="1s",
         )
         runs = kit.Scenarios(sim)
