@@ -74,10 +74,15 @@ class Fetched:
     skipped: int = 0  # jobs left as they were after a failed read
 
     def add(
-        self, snapshot: JobSnapshot, events: Sequence[JobEvent], losses: Sequence[LossPoint] = ()
+        self,
+        snapshot: JobSnapshot,
+        events: Sequence[JobEvent],
+        losses: Sequence[LossPoint] = (),
+        *,
+        log_read: bool = False,
     ) -> None:
         """One job to diff; a retrieve that brought Together's log along counts as a read."""
-        if snapshot.events:
+        if log_read or snapshot.events:
             self.logs_read.add(snapshot.id)
         self.polled.append(PolledJob(snapshot=snapshot, events=events, losses=losses))
 
@@ -263,9 +268,7 @@ class PollService:
                 out.losses_read.add(snapshot.id)
             except ProviderError as exc:
                 _job_failed(client.name, snapshot.id, exc, what="metrics")
-        if read_log:
-            out.logs_read.add(snapshot.id)
-        out.add(snapshot, events, losses)
+        out.add(snapshot, events, losses, log_read=read_log)
 
     def _log_unknown(self, name: str, polled: list[PolledJob], bound: Logger) -> None:
         for job in polled:

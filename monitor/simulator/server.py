@@ -25,7 +25,16 @@ from .faults import BODY_FAULTS, Faults, Stats
 Control = Callable[[str, str, bytes], Reply]
 
 
-class SimServer(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
+    """A threading HTTP server for loopback peers that may be killed mid-request."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (a killed ftmon, a test's timeout) is normal."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class SimServer(QuietServer):
     daemon_threads = True
     block_on_close = False
     # socketserver's default backlog is 5: a client opening more connections at once
@@ -57,11 +66,6 @@ class SimServer(ThreadingHTTPServer):
                 self._conns.add(conn)
             else:
                 self._conns.discard(conn)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away mid-request (a killed ftmon, a test's timeout) is normal."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
     def close_connections(self, wait: float = 2.0) -> None:
         """Shut every open connection down and wait (a little) for its thread to finish."""

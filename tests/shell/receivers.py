@@ -15,17 +15,18 @@ import email
 import email.policy
 import json
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from monitor.simulator.server import QuietServer
 
 
 @dataclass
@@ -56,7 +57,7 @@ class HttpReceiver:
         self.answered: list[int] = []
         self._script = _Script()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: QuietServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
         self._listen()
@@ -126,7 +127,7 @@ class HttpReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server = _QuietServer(("127.0.0.1", self.port), Handler)
+        server = QuietServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = False
         server.block_on_close = True
         self.port = server.server_address[1]
@@ -141,13 +142,6 @@ class HttpReceiver:
             assert self._thread is not None
             self._thread.join()
             self._server = None
-
-
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A sender killed mid-request (the crash suites do that) is not an error here."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 def free_port() -> int:
