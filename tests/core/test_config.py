@@ -624,7 +624,7 @@ url = "slack://T000/B000/${SLACK_TOKEN}"
 channels = ["slack"]
 quiet_hours = "22:00-07:00 Europe/Berlin"
 """
-FILES = {"/run/credentials/ftmon.service/openai": "sk-file-key-99887766\n"}
+FILES = {"/run/credentials/ftmon.service/openai": "fake-file-key-99887766\n"}
 
 
 def full_config() -> Config:
@@ -632,7 +632,7 @@ def full_config() -> Config:
 
 
 def secret_values() -> list[str]:
-    return [*SECRETS.values(), "sk-file-key-99887766"]
+    return [*SECRETS.values(), "fake-file-key-99887766"]
 
 
 def test_describe_masks_secrets_and_names_their_source() -> None:

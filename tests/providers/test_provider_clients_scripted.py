@@ -20,7 +20,7 @@ from monitor.errors import (
 from monitor.model import ProviderKind, Status
 from monitor.providers import OpenAIClient, TogetherClient
 
-KEY = "sk-scripted-SECRET-1234"
+KEY = "fake-key-scripted-SECRET-1234"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 

@@ -33,7 +33,7 @@ Load = Callable[[str, str], Any]
 
 NOW = datetime(2026, 3, 9, 14, 0, 0, tzinfo=UTC)
 DATE_10AM = "Mon, 09 Mar 2026 10:00:00 GMT"
-KEY = "sk-live-THIS-MUST-NEVER-SHOW"
+KEY = "fake-key-THIS-MUST-NEVER-SHOW"
 
 
 def _response(status: int, headers: dict[str, str] | None = None, body: object = None) -> Any:

@@ -24,7 +24,7 @@ from monitor.model import ProviderKind
 from monitor.providers import make_client
 from monitor.providers.base import ProviderClient
 
-KEY = "sk-scripted-SECRET-1234"
+KEY = "fake-key-scripted-SECRET-1234"
 
 
 def _cfg(kind: ProviderKind, base_url: str) -> ProviderConfig:

@@ -28,7 +28,7 @@ from tests.reliability.test_provider_faults import THRESHOLDS
 from tests.shell.receivers import HttpReceiver, SmtpReceiver
 
 TOGETHER_KEY = "tg-SECRET-key-7f3a9c1e55d2"
-OPENAI_KEY = "sk-proj-SECRET-8d2b4f6a11c3"
+OPENAI_KEY = "fake-openai-key-SECRET-8d2b"
 HOOK_PASSWORD = "hookpassSECRET9a9a"
 HOOK_TOKEN = "whSECRETpath5e5e5e5e"
 SLACK_TOKENS = ("T0SECRETAA", "B0SECRETBB", "slackSECRETtokenXyz987")

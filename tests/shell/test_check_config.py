@@ -19,12 +19,12 @@ DEMO = REPO / "config" / "demo.toml"
 EX_CONFIG = 78
 
 SECRETS = {
-    "TOGETHER_API_KEY": "tg-live-key-5f3a9c1e77",
-    "OPENAI_API_KEY": "sk-proj-live-8d2b4f6a11",
+    "TOGETHER_API_KEY": "fake-together-key-5f3a9c1e77",
+    "OPENAI_API_KEY": "fake-openai-key-8d2b4f6a11",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0AAA/B0BBB/slackTokenXyz987",
     "HB_TOKEN": "hb-token-4c4c4c4c",
 }
-FILE_KEY = "sk-from-credential-file-31337"
+FILE_KEY = "fake-key-from-credential-file-31337"
 SLACK_TOKEN = "slackTokenXyz987"
 
 
@@ -273,9 +273,9 @@ LEAKY = [
     # a wrong provider kind beside an env key
     'name = "a"\nkind = "anthropic"\napi_key = "${TOGETHER_API_KEY}"\n',
     # an unknown key beside a literal key
-    'name = "a"\nkind = "openai"\napi_key = "sk-proj-live-8d2b4f6a11"\nbase = "x"\n',
+    'name = "a"\nkind = "openai"\napi_key = "fake-openai-key-8d2b4f6a11"\nbase = "x"\n',
     # a misplaced key whose value is a secret
-    'name = "a"\nkind = "openai"\napi_key = "k"\ntoken = "sk-proj-live-8d2b4f6a11"\n',
+    'name = "a"\nkind = "openai"\napi_key = "k"\ntoken = "fake-openai-key-8d2b4f6a11"\n',
     # both a key and a key file
     'name = "a"\nkind = "openai"\napi_key = "${OPENAI_API_KEY}"\n'
     'api_key_file = "${CREDENTIALS_DIRECTORY}/openai"\n',
