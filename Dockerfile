@@ -34,6 +34,6 @@ USER 10001:10001
 EXPOSE 9464
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=10s --start-period=2m --retries=3 \
-    CMD ["python", "-P", "-m", "monitor.web", "--check"]
+    CMD ["python", "-P", "-m", "monitor.app.web", "--check"]
 ENTRYPOINT ["ftmon"]
 CMD ["run"]

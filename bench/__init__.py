@@ -3,7 +3,7 @@
 Everything runs against the built-in simulator on loopback, started here in scale mode:
 
 - `cycles`: one simulator, the same jobs and the same churn, two clients in turn, each in
-  its own process: ftmon's real poll cycle (`PollService` through `runner.poll_all`, a real
+  its own process: ftmon's real poll cycle (`PollService` through `wiring.poll_all`, a real
   SQLite file) and the loop a user would write with the official SDKs. Requests, bytes,
   wall and CPU seconds per cycle, peak RSS, and the request floor of the workload.
 - `scale`: ftmon alone on ten thousand jobs, in its own process.

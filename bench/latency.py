@@ -1,7 +1,7 @@
 """Detection latency: a change in the simulator to the webhook's arrival, via the daemon.
 
 The simulator runs in real time (1,000 jobs, 50 ms per request) and a JSON webhook
-receiver listens here; the real daemon (`ftmon run`, i.e. `monitor.daemon.Daemon`) runs
+receiver listens here; the real daemon (`ftmon run`, i.e. `monitor.app.daemon.Daemon`) runs
 as its own process with a 5 s poll interval and a route sending every alert to the
 receiver at once. After its first (baseline) poll, this side cancels a random unfinished
 job every fraction of a second, noting the moment, and the receiver notes when a message

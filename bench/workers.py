@@ -5,8 +5,8 @@ Orders arrive as JSON lines on stdin and each gets one JSON line back on stdout:
     {"op": "cycle", "now": ISO}   -> {"wall": s, "cpu": s, "logs": [job ids], "ok": bool}
     {"op": "exit"}                -> {"maxrss_mib": peak resident set of this process}
 
-`ftmon` runs ftmon's real poll cycle: `runner.open_runtime` (real clients, real SQLite
-file) and `runner.poll_all`, its clock pinned to the simulator's `now`. `sdk` runs the
+`ftmon` runs ftmon's real poll cycle: `wiring.open_runtime` (real clients, real SQLite
+file) and `wiring.poll_all`, its clock pinned to the simulator's `now`. `sdk` runs the
 loop a user would write with the official SDKs: list every job (auto-paging), retrieve
 each one, read each one's whole event log; sequential, default client settings.
 """
@@ -49,8 +49,8 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
 
 def ftmon_config(base_url: str, state: Path) -> Any:
-    from monitor.config import Config, MonitorSettings, ProviderConfig, Secret, Thresholds
-    from monitor.model import ProviderKind
+    from monitor.core.model import ProviderKind
+    from monitor.core.settings import Config, MonitorSettings, ProviderConfig, Secret, Thresholds
 
     providers = tuple(
         ProviderConfig(name=f"{kind}-sim", kind=kind, api_key=Secret(key), base_url=base_url)
@@ -68,7 +68,7 @@ def ftmon_config(base_url: str, state: Path) -> Any:
 
 
 async def serve_ftmon(args: argparse.Namespace) -> None:
-    from monitor import runner
+    from monitor.app import wiring
     from monitor.providers.base import LIMITS
 
     structlog.configure(
@@ -84,13 +84,13 @@ async def serve_ftmon(args: argparse.Namespace) -> None:
     )
     transport = RecordingTransport(limits)
     config = ftmon_config(args.base_url, Path(args.state))
-    runtime = runner.open_runtime(config, lambda: now[-1], transport=transport)
+    runtime = wiring.open_runtime(config, lambda: now[-1], transport=transport)
 
     async def cycle(order: dict[str, Any]) -> dict[str, Any]:
         now.append(datetime.fromisoformat(order["now"]))
         transport.logs.clear()
         wall, cpu = time.perf_counter(), time.process_time()
-        report = await runner.poll_all(runtime)
+        report = await wiring.poll_all(runtime)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         ok = all(o.ok for o in report.outcomes)
         return {"wall": wall, "cpu": cpu, "logs": sorted(set(transport.logs)), "ok": ok}

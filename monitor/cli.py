@@ -18,11 +18,13 @@ import anyio
 import structlog
 
 from monitor import config as config_mod
-from monitor import logs, runner
-from monitor.errors import ConfigError, StoreError
+from monitor.app import logs, wiring
+from monitor.core.errors import ConfigError, StoreError
+from monitor.core.redact import REDACTOR
+from monitor.core.settings import Config
 
 # Imported where they are used, so each command loads only what it needs: channels
-# (apprise), dispatch, daemon (apscheduler, prometheus-client), status, notify_cmd, demo.
+# (apprise), dispatch, daemon (apscheduler, prometheus-client), status, test_notify, demo.
 
 EX_CONFIG = 78
 EX_SOFTWARE = 70  # an internal error; distinct from run --once's 1/2/3
@@ -75,11 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ftmon: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
     except StoreError as exc:
-        print(f"ftmon: state database error: {logs.REDACTOR(str(exc))}", file=sys.stderr)
+        print(f"ftmon: state database error: {REDACTOR(str(exc))}", file=sys.stderr)
         return EX_SOFTWARE
     except Exception as exc:  # the boundary: never exit 1, which means "a warning was raised"
         structlog.get_logger("ftmon").exception("internal_error")  # redacted like every log
-        print(f"ftmon: internal error: {logs.REDACTOR(repr(exc))}", file=sys.stderr)
+        print(f"ftmon: internal error: {REDACTOR(repr(exc))}", file=sys.stderr)
         return EX_SOFTWARE
 
 
@@ -93,7 +95,7 @@ def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check-config":
-        from monitor.channels import build_channels, privacy_url
+        from monitor.delivery.channels import build_channels, privacy_url
 
         cfg = config_mod.load(args.config, os.environ)
         build_channels(cfg.channels, cfg.file)  # a URL apprise cannot use is a config error
@@ -108,9 +110,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         if args.once:
             return anyio.run(_run_once, cfg, args.json)
-        from monitor.daemon import Daemon
+        from monitor.app.daemon import Daemon
 
-        daemon = Daemon(cfg, config_path=args.config, env=os.environ, clock=runner.system_clock())
+        daemon = Daemon(cfg, config_path=args.config, env=os.environ, clock=wiring.system_clock())
         return anyio.run(daemon.run)
     if args.command == "test-notify":
         cfg = config_mod.load(args.config, os.environ)
@@ -119,32 +121,32 @@ def _dispatch(args: argparse.Namespace) -> int:
             [s.reveal() for s in cfg.secrets()],
             level=logs.level_from(os.environ),
         )
-        from monitor import notify_cmd
+        from monitor.commands import test_notify as notify_cmd
 
         return anyio.run(notify_cmd.test_notify, cfg, cfg.monitor.state, args.channel, args.kind)
     if args.command == "status":
-        from monitor import status
+        from monitor.commands import status
 
         cfg = config_mod.load(args.config, os.environ)
-        print(status.report(cfg.monitor.state, runner.system_clock()(), as_json=args.json))
+        print(status.report(cfg.monitor.state, wiring.system_clock()(), as_json=args.json))
         return 0
     if args.command == "demo":
-        from monitor import demo  # the simulator is loaded only for the demo
+        from monitor.commands import demo  # the simulator is loaded only for the demo
 
         return demo.main(args.notify)
     raise AssertionError(args.command)
 
 
-async def _run_once(cfg: config_mod.Config, as_json: bool) -> int:
+async def _run_once(cfg: Config, as_json: bool) -> int:
     """One cycle for every provider, then deliver what it (and earlier runs) left."""
-    from monitor.channels import build_channels
-    from monitor.dispatch import Dispatcher
+    from monitor.delivery.channels import build_channels
+    from monitor.delivery.dispatch import Dispatcher
 
-    clock = runner.system_clock()
+    clock = wiring.system_clock()
     channels = build_channels(cfg.channels, cfg.file)  # a URL apprise cannot use: exit 78 now
-    runtime = runner.open_runtime(cfg, clock)
+    runtime = wiring.open_runtime(cfg, clock)
     try:
-        report = await runner.poll_all(runtime)
+        report = await wiring.poll_all(runtime)
         dispatcher = Dispatcher(runtime.store, channels, cfg.routes, clock)
         report.delivery = await dispatcher.drain(ONCE_DRAIN_SECONDS)
         runtime.store.prune_if_due(clock(), {p.name: p.lookback for p in cfg.providers})

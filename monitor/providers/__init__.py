@@ -6,8 +6,8 @@ from typing import assert_never
 
 import httpx
 
-from monitor.config import ProviderConfig
-from monitor.model import ProviderKind
+from monitor.core.model import ProviderKind
+from monitor.core.settings import ProviderConfig
 from monitor.providers.base import ProviderClient, ResponseCounter
 from monitor.providers.openai import OpenAIClient
 from monitor.providers.together import TogetherClient

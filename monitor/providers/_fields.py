@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from monitor.errors import ProviderSchemaError
+from monitor.core.errors import ProviderSchemaError
 
 JsonObject = Mapping[str, object]
 EventData = dict[str, float | int | str | None]

@@ -5,7 +5,7 @@ the normalized model and exposes the `ProviderClient` Protocol below. Adding Fir
 Azure OpenAI later is one new module in the same shape.
 
 HTTP goes through `ProviderHttp.get_json`, the single boundary where foreign failures are
-mapped onto `monitor.errors`:
+mapped onto `monitor.core.errors`:
 
     401, 403                                  ProviderAuthError      permanent
     402; 429 with `insufficient_quota`        ProviderQuotaError     permanent
@@ -39,8 +39,7 @@ from urllib.parse import quote
 
 import httpx
 
-from monitor.config import ProviderConfig
-from monitor.errors import (
+from monitor.core.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderNotFound,
@@ -48,7 +47,8 @@ from monitor.errors import (
     ProviderSchemaError,
     ProviderUnavailable,
 )
-from monitor.model import Checkpoint, JobEvent, JobSnapshot, LossPoint, ProviderKind
+from monitor.core.model import Checkpoint, JobEvent, JobSnapshot, LossPoint, ProviderKind
+from monitor.core.settings import ProviderConfig
 from monitor.providers.pacing import Pacer
 
 # Told the HTTP status of every response, or None when the request got no response
@@ -57,7 +57,7 @@ ResponseCounter = Callable[[int | None], None]
 
 
 class ProviderClient(Protocol):
-    """Reads one provider account. Every method raises only `monitor.errors.ProviderError`s."""
+    """Reads one provider account. Every method raises only `monitor.core.errors.ProviderError`s."""
 
     name: str
     kind: ProviderKind

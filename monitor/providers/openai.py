@@ -21,9 +21,8 @@ from datetime import datetime
 
 import httpx
 
-from monitor.config import ProviderConfig
-from monitor.errors import ProviderSchemaError
-from monitor.model import (
+from monitor.core.errors import ProviderSchemaError
+from monitor.core.model import (
     Checkpoint,
     JobError,
     JobEvent,
@@ -34,6 +33,7 @@ from monitor.model import (
     Status,
     event_key,
 )
+from monitor.core.settings import ProviderConfig
 from monitor.providers._fields import (
     JsonObject,
     Where,

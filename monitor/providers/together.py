@@ -21,8 +21,7 @@ from datetime import datetime
 
 import httpx
 
-from monitor.config import ProviderConfig
-from monitor.model import (
+from monitor.core.model import (
     Checkpoint,
     JobEvent,
     JobSnapshot,
@@ -32,6 +31,7 @@ from monitor.model import (
     Status,
     event_key,
 )
+from monitor.core.settings import ProviderConfig
 from monitor.providers._fields import (
     EventData,
     JsonObject,

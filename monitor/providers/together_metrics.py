@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from monitor.model import LossPoint
+from monitor.core.model import LossPoint
 from monitor.providers._fields import Where, any_float, as_object, envelope_items, ns_time, opt_int
 
 METRIC_STEP_KEYS = ("train/global_step", "eval/global_step", "global_step", "step")

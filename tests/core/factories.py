@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from monitor.model import JobError, JobEvent, JobSnapshot, Level, ProviderKind, Status
+from monitor.core.model import JobError, JobEvent, JobSnapshot, Level, ProviderKind, Status
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.config import format_duration, parse_duration
-from monitor.durations import DurationError
+from monitor.core.durations import DurationError, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

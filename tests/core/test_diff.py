@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.alerts import Alert, Cause, ConditionState, Kind, Severity
-from monitor.config import Thresholds
-from monitor.cycle import PolledJob, diff_provider, poll_failed, poll_succeeded
-from monitor.diff import diff, vanished
-from monitor.model import JobError, JobState, Level, LossPoint, ProviderHealth
+from monitor.core.alerts import Alert, Cause, ConditionState, Kind, Severity
+from monitor.core.diff import diff, vanished
+from monitor.core.model import JobError, JobState, Level, LossPoint, ProviderHealth
+from monitor.core.provider_poll import PolledJob, diff_provider, poll_failed, poll_succeeded
+from monitor.core.settings import Thresholds
 from tests.core.factories import JOB, NEW_JOB, at, event, openai, together
 
 TH = Thresholds()

@@ -13,10 +13,10 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.alerts import Alert
-from monitor.config import Thresholds
-from monitor.diff import diff
-from monitor.model import JobEvent, JobSnapshot, JobState, Level
+from monitor.core.alerts import Alert
+from monitor.core.diff import diff
+from monitor.core.model import JobEvent, JobSnapshot, JobState, Level
+from monitor.core.settings import Thresholds
 from tests.core.factories import NEW_JOB, at, event, together
 
 # Conditions depend on time, not on facts; keep them out of the way.

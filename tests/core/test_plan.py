@@ -7,10 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.config import Thresholds
-from monitor.diff import diff
-from monitor.model import JobSnapshot, JobState, Level, Status
-from monitor.plan import (
+from monitor.core.diff import diff
+from monitor.core.model import JobSnapshot, JobState, Level, Status
+from monitor.core.plan import (
     LIST_SLACK,
     LOSS_READ_EVERY,
     LogReason,
@@ -22,6 +21,7 @@ from monitor.plan import (
     unchanged,
     worth_a_look,
 )
+from monitor.core.settings import Thresholds
 from tests.core.factories import T0, at, event, openai, together
 
 TH = Thresholds(progress_stall=timedelta(minutes=45))

@@ -6,9 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from monitor.alerts import Alert, Kind, Severity
-from monitor.config import QuietHours, RouteConfig
-from monitor.policy import (
+from monitor.core.alerts import Alert, Kind, Severity
+from monitor.core.policy import (
     COMBINED_NOTE,
     QUIET_HOURS_NOTE,
     Batch,
@@ -29,7 +28,8 @@ from monitor.policy import (
     send_decision,
     within_rate,
 )
-from monitor.samples import sample_alert
+from monitor.core.samples import sample_alert
+from monitor.core.settings import QuietHours, RouteConfig
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.alerts import Alert, Cause, ConditionState, Kind, Severity
-from monitor.render import BodyFormat, render, title_for
-from monitor.samples import sample_alert
+from monitor.core.alerts import Alert, Cause, ConditionState, Kind, Severity
+from monitor.core.render import BodyFormat, render, title_for
+from monitor.core.samples import sample_alert
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FORMATS: list[BodyFormat] = ["text", "markdown", "html"]

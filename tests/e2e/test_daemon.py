@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.simulator import SCENARIOS, RealClock, Simulator
 from tests.e2e.harness import ftmon_env, write_config
-from tests.shell.receivers import HttpReceiver, free_port
+from tests.receivers import HttpReceiver, free_port
 
 FAST = {
     "queue_stall": "4s",

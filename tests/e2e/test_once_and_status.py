@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitor.simulator import ManualClock, Simulator
 from tests.e2e.harness import ftmon, ftmon_env, run_once, write_config
-from tests.shell.receivers import HttpReceiver, free_port
+from tests.receivers import HttpReceiver, free_port
 
 START = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 SLOW = {"queue_stall": "30m", "progress_stall": "2h", "eta_grace": "2h"}
@@ -97,7 +97,7 @@ def test_status_shows_jobs_restarts_and_the_outbox(tmp_path: Path) -> None:
 
 def test_demo_shows_alerts_as_they_are_delivered() -> None:
     """The README's main command: simulator, real daemon and console receiver, no setup."""
-    from monitor import demo
+    from monitor.commands import demo
 
     out = StringIO()
     assert demo.main([], out=out, seconds=14) == 0

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from provider_testkit import ScriptedServer, load_fixture, sim_client
 
-from monitor.model import ProviderKind
+from monitor.core.model import ProviderKind
 from monitor.providers.base import ProviderClient
 from monitor.simulator import ManualClock, Simulator
 

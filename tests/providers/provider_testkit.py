@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from monitor.config import ProviderConfig, Secret
-from monitor.model import ProviderKind
+from monitor.core.model import ProviderKind
+from monitor.core.settings import ProviderConfig, Secret
 from monitor.providers import make_client
 from monitor.providers.base import ProviderClient
 from monitor.simulator import ScenarioHandle, Simulator

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from provider_testkit import Reply, ScriptedServer, load_fixture
 
-from monitor.config import ProviderConfig, Secret
-from monitor.errors import (
+from monitor.core.errors import (
     ProviderSchemaError,
 )
-from monitor.model import ProviderKind, Status
+from monitor.core.model import ProviderKind, Status
+from monitor.core.settings import ProviderConfig, Secret
 from monitor.providers import OpenAIClient, TogetherClient
 
 KEY = "fake-key-scripted-SECRET-1234"

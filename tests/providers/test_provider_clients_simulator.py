@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from provider_testkit import sim_client, sim_requests, walk_statuses
 
-from monitor.model import ProviderKind, Status
+from monitor.core.model import ProviderKind, Status
 from monitor.simulator import ManualClock, Simulator
 
 START = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)

@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.config import ProviderConfig, Secret
-from monitor.errors import (
+from monitor.core.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderNotFound,
@@ -19,7 +18,8 @@ from monitor.errors import (
     ProviderSchemaError,
     ProviderUnavailable,
 )
-from monitor.model import ProviderKind
+from monitor.core.model import ProviderKind
+from monitor.core.settings import ProviderConfig, Secret
 from monitor.providers.base import (
     TIMEOUT,
     build_http_client,

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from provider_testkit import load_fixture
 
-from monitor.errors import ProviderSchemaError
+from monitor.core.errors import ProviderSchemaError
 from monitor.providers._stream import NotPlain, each_item
 from monitor.providers.together import parse_job_list, parse_job_list_body
 

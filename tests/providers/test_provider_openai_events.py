@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from monitor.errors import ProviderSchemaError
-from monitor.model import Level
+from monitor.core.errors import ProviderSchemaError
+from monitor.core.model import Level
 from monitor.providers import openai as oa
 from monitor.providers._fields import Where
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from monitor.errors import ProviderSchemaError
-from monitor.model import JobError, ProviderKind, Status
+from monitor.core.errors import ProviderSchemaError
+from monitor.core.model import JobError, ProviderKind, Status
 from monitor.providers import openai as oa
 
 Load = Callable[[str, str], Any]

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.errors import ProviderSchemaError
-from monitor.model import JobSnapshot
+from monitor.core.errors import ProviderSchemaError
+from monitor.core.model import JobSnapshot
 from monitor.providers import openai as oa
 from monitor.providers import together as tg
 from monitor.providers import together_metrics as tm

@@ -11,8 +11,7 @@ import socket
 import pytest
 from provider_testkit import Reply, ScriptedServer, short_timeouts
 
-from monitor.config import ProviderConfig, Secret
-from monitor.errors import (
+from monitor.core.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderNotFound,
@@ -20,7 +19,8 @@ from monitor.errors import (
     ProviderSchemaError,
     ProviderUnavailable,
 )
-from monitor.model import ProviderKind
+from monitor.core.model import ProviderKind
+from monitor.core.settings import ProviderConfig, Secret
 from monitor.providers import make_client
 from monitor.providers.base import ProviderClient
 

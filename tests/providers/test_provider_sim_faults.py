@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from provider_testkit import SIM_KEYS, short_timeouts, sim_client
 
-from monitor.errors import (
+from monitor.core.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderNotFound,
@@ -15,7 +15,7 @@ from monitor.errors import (
     ProviderSchemaError,
     ProviderUnavailable,
 )
-from monitor.model import ProviderKind
+from monitor.core.model import ProviderKind
 from monitor.simulator import Simulator
 
 

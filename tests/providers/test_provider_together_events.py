@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from monitor.errors import ProviderSchemaError
-from monitor.model import Level
+from monitor.core.errors import ProviderSchemaError
+from monitor.core.model import Level
 from monitor.providers import together as tg
 from monitor.providers._fields import Where
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from monitor.errors import ProviderSchemaError
-from monitor.model import ProviderKind, Status
+from monitor.core.errors import ProviderSchemaError
+from monitor.core.model import ProviderKind, Status
 from monitor.providers import together as tg
 from monitor.providers import together_metrics as tm
 

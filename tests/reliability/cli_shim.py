@@ -20,9 +20,9 @@ import os
 import sys
 from typing import Any
 
-from monitor.channels import AppriseChannel, check_url
+from monitor.app.poll import PollService
 from monitor.cli import main
-from monitor.service import PollService
+from monitor.delivery.channels import AppriseChannel, check_url
 
 check_url("json://localhost")  # loads apprise's plugins the way channels.py does
 from apprise.plugins.email.base import NotifyEmail  # noqa: E402

@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.alerts import Alert
+from monitor.core.alerts import Alert
 from tests.e2e.harness import ftmon_env
-from tests.shell.receivers import HttpReceiver, SmtpReceiver
+from tests.receivers import HttpReceiver, SmtpReceiver
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES_DIR = Path(os.environ.get("FTMON_FIGURES_DIR") or REPO / ".reliability")

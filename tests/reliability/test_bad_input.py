@@ -31,12 +31,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import ProviderConfig, Secret
-from monitor.errors import ProviderError
-from monitor.model import ProviderKind
+from monitor.core.errors import ProviderError
+from monitor.core.model import ProviderKind
+from monitor.core.settings import ProviderConfig, Secret
 from monitor.providers import make_client
 from monitor.simulator import ManualClock, Simulator
-from tests.core.test_config import BAD
+from tests.config.test_config import BAD
 from tests.e2e.harness import write_config
 from tests.providers.test_provider_parse_properties import (
     OPENAI_FIELDS,

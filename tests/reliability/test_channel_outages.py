@@ -26,9 +26,9 @@ import pytest
 
 from monitor.simulator import ManualClock, Simulator
 from tests.e2e.harness import write_config
+from tests.receivers import HttpReceiver, SmtpReceiver
 from tests.reliability import kit
 from tests.reliability.test_provider_faults import OPENAI, THRESHOLDS, TOGETHER
-from tests.shell.receivers import HttpReceiver, SmtpReceiver
 
 START = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 STEP = 180  # simulated seconds between two cron runs

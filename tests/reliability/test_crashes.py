@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts import Alert
+from monitor.core.alerts import Alert
 from monitor.simulator import ManualClock, RealClock, Simulator
 from tests.e2e.harness import write_config
+from tests.receivers import HttpReceiver
 from tests.reliability import kit
 from tests.reliability.test_provider_faults import OPENAI, THRESHOLDS, TOGETHER
-from tests.shell.receivers import HttpReceiver
 
 CHANNELS = ("hook", "backup")  # two webhooks on one receiver, told apart by path
 SPAN = 10.0

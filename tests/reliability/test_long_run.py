@@ -31,14 +31,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import config as config_mod
-from monitor import runner
-from monitor.channels import build_channels
-from monitor.dispatch import Dispatcher
+from monitor.app import wiring
+from monitor.delivery.channels import build_channels
+from monitor.delivery.dispatch import Dispatcher
 from monitor.simulator import SCENARIOS, ManualClock, RealClock, Simulator
 from tests.e2e.harness import ftmon_env, write_config
+from tests.receivers import HttpReceiver, free_port
 from tests.reliability import kit
 from tests.reliability.test_provider_faults import OPENAI, SEEN_BY_STATUS_ONLY, TOGETHER
-from tests.shell.receivers import HttpReceiver, free_port
 
 
 @dataclass
@@ -186,7 +186,7 @@ async def test_retention_keeps_the_state_file_bounded(
             channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
         )
         cfg = config_mod.load(path, ftmon_env())
-        runtime = runner.open_runtime(cfg, lambda: sim.now)
+        runtime = wiring.open_runtime(cfg, lambda: sim.now)
         dispatcher = Dispatcher(
             runtime.store, build_channels(cfg.channels), cfg.routes, lambda: sim.now
         )
@@ -196,14 +196,14 @@ async def test_retention_keeps_the_state_file_bounded(
         raised: Counter[kit.Fact] = Counter()  # every alert ever enqueued, pruned ones too
         last_id = 0
         try:
-            await runner.poll_all(runtime)  # the baseline, before any job exists
+            await wiring.poll_all(runtime)  # the baseline, before any job exists
             for step in range(steps):
                 for k in range(2):
                     runs.start(
                         names[(2 * step + k) % len(names)], at=60 * k, span=_real(names, k, step)
                     )
                 sim.advance(timedelta(hours=step_hours))
-                await runner.poll_all(runtime)
+                await wiring.poll_all(runtime)
                 await dispatcher.drain(5)
                 for alert_id, alert in kit.outbox(tmp_path / "state.db"):
                     if alert_id > last_id:

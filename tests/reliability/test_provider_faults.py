@@ -28,8 +28,8 @@ import pytest
 from monitor.simulator import RealClock, Simulator
 from monitor.simulator.faults import Faults
 from tests.e2e.harness import write_config
+from tests.receivers import HttpReceiver
 from tests.reliability import kit
-from tests.shell.receivers import HttpReceiver
 
 THRESHOLDS = {
     "queue_stall": "1h",

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from monitor.simulator import RealClock, Simulator
 from tests.e2e.harness import write_config
+from tests.receivers import HttpReceiver, SmtpReceiver
 from tests.reliability import kit
 from tests.reliability.test_provider_faults import THRESHOLDS
-from tests.shell.receivers import HttpReceiver, SmtpReceiver
 
 TOGETHER_KEY = "tg-SECRET-key-7f3a9c1e55d2"
 OPENAI_KEY = "fake-openai-key-SECRET-8d2b"

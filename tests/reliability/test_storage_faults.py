@@ -27,9 +27,9 @@ import pytest
 
 from monitor.simulator import ManualClock, RealClock, Simulator
 from tests.e2e.harness import write_config
+from tests.receivers import HttpReceiver
 from tests.reliability import kit
 from tests.reliability.test_provider_faults import OPENAI, SEEN_BY_STATUS_ONLY, THRESHOLDS, TOGETHER
-from tests.shell.receivers import HttpReceiver
 
 START = datetime(2026, 11, 5, 9, 0, tzinfo=UTC)
 # Runs that cannot record their poll miss statuses; a pause is seen in no other way.

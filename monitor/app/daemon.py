@@ -1,0 +1,327 @@
+"""`ftmon run`: the long-lived daemon.
+
+One *generation* is everything built from one config: store, provider clients, poll
+service, dispatcher and scheduler. Metrics, health and the health server outlive
+generations, so counters stay continuous and probes keep answering across a reload.
+The daemon runs a generation until SIGTERM/SIGINT (stop polling, drain the outbox for
+a bounded time, exit 0) or a SIGHUP with a valid new config (replace the generation; an
+invalid one is logged and the old generation keeps running). Polling and delivery are
+separate tasks, so a slow channel never holds up a poll and a slow provider never holds
+up delivery. A state file that cannot be written (locked, full) fails that poll or pass
+only: it is logged with the file named and tried again next cycle. Retention
+(`retention.py`) is looked at every ten minutes and prunes at most once an hour.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+import anyio
+import httpx
+import structlog
+
+from monitor import config as config_mod
+from monitor.app import logs
+from monitor.app.heartbeat import ping
+from monitor.app.metrics import Metrics
+from monitor.app.poll import Clock
+from monitor.app.scheduler import PollScheduler
+from monitor.app.sdnotify import Notifier
+from monitor.app.web import HealthServer, HealthState
+from monitor.app.wiring import Runtime, open_runtime
+from monitor.core import cadence
+from monitor.core.errors import ConfigError, StoreError
+from monitor.core.settings import Config
+from monitor.delivery.channels import build_channels
+from monitor.delivery.dispatch import Dispatcher
+from monitor.storage.outbox import pending_summary
+
+log = structlog.get_logger("ftmon.daemon")
+
+DRAIN_SECONDS = 20.0
+POLL_SEAM = "FTMON_TEST_POLL_SECONDS"
+RETENTION_LOOK_SECONDS = 600.0
+JOBS_STOP_SECONDS = 10.0  # a poll in flight at SIGTERM or reload may finish within this
+JITTER_FRACTION = 0.1
+
+
+@dataclass
+class _Control:
+    """What the signal handler asks the running generation to do."""
+
+    stop: anyio.Event
+    next_config: Config | None = None
+    stopping: bool = False
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None,
+        env: Mapping[str, str],
+        clock: Clock,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.env = env
+        self.clock = clock
+        self.notifier = notifier or Notifier.from_env(env)
+        self._control = _Control(stop=anyio.Event())
+
+    def request_stop(self) -> None:
+        """Stop as SIGTERM would (drain, then return); for embedding, e.g. `ftmon demo`."""
+        self._control.stopping = True
+        self._control.stop.set()
+
+    async def run(self) -> int:
+        metrics = Metrics()
+        health = HealthState.for_interval(self.config.monitor.poll_interval, clock=self.clock)
+        control = self._control
+        web: HealthServer | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._signals, control)
+                while True:
+                    web = await _serve_health(web, self.config.monitor.listen, metrics, health)
+                    await Generation(
+                        self.config,
+                        self.clock,
+                        self.notifier,
+                        metrics,
+                        health,
+                        poll_seconds=poll_seconds(self.config, self.env),
+                    ).run(control)
+                    if control.stopping or control.next_config is None:
+                        break
+                    self.config, control.next_config = control.next_config, None
+                    health.max_age = HealthState.for_interval(
+                        self.config.monitor.poll_interval, clock=self.clock
+                    ).max_age
+                    control.stop = anyio.Event()
+                    log.info("config_reloaded", file=str(self.config.file))
+                tg.cancel_scope.cancel()
+        finally:
+            if web is not None:
+                await web.stop()
+        return 0
+
+    async def _signals(self, control: _Control) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    self._reload(control)
+                    continue
+                log.info("stop_requested", signal=signal.Signals(signum).name)
+                self.request_stop()
+
+    def _reload(self, control: _Control) -> None:
+        self.notifier.reloading()
+        try:
+            fresh = config_mod.load(self.config_path, self.env)
+            build_channels(fresh.channels, fresh.file)  # every URL usable, or keep the old
+        except ConfigError as exc:
+            log.error("config_reload_rejected", error=str(exc))
+            self.notifier.ready("reload rejected; running on the previous config")
+            return
+        secrets = [s.reveal() for s in fresh.secrets()]
+        logs.configure(fresh.monitor.log_format, secrets, level=logs.level_from(self.env))
+        control.next_config = fresh
+        control.stop.set()
+
+
+def poll_seconds(config: Config, env: Mapping[str, str]) -> float:
+    """`[monitor] poll_interval` in seconds; `$FTMON_TEST_POLL_SECONDS` (a fraction welcome)
+    overrides it. A test seam: the soak suite runs thousands of cycles in minutes."""
+    seam = env.get(POLL_SEAM)
+    if seam:
+        return max(0.05, float(seam))
+    return config.monitor.poll_interval.total_seconds()
+
+
+async def _serve_health(
+    current: HealthServer | None, listen: str, metrics: Metrics, health: HealthState
+) -> HealthServer | None:
+    """Keep the health server while `listen` is unchanged; move it when it changes."""
+    if current is not None and current.listen == listen:
+        return current
+    if current is not None:
+        await current.stop()
+    if not listen:
+        return None
+    server = HealthServer(listen, metrics, health)
+    await server.start()
+    return server
+
+
+class Generation:
+    """Everything built from one config, run until the control event says stop."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        notifier: Notifier,
+        metrics: Metrics,
+        health: HealthState,
+        *,
+        poll_seconds: float | None = None,
+    ) -> None:
+        self.config = config
+        self.base = poll_seconds or config.monitor.poll_interval.total_seconds()
+        self.clock = clock
+        self.notifier = notifier
+        self.metrics = metrics
+        self.health = health
+        metrics.prepare([p.name for p in config.providers], [c.name for c in config.channels])
+        self.last_ok: dict[str, bool] = {}
+        self.scheduler = PollScheduler()
+        self.wake_dispatcher = anyio.Event()
+
+    async def run(self, control: _Control) -> None:
+        channels = build_channels(self.config.channels, self.config.file)
+        runtime = open_runtime(
+            self.config, self.clock, counter=lambda name: partial(self.metrics.request, name)
+        )
+        dispatcher = Dispatcher(runtime.store, channels, self.config.routes, self.clock)
+        try:
+            async with httpx.AsyncClient() as plain_http, anyio.create_task_group() as tg:
+                self._schedule(runtime)
+                self._schedule_retention(runtime)
+                self._schedule_heartbeat(plain_http)
+                self._schedule_watchdog()
+                self.scheduler.start()
+                tg.start_soon(self._deliver, dispatcher, runtime, control.stop)
+                self.health.mark_ready()
+                self.notifier.ready(f"watching {len(self.config.providers)} provider(s)")
+                log.info("daemon_started", providers=[p.name for p in self.config.providers])
+                await control.stop.wait()
+                await self.scheduler.stop(JOBS_STOP_SECONDS)  # a poll in flight ends first
+                if control.stopping:
+                    self.health.mark_stopping()
+                    self.notifier.stopping("draining the outbox")
+                    report = await dispatcher.drain(DRAIN_SECONDS)
+                    log.info(
+                        "outbox_drained",
+                        delivered=report.delivered,
+                        retrying=report.retrying,
+                        failed=report.failed,
+                    )
+                tg.cancel_scope.cancel()
+        finally:
+            self.scheduler.shutdown()
+            await runtime.aclose()
+
+    def _schedule(self, runtime: Runtime) -> None:
+        base = self.base
+        for provider in self.config.providers:
+            job = _PollJob(self, runtime, provider.name)
+            self.scheduler.add(provider.name, job, base, jitter=base * JITTER_FRACTION)
+
+    def _schedule_retention(self, runtime: Runtime) -> None:
+        """Look every ten minutes; the store prunes at most once an hour (`retention`)."""
+        lookbacks = {p.name: p.lookback for p in self.config.providers}
+
+        async def prune() -> None:
+            try:
+                pruned = runtime.store.prune_if_due(self.clock(), lookbacks)
+            except StoreError as exc:  # locked or full: the next look tries again
+                log.error("prune_failed", error=str(exc))
+                return
+            if pruned is not None:
+                log.info("state_pruned", **asdict(pruned))
+
+        self.scheduler.add("_retention", prune, RETENTION_LOOK_SECONDS)
+
+    def _schedule_watchdog(self) -> None:
+        """Ping systemd's watchdog from the event loop: a hung loop stops the pings.
+
+        Provider outages do not: a restart cannot fix a provider, and ftmon must keep
+        running to report it.
+        """
+        interval = self.notifier.watchdog_interval()
+        if interval is not None:
+
+            async def beat() -> None:
+                self.notifier.watchdog()
+
+            self.scheduler.add("_watchdog", beat, interval)
+
+    def _schedule_heartbeat(self, http: httpx.AsyncClient) -> None:
+        """One dead-man's-switch ping per round: ok only if every provider's last poll was."""
+        url = self.config.monitor.heartbeat_url
+        if url is None:
+            return
+        base = self.config.monitor.poll_interval.total_seconds()
+
+        async def beat() -> None:
+            if len(self.last_ok) == len(self.config.providers):
+                await ping(http, url, all(self.last_ok.values()))
+
+        self.scheduler.add(
+            "_heartbeat", beat, base, first_run=self.clock() + timedelta(seconds=base)
+        )
+
+    async def _deliver(self, dispatcher: Dispatcher, runtime: Runtime, stop: anyio.Event) -> None:
+        """The dispatcher's own loop: woken after each poll, else every second."""
+        while not stop.is_set():
+            try:
+                report = await dispatcher.run_once()
+                summary = pending_summary(runtime.store.connection)
+                self.metrics.outbox_depth(summary.totals.get("pending", 0) + summary.unrouted)
+                self.metrics.unmatched_alert(report.unmatched)
+            except StoreError as exc:  # locked, full or damaged: nothing recorded, try again
+                log.error("dispatch_not_recorded", error=str(exc))
+            except Exception:  # the boundary: log, keep delivering
+                log.exception("dispatch_failed")
+            with anyio.move_on_after(1.0):
+                await self.wake_dispatcher.wait()
+            self.wake_dispatcher = anyio.Event()
+
+
+class _PollJob:
+    """One provider's scheduled poll: poll, count, pace, wake delivery."""
+
+    def __init__(self, gen: Generation, runtime: Runtime, name: str) -> None:
+        self.gen, self.runtime, self.name = gen, runtime, name
+
+    async def __call__(self) -> None:
+        gen = self.gen
+        started = time.monotonic()
+        try:
+            outcome = await self.runtime.service.poll(self.name)
+        except Exception as exc:  # the boundary: a bug or a store error must not kill the loop
+            if isinstance(exc, StoreError):  # locked, full or damaged: polled again next cycle
+                log.error("poll_not_recorded", provider=self.name, error=str(exc))
+            else:
+                log.exception("poll_crashed", provider=self.name)
+            gen.metrics.poll_done(self.name, False, time.monotonic() - started, gen.clock())
+            gen.health.mark_cycle(gen.clock(), ok=False)
+            gen.last_ok[self.name] = False
+            return
+        now: datetime = gen.clock()
+        gen.metrics.poll_done(self.name, outcome.ok, time.monotonic() - started, now)
+        gen.metrics.alerts_raised(outcome.enqueued)
+        gen.health.mark_cycle(now, ok=outcome.ok)
+        gen.last_ok[self.name] = outcome.ok
+        gen.wake_dispatcher.set()
+        base = gen.base
+        interval = cadence.next_interval(
+            base, ok=outcome.ok, running=outcome.running, waiting=outcome.waiting
+        )
+        gen.scheduler.set_interval(self.name, interval, jitter=interval * JITTER_FRACTION)
+        if outcome.retry_after:
+            gen.scheduler.delay(self.name, outcome.retry_after)
+        gen.notifier.status(
+            f"{self.name}: {'ok' if outcome.ok else 'poll failed'} at "
+            f"{now:%H:%M:%S}, {outcome.jobs_seen} jobs, "
+            f"{len(outcome.enqueued)} new alerts"
+        )

@@ -1,0 +1,331 @@
+"""One poll cycle of one provider: fetch -> diff -> commit.
+
+The shell around the pure diff. `plan` decides which requests a cycle needs (the job list
+only as deep as the oldest unfinished job, a retrieve only for a tracked job the list no
+longer shows, a log only for a new or changed job or a running one that is due, a
+running Together job's metrics every few minutes for the loss check); this
+module makes them concurrently, each waiting its turn at the provider's pacer, retries a
+rate-limited one once the provider's pause is over, and commits the outcome in one store
+transaction: only the job states that changed, finished ones as tombstones.
+
+A fetch error is never a change: if the job list fails, no job is diffed and only the
+provider's own health moves; if one job's retrieve or log cannot be read, that job is left
+as it was and picked up again next cycle (metrics that cannot be read hold back only the
+loss check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import anyio
+import structlog
+
+from monitor.core import diff, plan, provider_poll
+from monitor.core.alerts import Alert
+from monitor.core.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderNotFound,
+    ProviderUnavailable,
+)
+from monitor.core.model import (
+    JobEvent,
+    JobSnapshot,
+    JobState,
+    LossPoint,
+    ProviderHealth,
+    ProviderKind,
+    Status,
+)
+from monitor.core.provider_poll import PolledJob
+from monitor.core.settings import Config, FirstRun, ProviderConfig
+from monitor.providers.base import ProviderClient
+from monitor.storage.sqlite import StateStore
+
+log = structlog.get_logger("ftmon.service")
+Logger = structlog.typing.FilteringBoundLogger
+T = TypeVar("T")
+
+Clock = Callable[[], datetime]
+RATE_LIMIT_RETRIES = 4  # a rate-limited request is retried after the pause, this often
+MAX_RATE_WAIT = 60.0  # seconds; a provider asking for longer fails the poll with retry_after
+JUST_BEFORE = timedelta(microseconds=1)  # list bounds are exclusive; plan's are inclusive
+
+
+@dataclass(slots=True, kw_only=True)
+class PollOutcome:
+    provider: str
+    ok: bool
+    error: str | None = None
+    jobs_seen: int = 0
+    enqueued: list[Alert] = field(default_factory=list)
+    running: bool = False  # something runs: poll at the base interval
+    waiting: bool = False  # something waits in a queue: poll a little slower
+    retry_after: float | None = None
+
+
+@dataclass(slots=True)
+class Fetched:
+    """What a cycle read: jobs to diff, tracked jobs now gone, which logs were read."""
+
+    polled: list[PolledJob] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+    logs_read: set[str] = field(default_factory=set)
+    losses_read: set[str] = field(default_factory=set)
+    skipped: int = 0  # jobs left as they were after a failed read
+
+    def add(
+        self,
+        snapshot: JobSnapshot,
+        events: Sequence[JobEvent],
+        losses: Sequence[LossPoint] = (),
+        *,
+        log_read: bool = False,
+    ) -> None:
+        """One job to diff; a retrieve that brought Together's log along counts as a read."""
+        if log_read or snapshot.events:
+            self.logs_read.add(snapshot.id)
+        self.polled.append(PolledJob(snapshot=snapshot, events=events, losses=losses))
+
+
+class PollService:
+    """Polls providers and commits what changed; the store caches the state between cycles."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: StateStore,
+        clients: Mapping[str, ProviderClient],
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clients = clients
+        self.clock = clock
+        self._unknown_logged: set[tuple[str, str]] = set()
+
+    async def poll(self, name: str) -> PollOutcome:
+        provider = self.config.provider(name)
+        view = self.store.load_provider(name)
+        now = self.clock()
+        bound = log.bind(provider=name)
+        first = not view.health.polled_once
+        baseline = first and self.config.monitor.first_run is FirstRun.BASELINE
+        try:
+            fetched = await self._fetch(
+                provider,
+                view.states,
+                now,
+                first=first,
+                baseline=baseline,
+                forgotten=view.pruned_before,
+            )
+        except ProviderError as exc:
+            return self._commit_failure(name, view.health, exc, now, bound)
+        states, alerts = provider_poll.diff_provider(
+            view.states, fetched.polled, now, self.config.thresholds, baseline=baseline
+        )
+        for job_id in fetched.vanished:
+            gone, gone_alerts = diff.vanished(view.states[job_id], now, self.config.thresholds)
+            states.append(gone)
+            alerts += gone_alerts
+        changed = _settle(view.states, states, fetched, now)
+        health, health_alerts = provider_poll.poll_succeeded(
+            view.health, name, now, self.config.thresholds
+        )
+        enqueued = self.store.commit_poll(name, changed, health, [*health_alerts, *alerts], now)
+        open_after = plan.open_jobs({**view.states, **{s.job_id: s for s in changed}}.values())
+        self._log_unknown(name, fetched.polled, bound)
+        bound.info(
+            "poll_completed",
+            jobs=len(fetched.polled),
+            logs_read=len(fetched.logs_read),
+            changed=len(changed),
+            skipped=fetched.skipped,
+            alerts=len(enqueued),
+            baseline=baseline,
+        )
+        return PollOutcome(
+            provider=name,
+            ok=True,
+            jobs_seen=len(fetched.polled),
+            enqueued=enqueued,
+            running=any(s.status is Status.RUNNING for s in open_after),
+            waiting=any(s.status.waiting for s in open_after),
+        )
+
+    def _commit_failure(
+        self, name: str, health: ProviderHealth, exc: ProviderError, now: datetime, bound: Logger
+    ) -> PollOutcome:
+        auth = isinstance(exc, ProviderAuthError)
+        health, alerts = provider_poll.poll_failed(
+            health, name, now, self.config.thresholds, auth=auth, message=str(exc)
+        )
+        enqueued = self.store.commit_poll(name, [], health, alerts, now)
+        bound.warning(
+            "poll_failed", error=str(exc), error_type=type(exc).__name__, retryable=exc.retryable
+        )
+        return PollOutcome(
+            provider=name,
+            ok=False,
+            error=str(exc),
+            enqueued=enqueued,
+            retry_after=getattr(exc, "retry_after", None),
+        )
+
+    # -- fetching ----------------------------------------------------------------------
+
+    async def _fetch(
+        self,
+        provider: ProviderConfig,
+        states: Mapping[str, JobState],
+        now: datetime,
+        *,
+        first: bool,
+        baseline: bool,
+        forgotten: datetime | None = None,
+    ) -> Fetched:
+        """Snapshots and new events for every job worth a look, and tracked jobs now gone."""
+        client = self.clients[provider.name]
+        deep = first or any(job not in states for job in provider.jobs)
+        since = plan.list_bound(states, now, provider.lookback, first=deep)
+        if client.kind is ProviderKind.TOGETHER:  # one request whatever the bound
+            since = min(since, now - provider.lookback)
+        listed = {
+            s.id: s
+            for s in await _retrying(lambda: client.list_jobs(created_after=since - JUST_BEFORE))
+        }
+        fetched = Fetched()
+        absent = [s.job_id for s in plan.open_jobs(states.values()) if s.job_id not in listed]
+        async with anyio.create_task_group() as tg:
+            for job_id in absent:
+                tg.start_soon(self._retrieve, client, job_id, listed, fetched)
+        links = {s.restarted_as for s in states.values() if s.restarted_as}
+        followed = frozenset(provider.jobs) | links
+        wanted = [
+            s
+            for s in listed.values()
+            if plan.worth_a_look(
+                s,
+                states.get(s.id),
+                follow=bool(provider.jobs),
+                followed=followed,
+                forgotten_before=forgotten,
+            )
+        ]
+        thresholds = self.config.thresholds
+        async with anyio.create_task_group() as tg:
+            for snapshot in wanted:
+                state = states.get(snapshot.id)
+                read_log = not snapshot.events and bool(
+                    plan.log_reason(snapshot, state, now, thresholds, baseline=baseline)
+                )
+                read_losses = plan.losses_due(snapshot, state, now)
+                if read_log or read_losses:
+                    tg.start_soon(
+                        self._read_job, client, snapshot, state, read_log, read_losses, fetched
+                    )
+                else:
+                    fetched.add(snapshot, snapshot.events)
+        return fetched
+
+    async def _retrieve(
+        self, client: ProviderClient, job_id: str, listed: dict[str, JobSnapshot], out: Fetched
+    ) -> None:
+        try:
+            listed[job_id] = await _retrying(lambda: client.retrieve(job_id))
+        except ProviderNotFound:
+            out.vanished.append(job_id)
+        except ProviderError as exc:
+            out.skipped += 1
+            _job_failed(client.name, job_id, exc)
+
+    async def _read_job(
+        self,
+        client: ProviderClient,
+        snapshot: JobSnapshot,
+        state: JobState | None,
+        read_log: bool,
+        read_losses: bool,
+        out: Fetched,
+    ) -> None:
+        """The job's new log lines and loss readings, as far as this poll wants them.
+
+        A log that cannot be read leaves the job as it was; metrics that cannot be read
+        only hold the loss check back: the status and the log still count.
+        """
+        events: Sequence[JobEvent] = snapshot.events
+        if read_log:
+            after = state.last_event_key if state and snapshot.kind is ProviderKind.OPENAI else None
+            try:
+                events = await _retrying(lambda: client.events(snapshot.id, after_key=after))
+            except ProviderError as exc:
+                out.skipped += 1
+                _job_failed(client.name, snapshot.id, exc)
+                return
+        losses: list[LossPoint] = []
+        if read_losses:
+            read_to = state.loss_step if state is not None else None
+            try:
+                losses = await _retrying(lambda: client.losses(snapshot.id, after_step=read_to))
+                out.losses_read.add(snapshot.id)
+            except ProviderError as exc:
+                _job_failed(client.name, snapshot.id, exc, what="metrics")
+        out.add(snapshot, events, losses, log_read=read_log)
+
+    def _log_unknown(self, name: str, polled: list[PolledJob], bound: Logger) -> None:
+        for job in polled:
+            raw = job.snapshot.raw_status
+            if job.snapshot.status is Status.UNKNOWN and (name, raw) not in self._unknown_logged:
+                self._unknown_logged.add((name, raw))
+                bound.warning("unknown_status", job=job.snapshot.id, raw_status=raw)
+
+
+def _settle(
+    before: Mapping[str, JobState], states: list[JobState], fetched: Fetched, now: datetime
+) -> list[JobState]:
+    """The states to write: bookkeeping added, finished jobs as tombstones, no-ops dropped."""
+    polled = {job.snapshot.id: job for job in fetched.polled}
+    out = []
+    for state in states:
+        job = polled.get(state.job_id)
+        if job is not None:
+            state = replace(state, snapshot_mark=plan.snapshot_mark(job.snapshot))
+        if job is not None and state.job_id in fetched.logs_read:
+            spacing = plan.event_spacing(before.get(state.job_id), job.events)
+            state = replace(state, log_read_at=now, event_spacing=spacing)
+        if state.job_id in fetched.losses_read:
+            state = replace(state, losses_read_at=now)
+        state = plan.tombstone(state)
+        if not plan.unchanged(before.get(state.job_id), state):
+            out.append(state)
+    return out
+
+
+async def _retrying(fetch: Callable[[], Awaitable[T]]) -> T:
+    """`fetch()`, again after a rate limit's pause (the pacer holds the retry back)."""
+    attempt = 0
+    while True:
+        try:
+            return await fetch()
+        except ProviderUnavailable as exc:
+            wait = exc.retry_after or 0.0
+            if exc.status_code != 429 or attempt >= RATE_LIMIT_RETRIES or wait > MAX_RATE_WAIT:
+                raise
+            attempt += 1
+            log.info("rate_limited", provider=exc.provider, retry_after=wait, attempt=attempt)
+
+
+def _job_failed(provider: str, job_id: str, exc: ProviderError, what: str = "job") -> None:
+    log.warning(
+        "job_read_failed",
+        provider=provider,
+        job=job_id,
+        read=what,
+        error=str(exc),
+        error_type=type(exc).__name__,
+    )

@@ -1,0 +1,148 @@
+"""Wiring shared by `run --once`, the daemon and the demo: clients, store, poll service.
+
+Also the one place the clock is chosen. `FTMON_NOW` (an ISO-8601 instant) pins it for
+tests that drive the simulator's virtual time across separate `ftmon` processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import anyio
+import httpx
+
+from monitor.app.poll import Clock, PollOutcome, PollService
+from monitor.core.alerts import Alert, Severity
+from monitor.core.settings import Config
+from monitor.providers import ProviderClient, ResponseCounter, make_client
+from monitor.storage.sqlite import SqliteStore
+
+if TYPE_CHECKING:  # dispatch loads apprise: only a run that delivers needs it
+    from monitor.delivery.dispatch import DeliveryReport
+
+EXIT_OK, EXIT_WARNING, EXIT_FAILURE, EXIT_UNPOLLED = 0, 1, 2, 3
+
+
+def system_clock(env: Mapping[str, str] = os.environ) -> Clock:
+    pinned = env.get("FTMON_NOW")
+    if pinned:
+        instant = datetime.fromisoformat(pinned)
+        instant = instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+        return lambda: instant
+    return lambda: datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: SqliteStore
+    clients: dict[str, ProviderClient]
+    service: PollService
+    clock: Clock
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+        self.store.close()
+
+
+def open_runtime(
+    config: Config,
+    clock: Clock,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    counter: Callable[[str], ResponseCounter] | None = None,
+) -> Runtime:
+    """Open the store and one pooled client per provider (`counter` counts its responses)."""
+    store = SqliteStore(config.monitor.state)
+    clients = {
+        p.name: make_client(
+            p, transport=transport, on_response=counter(p.name) if counter else None
+        )
+        for p in config.providers
+    }
+    service = PollService(config, store, clients, clock)
+    return Runtime(config=config, store=store, clients=clients, service=service, clock=clock)
+
+
+@dataclass
+class CycleReport:
+    """What one cycle over every provider raised, and the exit status it implies."""
+
+    outcomes: list[PollOutcome] = field(default_factory=list)
+    delivery: DeliveryReport | None = None
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return [a for o in self.outcomes for a in o.enqueued]
+
+    @property
+    def exit_status(self) -> int:
+        """DESIGN section 6: failure 2, else unpolled provider 3, else warning 1, else 0."""
+        severities = {a.severity for a in self.alerts}
+        if Severity.FAILURE in severities:
+            return EXIT_FAILURE
+        if any(not o.ok for o in self.outcomes):
+            return EXIT_UNPOLLED
+        if Severity.WARNING in severities:
+            return EXIT_WARNING
+        return EXIT_OK
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "exit_status": self.exit_status,
+            "providers": [
+                {"provider": o.provider, "ok": o.ok, "error": o.error, "jobs": o.jobs_seen}
+                for o in self.outcomes
+            ],
+            "delivery": None
+            if self.delivery is None
+            else {
+                "delivered": self.delivery.delivered,
+                "retrying": self.delivery.retrying,
+                "failed": self.delivery.failed,
+                "unmatched": self.delivery.unmatched,
+                "disabled_channels": self.delivery.disabled,
+            },
+            "alerts": [
+                {
+                    "kind": str(a.kind),
+                    "severity": str(a.severity),
+                    "provider": a.provider,
+                    "job": a.job_id,
+                    "cause": str(a.cause) if a.cause else None,
+                    "summary": a.summary,
+                    "hint": a.hint,
+                    "labels": a.label_line(),
+                }
+                for a in self.alerts
+            ],
+        }
+
+
+async def poll_all(runtime: Runtime) -> CycleReport:
+    """One cycle over every provider, the providers polled at the same time.
+
+    A provider's failure to be polled is an outcome; anything else a poll raises (a store
+    error, a bug) is raised here as itself once both polls are over.
+    """
+    names = [p.name for p in runtime.config.providers]
+    outcomes: dict[str, PollOutcome] = {}
+    crashed: list[Exception] = []
+
+    async def poll(name: str) -> None:
+        try:
+            outcomes[name] = await runtime.service.poll(name)
+        except Exception as exc:  # re-raised below, unwrapped from the task group
+            crashed.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for name in names:
+            tg.start_soon(poll, name)
+    if crashed:
+        raise crashed[0]
+    return CycleReport(outcomes=[outcomes[name] for name in names])

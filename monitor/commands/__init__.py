@@ -1,0 +1,5 @@
+"""The CLI's commands besides `run`: `status`, `test-notify`, `demo`.
+
+May import every layer below it (app, delivery, storage, providers, config, core) and the
+simulator (for the demo).
+"""

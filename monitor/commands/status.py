@@ -1,0 +1,174 @@
+"""`ftmon status`: what ftmon is tracking and what it still has to deliver.
+
+It only reads the state file, so it is safe beside a running daemon. Rows are built by a
+pure function (`job_rows`) and printed as a table or JSON; no secret is in the state file,
+and channel names (never URLs) name the outbox rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.core.alerts import human_duration
+from monitor.core.model import JobState, ProviderHealth
+from monitor.storage.outbox import OutboxSummary, pending_summary
+from monitor.storage.sqlite import SqliteStore
+
+BAR_WIDTH = 10
+
+
+def report(state_path: Path, now: datetime, *, as_json: bool) -> str:
+    """The whole status page, read from the state file."""
+    store = SqliteStore(state_path)
+    try:
+        jobs = job_rows(store.all_jobs(), now)
+        providers = provider_rows(store.all_health())
+        box = outbox_rows(pending_summary(store.connection))
+    finally:
+        store.close()
+    return (render_json if as_json else render_table)(jobs, providers, box)
+
+
+def job_rows(states: Sequence[JobState], now: datetime) -> list[dict[str, Any]]:
+    """One row per tracked job: unfinished first, then the most recently changed."""
+    ordered = sorted(states, key=lambda s: (s.status.terminal, -_changed(s).timestamp()))
+    return [_row(s, now) for s in ordered]
+
+
+def _changed(state: JobState) -> datetime:
+    return state.status_path[-1][1] if state.status_path else state.created_at
+
+
+def _row(state: JobState, now: datetime) -> dict[str, Any]:
+    since = _changed(state)
+    return {
+        "provider": state.provider,
+        "job": state.job_id,
+        "model": state.model or "-",
+        "status": f"{state.status} ({state.raw_status})"
+        if str(state.status) != state.raw_status
+        else str(state.status),
+        "since": since.isoformat(),
+        "age": human_duration((now - since).total_seconds()),
+        "progress": _progress(state),
+        "eta": _eta(state, now),
+        "restart": _restart(state),
+        "conditions": sorted(state.conditions),
+        "last_alert": state.last_alert or "-",
+    }
+
+
+def _progress(state: JobState) -> str:
+    done, total = state.last_step, state.total_steps
+    if not (done and total):
+        done, total = state.epochs_completed, state.n_epochs
+    if not total or done is None:
+        return "-"
+    share = max(0.0, min(1.0, done / total))
+    filled = round(share * BAR_WIDTH)
+    return f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {share:4.0%} {done}/{total}"
+
+
+def _eta(state: JobState, now: datetime) -> str:
+    if state.eta is None or state.status.terminal:
+        return "-"
+    delta = (state.eta - now).total_seconds()
+    return f"in {human_duration(delta)}" if delta >= 0 else f"{human_duration(-delta)} late"
+
+
+def _restart(state: JobState) -> str:
+    if state.restarted_as:
+        return f"-> {state.restarted_as}"
+    if state.restart_of:
+        return f"<- {state.restart_of}"
+    return "-"
+
+
+def outbox_rows(summary: OutboxSummary) -> dict[str, Any]:
+    return {
+        "totals": summary.totals,
+        "by_channel": summary.by_channel,
+        "unrouted": summary.unrouted,
+        "unmatched": summary.unmatched,
+        "oldest_pending_at": summary.oldest_pending_at.isoformat()
+        if summary.oldest_pending_at
+        else None,
+        "last_errors": summary.last_errors,
+        "disabled_channels": [
+            {"channel": d.channel, "since": d.at.isoformat(), "reason": d.reason}
+            for d in summary.disabled
+        ],
+    }
+
+
+def provider_rows(health: dict[str, ProviderHealth]) -> list[dict[str, Any]]:
+    return [
+        {
+            "provider": name,
+            "last_success_at": h.last_success_at.isoformat() if h.last_success_at else None,
+            "failing_since": h.failing_since.isoformat() if h.failing_since else None,
+            "last_error": h.last_error,
+            "conditions": sorted(h.conditions),
+        }
+        for name, h in sorted(health.items())
+    ]
+
+
+def render_json(
+    jobs: list[dict[str, Any]], providers: list[dict[str, Any]], outbox: dict[str, Any]
+) -> str:
+    return json.dumps({"providers": providers, "jobs": jobs, "outbox": outbox}, indent=2)
+
+
+JOB_COLUMNS = (
+    "provider",
+    "job",
+    "model",
+    "status",
+    "age",
+    "progress",
+    "eta",
+    "restart",
+    "last_alert",
+)
+
+
+def render_table(
+    jobs: list[dict[str, Any]], providers: list[dict[str, Any]], outbox: dict[str, Any]
+) -> str:
+    lines = ["PROVIDERS"]
+    for p in providers:
+        state = (
+            f"failing since {p['failing_since']}: {p['last_error']}"
+            if p["failing_since"]
+            else f"ok, last poll {p['last_success_at']}"
+        )
+        lines.append(f"  {p['provider']}: {state}")
+    lines += ["", f"JOBS ({len(jobs)})", *_table(jobs, JOB_COLUMNS)]
+    lines += ["", "OUTBOX"]
+    totals = ", ".join(f"{k} {v}" for k, v in sorted(outbox["totals"].items())) or "empty"
+    lines.append(
+        f"  deliveries: {totals}; not yet routed {outbox['unrouted']}; "
+        f"matched no route {outbox['unmatched']}"
+    )
+    for channel, counts in sorted(outbox["by_channel"].items()):
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        error = outbox["last_errors"].get(channel)
+        lines.append(f"  {channel}: {detail}" + (f" (last error: {error})" if error else ""))
+    for d in outbox["disabled_channels"]:
+        lines.append(f"  DISABLED {d['channel']} since {d['since']}: {d['reason']}")
+    return "\n".join(lines)
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    if not rows:
+        return ["  (none yet)"]
+    cells = [[str(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    header = "  " + "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
+    body = ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return [header, *body]

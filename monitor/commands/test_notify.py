@@ -1,0 +1,135 @@
+"""`ftmon test-notify`: a realistic sample alert through the real delivery path.
+
+The sample is enqueued in the outbox like any alert (its dedup key unique per run), routed
+straight to the targeted channels, and delivered by a Dispatcher on the same store with
+the same rendering, channels, attempts and records as every other alert; it skips only
+quiet hours and group_wait. One line per channel: `NAME: delivered` or
+`NAME: failed: ERROR`. Exit status 0 when every targeted channel took it, else 1.
+"""
+
+# ruff: noqa: PT028  -- `test_notify` is the command's name, not a pytest test
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+import anyio
+
+from monitor.core.alerts import Kind
+from monitor.core.policy import DeliveryStatus
+from monitor.core.samples import sample_alert
+from monitor.core.settings import Config
+from monitor.delivery.channels import Channel, build_channels
+from monitor.delivery.dispatch import Dispatcher
+from monitor.storage import outbox
+from monitor.storage.sqlite import SqliteStore
+
+WAIT = 90.0  # seconds for every targeted channel to answer once
+
+
+async def test_notify(
+    config: Config,
+    store_path: Path,
+    channel: str | None,
+    kind: str,
+    *,
+    channels: Mapping[str, Channel] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    out: TextIO = sys.stdout,
+) -> int:
+    """Send one sample `kind` alert to `channel` (or every channel); 0 if all took it."""
+    names = [c.name for c in config.channels]
+    problem = _bad_arguments(names, channel, kind)
+    if problem:
+        print(f"ftmon: test-notify: {problem}", file=sys.stderr)
+        return 1
+    chans: Mapping[str, Channel] = (
+        channels if channels is not None else build_channels(config.channels, config.file)
+    )
+    targets = [channel] if channel else names
+    store = SqliteStore(store_path)
+    try:
+        lines = await _send_sample(store, config, chans, targets, Kind(kind), clock)
+    finally:
+        store.close()
+    for line in lines:
+        print(line, file=out)
+    return 0 if all(line.endswith(": delivered") for line in lines) else 1
+
+
+def _bad_arguments(names: list[str], channel: str | None, kind: str) -> str | None:
+    if not names:
+        return "no [[channels]] in the config"
+    if channel is not None and channel not in names:
+        return f"unknown channel {channel!r}; configured: {', '.join(names)}"
+    if kind not in {str(k) for k in Kind}:
+        return f"unknown kind {kind!r}; one of: {', '.join(str(k) for k in Kind)}"
+    return None
+
+
+async def _send_sample(
+    store: SqliteStore,
+    config: Config,
+    chans: Mapping[str, Channel],
+    targets: list[str],
+    kind: Kind,
+    clock: Callable[[], datetime],
+) -> list[str]:
+    conn = store.connection
+    now = clock()
+    provider = next((p.name for p in config.providers), None)
+    alert = sample_alert(kind, now, uuid.uuid4().hex[:12], provider)
+    store.enqueue([alert], now)
+    alert_id = outbox.alert_id(conn, alert.dedup_key)
+    assert alert_id is not None
+    outbox.route_to(conn, alert_id, targets, now)
+    dispatcher = Dispatcher(store, chans, config.routes, clock)
+    only = frozenset({alert_id})
+    with anyio.move_on_after(WAIT):
+        while not _answered(conn, alert_id, targets):
+            report = await dispatcher.run_once(only=only, flush=True)
+            if report.messages == 0 and report.retrying == 0 and report.failed == 0:
+                await anyio.sleep(0.05)
+    lines = _outcomes(conn, alert_id, targets)
+    leftovers = outbox.due(conn, clock() + timedelta(days=365), only)
+    outbox.give_up(conn, leftovers, "test-notify finished")  # never sent later by the daemon
+    return lines
+
+
+def _answered(conn: sqlite3.Connection, alert_id: int, targets: list[str]) -> bool:
+    """Every target delivered, failed once, or disabled (so it will not be tried)."""
+    states = outbox.delivery_states(conn, alert_id)
+    disabled = outbox.disabled_channels(conn)
+    return all(
+        name in disabled or states[name][0] is not DeliveryStatus.PENDING or states[name][1]
+        for name in targets
+    )
+
+
+def _outcomes(conn: sqlite3.Connection, alert_id: int, targets: list[str]) -> list[str]:
+    states = outbox.delivery_states(conn, alert_id)
+    disabled = outbox.disabled_channels(conn)
+    lines = []
+    for name in targets:
+        status, error = states[name]
+        if status is DeliveryStatus.SENT:
+            lines.append(f"{name}: delivered")
+        elif error:
+            lines.append(f"{name}: failed: {error}")
+        elif name in disabled:
+            d = disabled[name]
+            lines.append(
+                f"{name}: failed: channel disabled since {d.at:%Y-%m-%d %H:%M}: {d.reason}"
+            )
+        else:
+            lines.append(f"{name}: failed: no answer within {WAIT:.0f}s")
+    return lines
+
+
+test_notify.__test__ = False  # type: ignore[attr-defined]  # not for pytest to collect

@@ -1,0 +1,123 @@
+"""The rules of single config fields beyond their type: names, references, URLs, globs.
+
+Each function reads one key of a `Table` and raises ConfigError naming that key (or the
+list item at fault, like `routes[0].channels[1]`) and what was expected.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import re
+from collections.abc import Sequence
+from datetime import time
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from monitor.config.fields import Table, show
+
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+_QUIET = re.compile(r"([0-9]{1,2}):([0-9]{2})-([0-9]{1,2}):([0-9]{2})\s+(\S+)")
+_QUIET_EXAMPLE = '"" or a window like "22:00-07:00 Europe/Berlin"'
+
+
+def unique_name(t: Table, seen: dict[str, str], example: str) -> str:
+    """`name`: non-empty, no spaces, not used by an earlier table of the same kind."""
+    name = t.text("name", example=f'a name like "{example}"')
+    if not name or any(c.isspace() for c in name):
+        raise t.error("name", f'expected a name without spaces like "{example}", got {show(name)}')
+    if name in seen:
+        raise t.error("name", f"expected a unique name, got {show(name)} again ({seen[name]})")
+    seen[name] = t.key("name")
+    return name
+
+
+def references(t: Table, key: str, known: Sequence[str]) -> tuple[str, ...]:
+    """A list of names that must each be the name of a [[key]] table."""
+    names = t.strings(key)
+    choices = ", ".join(known) if known else "none is defined"
+    for index, name in enumerate(names):
+        if name not in known:
+            raise t.ctx.error(
+                f"{t.key(key)}[{index}]",
+                f"expected the name of a [[{key}]] table ({choices}), got {show(name)}",
+            )
+    return names
+
+
+def kind_globs(t: Table, key: str, kinds: Sequence[str]) -> tuple[str, ...]:
+    """Globs (`job.*`, `*`, `job.failed`) that each match at least one alert kind."""
+    globs = t.strings(key, ("*",))
+    if not globs:
+        raise t.error(key, 'expected at least one kind or glob like "job.*" or "*"')
+    for index, glob in enumerate(globs):
+        if not any(fnmatch.fnmatchcase(kind, glob) for kind in kinds):
+            raise t.ctx.error(
+                f"{t.key(key)}[{index}]",
+                f"expected a kind or glob matching one of {', '.join(kinds)}, got {show(glob)}",
+            )
+    return globs
+
+
+def http_url(t: Table, key: str, default: str) -> str:
+    """An http(s) URL with a host; a trailing slash is dropped."""
+    text = t.text(key, default)
+    if not is_http_url(text):
+        raise t.error(key, f'expected an http(s) URL like "{default}", got {show(text)}')
+    return text.rstrip("/")
+
+
+def is_http_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and text.isprintable()
+
+
+def host_port(t: Table, key: str) -> str:
+    """`host:port`, `[v6]:port`, or "" for off."""
+    text = t.text(key, "")
+    if text and not _is_host_port(text):
+        raise t.error(
+            key,
+            f'expected "host:port" like "127.0.0.1:9464" or "[::1]:9464", or "" for off, '
+            f"got {show(text)}",
+        )
+    return text
+
+
+def _is_host_port(text: str) -> bool:
+    host, _, port = text.rpartition(":")
+    if not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    return _HOST.fullmatch(host) is not None
+
+
+def quiet_window(t: Table, key: str) -> tuple[time, time, str] | None:
+    """`"HH:MM-HH:MM Area/City"` -> (start, end, zone); "" -> None."""
+    text = t.text(key, "")
+    if not text:
+        return None
+    match = _QUIET.fullmatch(text)
+    if match is None:
+        raise t.error(key, f"expected {_QUIET_EXAMPLE}, got {show(text)}")
+    h1, m1, h2, m2 = (int(g) for g in match.group(1, 2, 3, 4))
+    if max(h1, h2) > 23 or max(m1, m2) > 59:
+        raise t.error(key, f"expected times from 00:00 to 23:59, got {show(text)}")
+    if (h1, m1) == (h2, m2):
+        raise t.error(key, f"expected a window whose start and end differ, got {show(text)}")
+    if not _is_time_zone(match.group(5)):
+        raise t.error(key, f'expected an IANA time zone like "Europe/Berlin", got {show(text)}')
+    return time(h1, m1), time(h2, m2), match.group(5)
+
+
+def _is_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True

@@ -1,0 +1,164 @@
+"""The resolved configuration as TOML-like text, every secret masked (`ftmon check-config`).
+
+API keys show as `********` with where they came from (`# from env TOGETHER_API_KEY`,
+`# from file /run/credentials/...`); channel URLs go through `mask_url` (apprise's privacy
+form when the caller has one, else only the scheme: `slack://********`); the heartbeat URL
+shows only its scheme. As a last guard, any secret value still found in the text is
+replaced by the mask, so no key reaches the output even through a careless `mask_url`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitor.core.durations import format_duration
+
+if TYPE_CHECKING:
+    from monitor.core.settings import (
+        ChannelConfig,
+        Config,
+        MonitorSettings,
+        ProviderConfig,
+        RouteConfig,
+        Secret,
+        Thresholds,
+    )
+
+MASK = "********"
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_MIN_SCRUB = 6  # shorter values are too likely to match innocent text
+
+
+def describe(config: Config, mask_url: Callable[[str], str] | None = None) -> str:
+    """The config as check-config prints it; no secret value ever appears in it."""
+    mask = mask_url or mask_scheme
+    lines = [f"# ftmon configuration from {config.file} (secrets masked)", ""]
+    lines += _monitor(config.monitor)
+    lines += _thresholds(config.thresholds)
+    for provider in config.providers:
+        lines += _provider(provider)
+    for channel in config.channels:
+        lines += _channel(channel, mask)
+    for route in config.routes:
+        lines += _route(route)
+    lines += _warnings(config)
+    return _scrub("\n".join(lines).rstrip("\n"), config.secrets())
+
+
+def mask_scheme(url: str) -> str:
+    """`slack://T000/B000/XXX` -> `slack://********`; no scheme -> `********`."""
+    match = _SCHEME.match(url)
+    return f"{match.group(1)}://{MASK}" if match else MASK
+
+
+def _monitor(m: MonitorSettings) -> list[str]:
+    heartbeat = (
+        _line("heartbeat_url", mask_scheme(m.heartbeat_url.reveal()), _from(m.heartbeat_url))
+        if m.heartbeat_url
+        else _line("heartbeat_url", "", "off")
+    )
+    return [
+        "[monitor]",
+        _line("state", m.state),
+        _line("poll_interval", m.poll_interval),
+        _line("first_run", m.first_run.value),
+        _line("log_format", m.log_format.value),
+        _line("listen", m.listen, "" if m.listen else "off"),
+        heartbeat,
+        "",
+    ]
+
+
+def _thresholds(t: Thresholds) -> list[str]:
+    return [
+        "[thresholds]",
+        _line("queue_stall", t.queue_stall),
+        _line("progress_stall", t.progress_stall),
+        _line("eta_grace", t.eta_grace),
+        _line("provider_down", t.provider_down),
+        _line("repeat", t.repeat),
+        _line("loss_spike_factor", t.loss_spike_factor),
+        "",
+    ]
+
+
+def _provider(p: ProviderConfig) -> list[str]:
+    return [
+        "[[providers]]",
+        _line("name", p.name),
+        _line("kind", p.kind.value),
+        _line("api_key", MASK, _from(p.api_key)),
+        _line("base_url", p.base_url),
+        _line("jobs", p.jobs, "" if p.jobs else "every job within lookback"),
+        _line("lookback", p.lookback),
+        "",
+    ]
+
+
+def _channel(c: ChannelConfig, mask: Callable[[str], str]) -> list[str]:
+    return [
+        "[[channels]]",
+        _line("name", c.name),
+        _line("url", mask(c.url.reveal()), _from(c.url)),
+        "",
+    ]
+
+
+def _route(r: RouteConfig) -> list[str]:
+    q = r.quiet_hours
+    quiet = f"{q.start:%H:%M}-{q.end:%H:%M} {q.tz}" if q else ""
+    return [
+        "[[routes]]",
+        _line("kinds", r.kinds),
+        _line("min_severity", r.min_severity.value),
+        _line("providers", r.providers, "" if r.providers else "all"),
+        _line("channels", r.channels),
+        _line("group_wait", r.group_wait),
+        _line("quiet_hours", quiet, "" if q else "none"),
+        "",
+    ]
+
+
+def _warnings(config: Config) -> list[str]:
+    if not config.channels:
+        return ["# note: no [[channels]]: alerts are only logged"]
+    if not config.routes:
+        return ["# warning: [[channels]] but no [[routes]]: alerts are only logged"]
+    used = {name for route in config.routes for name in route.channels}
+    return [
+        f"# warning: channel {json.dumps(c.name)} is in no route and receives nothing"
+        for c in config.channels
+        if c.name not in used
+    ]
+
+
+def _line(key: str, value: object, note: str = "") -> str:
+    text = f"{key} = {_toml(value)}"
+    return f"{text}  # {note}" if note else text
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, timedelta):
+        return json.dumps(format_duration(value))
+    if isinstance(value, str | Path):
+        return json.dumps(str(value), ensure_ascii=False)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return repr(value)
+
+
+def _from(secret: Secret) -> str:
+    return f"from {secret.source}" if secret.source else ""
+
+
+def _scrub(text: str, secrets: Iterable[Secret]) -> str:
+    values = sorted({s.reveal() for s in secrets}, key=len, reverse=True)
+    for value in values:
+        if len(value) >= _MIN_SCRUB:
+            text = text.replace(value, MASK)
+    return text

@@ -1,0 +1,66 @@
+"""Conditions: facts that hold for a while (a stall, an overrun, an outage).
+
+A condition fires once when it starts, reminds every `repeat` while it holds, and sends
+one resolved alert when it clears. Its dedup keys carry the moment it started, so a new
+episode of the same condition is a new fact while a re-poll of the same episode is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from monitor.core.alerts import Alert, ConditionState, FactValue, Kind
+from monitor.core.model import Condition
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    """One condition's verdict at this poll."""
+
+    kind: Kind
+    active: bool
+    summary: str = ""
+    facts: Mapping[str, FactValue] = field(default_factory=dict)
+
+
+# Builds the alert for a check: (check, state, dedup suffix, condition) -> Alert.
+AlertMaker = Callable[[Check, ConditionState, str, Condition], Alert]
+
+
+def step(
+    open_conditions: Mapping[str, Condition],
+    checks: Sequence[Check],
+    now: datetime,
+    repeat: timedelta,
+    make_alert: AlertMaker,
+) -> tuple[dict[str, Condition], list[Alert]]:
+    """Advance every condition by one poll; conditions not checked are resolved."""
+    opened = dict(open_conditions)
+    alerts: list[Alert] = []
+    checked = {str(c.kind) for c in checks}
+    for check in checks:
+        key = str(check.kind)
+        current = opened.get(key)
+        if check.active and current is None:
+            current = Condition(since=now, notified_at=now, detail=check.summary)
+            opened[key] = current
+            alerts.append(make_alert(check, ConditionState.FIRING, "firing", current))
+        elif check.active and current is not None and now - current.notified_at >= repeat:
+            current = replace(current, notified_at=now, reminders=current.reminders + 1)
+            opened[key] = current
+            suffix = f"reminder/{current.reminders}"
+            alerts.append(make_alert(check, ConditionState.REMINDER, suffix, current))
+        elif not check.active and current is not None:
+            del opened[key]
+            alerts.append(make_alert(check, ConditionState.RESOLVED, "resolved", current))
+    for key in [k for k in opened if k not in checked]:
+        current = opened.pop(key)
+        check = Check(kind=Kind(key), active=False)
+        alerts.append(make_alert(check, ConditionState.RESOLVED, "resolved", current))
+    return opened, alerts
+
+
+def episode_key(prefix: str, kind: Kind, condition: Condition, suffix: str) -> str:
+    return f"{prefix}/{kind}/{condition.since.isoformat()}/{suffix}"

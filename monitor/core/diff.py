@@ -1,0 +1,643 @@
+"""The diff engine: (previous state, snapshot, events, now, thresholds) -> (state, alerts).
+
+Pure: no I/O, no clock, no logging; time comes in as `now`. The rules (DESIGN section 3):
+
+- A fetch error is never a change: this module only ever sees complete polls.
+- One alert per fact. Every one-time fact (started, succeeded, failed, cancelled,
+  restarted, refunded, loss_nan, …) is recorded in `JobState.facts` and raised at most
+  once, whatever order or grouping of polls revealed it. Facts come from the status and
+  from the event log, so polling slower loses nothing (queued -> succeeded between two
+  polls still yields `started` when the log shows the start).
+- Conditions (stalls, overruns) fire, remind every `repeat`, and resolve: see
+  `conditions.py`; provider health lives in `health.py`.
+- First sight: with `silent=True` (a baseline poll) facts are recorded without alerts.
+- Restart chains: a job's `restart_of` names the original job; its alerts carry it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from monitor.core import causes, conditions
+from monitor.core.alerts import (
+    HINTS,
+    KIND_HINTS,
+    Alert,
+    Cause,
+    ConditionState,
+    FactValue,
+    Kind,
+    Severity,
+    human_duration,
+)
+from monitor.core.model import Condition, JobEvent, JobSnapshot, JobState, LossPoint, Status
+from monitor.core.settings import Thresholds
+
+SEEN_KEYS_CAP = 400
+RECENT_EVENTS = 5
+LOSS_WINDOW = 10
+PATH_CAP = 16
+ETA_JITTER = timedelta(minutes=1)
+# Together phases after training: watched for stalls, not against the training estimate.
+POST_TRAINING = frozenset({"compressing", "uploading"})
+PROVIDER_CANCELS = frozenset({Cause.BILLING_LIMIT, Cause.INSUFFICIENT_BALANCE, Cause.WANDB_AUTH})
+
+
+def diff(
+    previous: JobState | None,
+    snapshot: JobSnapshot,
+    events: Sequence[JobEvent],
+    now: datetime,
+    thresholds: Thresholds,
+    *,
+    silent: bool = False,
+    restart_of: str | None = None,
+    losses: Sequence[LossPoint] = (),
+) -> tuple[JobState, list[Alert]]:
+    """Fold one poll of one job into its state and return the alerts it raises."""
+    state = previous or _first_state(snapshot, now, restart_of)
+    state = _absorb_snapshot(state, snapshot, now)
+    fresh = _unseen(state, events)
+    state, event_alerts = _absorb_events(state, fresh, snapshot, now, thresholds)
+    state, loss_alerts = _absorb_losses(state, losses, now, thresholds)
+    state, fact_alerts = _status_facts(state, snapshot, now)
+    alerts = [*fact_alerts, *event_alerts, *loss_alerts]
+    state, condition_alerts = _conditions(state, now, thresholds)
+    if silent:
+        alerts = []
+    alerts += condition_alerts
+    if alerts:
+        state = replace(state, last_alert=f"{alerts[-1].kind} {now.isoformat()}")
+    return state, alerts
+
+
+def vanished(
+    state: JobState, now: datetime, thresholds: Thresholds
+) -> tuple[JobState, list[Alert]]:
+    """A tracked, unfinished job now answers 404: say so once and stop watching it."""
+    if "vanished" in state.facts:
+        return state, []
+    state = replace(state, facts=state.facts | {"vanished"}, status=Status.UNKNOWN)
+    alert = _alert(
+        state,
+        Kind.VANISHED,
+        Severity.WARNING,
+        "vanished",
+        now,
+        "no longer found (the provider answers 404)",
+        hint=KIND_HINTS[Kind.VANISHED],
+    )
+    opened, resolved = conditions.step(
+        state.conditions, [], now, thresholds.repeat, _condition_alert_maker(state, now)
+    )
+    return replace(state, conditions=opened), [alert, *resolved]
+
+
+def link_restart(old: JobState, new_job: str, now: datetime) -> tuple[JobState, list[Alert]]:
+    """Link an old job to the job that replaced it (found by id or by its likeness)."""
+    if old.restarted_as is not None:
+        return old, []
+    old = replace(old, restarted_as=new_job, awaiting_restart_since=None)
+    return _raise_restarted(old, new_job, now)
+
+
+# -- first sight -------------------------------------------------------------------------
+
+
+def _first_state(snapshot: JobSnapshot, now: datetime, restart_of: str | None) -> JobState:
+    return JobState(
+        provider=snapshot.provider,
+        job_id=snapshot.id,
+        kind=snapshot.kind,
+        status=snapshot.status,
+        raw_status=snapshot.raw_status,
+        created_at=snapshot.created_at,
+        restart_of=restart_of,
+        status_path=((snapshot.raw_status, snapshot.updated_at or now),),
+        last_progress_at=snapshot.started_at or snapshot.updated_at or snapshot.created_at,
+    )
+
+
+# -- events ------------------------------------------------------------------------------
+
+
+def _unseen(state: JobState, events: Sequence[JobEvent]) -> list[JobEvent]:
+    seen = set(state.seen_keys)
+    floor = state.seen_floor
+    fresh = [e for e in events if e.key not in seen and (floor is None or e.created_at >= floor)]
+    fresh.sort(key=lambda e: e.created_at)
+    return fresh
+
+
+def _absorb_events(
+    state: JobState,
+    fresh: Sequence[JobEvent],
+    snapshot: JobSnapshot,
+    now: datetime,
+    thresholds: Thresholds,
+) -> tuple[JobState, list[Alert]]:
+    alerts: list[Alert] = []
+    for event in fresh:
+        signals = causes.event_signals(event)
+        state = _remember_event(state, event, signals)
+        if "restarted" in signals and state.restarted_as is None:
+            target = causes.restart_target(event, state.job_id)
+            if target:
+                state = replace(state, restarted_as=target, awaiting_restart_since=None)
+                state, raised = _raise_restarted(state, target, event.created_at)
+                alerts += raised
+            else:
+                state = replace(state, awaiting_restart_since=event.created_at)
+        if "refund" in signals:
+            state, raised = _raise_refund(state, event)
+            alerts += raised
+        if event.type == "epoch_complete":
+            state = _first_epoch_estimate(state, event, snapshot)
+        if event.type in ("training_start", "job_start") and state.training_started_at is None:
+            state = replace(state, training_started_at=event.created_at)
+        if "error" in str(event.level) and event.message:
+            state = replace(state, error_detail=event.message)
+        state, raised = _loss_check(state, event, thresholds)
+        alerts += raised
+    return state, alerts
+
+
+def _remember_event(state: JobState, event: JobEvent, signals: frozenset[str]) -> JobState:
+    keys = (*state.seen_keys, event.key)
+    floor = state.seen_floor
+    if len(keys) > SEEN_KEYS_CAP:
+        # Compact: forget the oldest keys, remember how far the log has been read.
+        keys = keys[-SEEN_KEYS_CAP // 2 :]
+        floor = event.created_at
+    line = f"{event.created_at:%Y-%m-%d %H:%M:%S} {event.type}: {event.message}".strip()
+    return replace(
+        state,
+        seen_keys=keys,
+        seen_floor=floor,
+        last_event_key=event.key,
+        signals=state.signals | signals,
+        recent_events=(*state.recent_events, line[:300])[-RECENT_EVENTS:],
+        last_progress_at=max(filter(None, (state.last_progress_at, event.created_at))),
+    )
+
+
+def _first_epoch_estimate(state: JobState, event: JobEvent, snapshot: JobSnapshot) -> JobState:
+    """Together without an estimate: first-epoch duration × number of epochs."""
+    if state.eta is not None or state.training_started_at is None:
+        return state
+    n_epochs = snapshot.n_epochs or state.n_epochs
+    if not n_epochs:
+        return state
+    first_epoch = event.created_at - state.training_started_at
+    return replace(state, eta=state.training_started_at + first_epoch * n_epochs)
+
+
+def _absorb_losses(
+    state: JobState, points: Sequence[LossPoint], now: datetime, thresholds: Thresholds
+) -> tuple[JobState, list[Alert]]:
+    """Loss readings from a metrics endpoint, each step checked once however often read."""
+    alerts: list[Alert] = []
+    for point in sorted(points, key=lambda p: p.step):
+        if state.loss_step is not None and point.step <= state.loss_step:
+            continue
+        state, raised = _loss_reading(
+            state, point.loss, str(point.step), point.at or now, thresholds
+        )
+        state = replace(state, loss_step=point.step)
+        alerts += raised
+    return state, alerts
+
+
+def _loss_check(
+    state: JobState, event: JobEvent, thresholds: Thresholds
+) -> tuple[JobState, list[Alert]]:
+    loss = _loss_value(event)
+    if loss is None:
+        return state, []
+    step = event.data.get("step")
+    step_text = str(step) if step is not None else "?"
+    return _loss_reading(state, loss, step_text, event.created_at, thresholds)
+
+
+def _loss_reading(
+    state: JobState, loss: float, step_text: str, at: datetime, thresholds: Thresholds
+) -> tuple[JobState, list[Alert]]:
+    """NaN or infinity once per job; a jump past `loss_spike_factor` × the recent average."""
+    facts: dict[str, FactValue] = {"step": step_text, "loss": loss}
+    if not math.isfinite(loss):
+        if "loss_nan" in state.facts:
+            return state, []
+        state = replace(state, facts=state.facts | {"loss_nan"})
+        return state, [
+            _alert(
+                state,
+                Kind.LOSS_ANOMALY,
+                Severity.FAILURE,
+                "loss_nan",
+                at,
+                f"loss became {loss} at step {step_text}",
+                cause=Cause.LOSS_NAN,
+                facts=facts,
+            )
+        ]
+    recent = [v for v in state.losses if math.isfinite(v)]
+    state = replace(state, losses=(*state.losses, loss)[-LOSS_WINDOW:])
+    if len(recent) < 3:
+        return state, []
+    average = sum(recent) / len(recent)
+    fact = f"loss_spike:{step_text}"
+    if average <= 0 or loss < average * thresholds.loss_spike_factor or fact in state.facts:
+        return state, []
+    state = replace(state, facts=state.facts | {fact}, losses=tuple(recent[-LOSS_WINDOW:]))
+    facts["recent_average"] = round(average, 4)
+    return state, [
+        _alert(
+            state,
+            Kind.LOSS_ANOMALY,
+            Severity.WARNING,
+            fact,
+            at,
+            f"loss spiked to {loss:g} at step {step_text} (recent average {average:.3g})",
+            cause=Cause.LOSS_SPIKE,
+            facts=facts,
+        )
+    ]
+
+
+def _loss_value(event: JobEvent) -> float | None:
+    for name in ("train_loss", "train/loss", "loss"):
+        value = event.data.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+# -- snapshot ----------------------------------------------------------------------------
+
+
+def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> JobState:
+    path = state.status_path
+    if snapshot.raw_status != state.raw_status or not path:
+        path = (*path, (snapshot.raw_status, snapshot.updated_at or now))[-PATH_CAP:]
+    progressed = (snapshot.steps_completed, snapshot.epochs_completed) != (
+        state.last_step,
+        state.epochs_completed,
+    ) and snapshot.status is Status.RUNNING
+    eta = state.eta
+    if snapshot.estimated_finish is not None:
+        eta = snapshot.estimated_finish
+    elif snapshot.seconds_remaining:
+        eta = _steady_eta(state.eta, now + timedelta(seconds=snapshot.seconds_remaining))
+    return replace(
+        state,
+        status=snapshot.status,
+        raw_status=snapshot.raw_status,
+        status_path=path,
+        model=snapshot.model or state.model,
+        output_name=snapshot.output_name or state.output_name,
+        training_file=snapshot.training_file or state.training_file,
+        suffix=snapshot.suffix or state.suffix,
+        started_at=snapshot.started_at or state.started_at,
+        finished_at=snapshot.finished_at or state.finished_at,
+        last_step=snapshot.steps_completed,
+        total_steps=snapshot.total_steps or state.total_steps,
+        epochs_completed=snapshot.epochs_completed,
+        n_epochs=snapshot.n_epochs or state.n_epochs,
+        queue_depth=snapshot.queue_depth,
+        price_usd=snapshot.price_usd if snapshot.price_usd is not None else state.price_usd,
+        eta=eta,
+        last_progress_at=now if progressed else state.last_progress_at,
+        error_detail=_error_text(snapshot) or state.error_detail,
+        observed_at=now,
+    )
+
+
+def _steady_eta(known: datetime | None, fresh: datetime) -> datetime:
+    """Together's `seconds_remaining` is whole seconds on the provider's clock: an estimate
+    that moved less than `ETA_JITTER` is the same estimate (and the same stored state)."""
+    if known is not None and abs(fresh - known) < ETA_JITTER:
+        return known
+    return fresh
+
+
+def _error_text(snapshot: JobSnapshot) -> str | None:
+    error = snapshot.error
+    if error is None:
+        return None
+    parts = [p for p in (error.message, f"({error.param})" if error.param else None) if p]
+    return " ".join(parts) or error.code
+
+
+# -- one-time facts from the status and the log ------------------------------------------
+
+
+def _status_facts(
+    state: JobState, snapshot: JobSnapshot, now: datetime
+) -> tuple[JobState, list[Alert]]:
+    status = snapshot.status
+    alerts: list[Alert] = []
+    started = (
+        status in (Status.RUNNING, Status.PAUSED)
+        or "started" in state.signals
+        or (status is Status.SUCCEEDED)
+        or (status.terminal and snapshot.started_at is not None)
+    )
+    if started and "started" not in state.facts:
+        state = _with_fact(state, "started")
+        alerts.append(
+            _alert(
+                state,
+                Kind.STARTED,
+                Severity.INFO,
+                "started",
+                snapshot.started_at or now,
+                "started" + (f" training {state.model}" if state.model else ""),
+            )
+        )
+    state, paused = _pause_facts(state, status, now)
+    alerts += paused
+    if status is Status.SUCCEEDED and "succeeded" not in state.facts:
+        state = _with_fact(state, "succeeded")
+        alerts.append(_succeeded(state, snapshot, now))
+    elif status is Status.FAILED and "failed" not in state.facts:
+        state = _with_fact(state, "failed")
+        state, alert = _failed(state, snapshot, now)
+        alerts.append(alert)
+    elif status in (Status.CANCELLING, Status.CANCELLED) and "cancelled" not in state.facts:
+        state = _with_fact(state, "cancelled")
+        alerts.append(_cancelled(state, snapshot, now))
+    return state, alerts
+
+
+def _pause_facts(state: JobState, status: Status, now: datetime) -> tuple[JobState, list[Alert]]:
+    pauses = sum(1 for f in state.facts if f.startswith("paused:"))
+    resumes = sum(1 for f in state.facts if f.startswith("resumed:"))
+    if status is Status.PAUSED and pauses == resumes:
+        fact = f"paused:{pauses + 1}"
+        state = _with_fact(state, fact)
+        return state, [_alert(state, Kind.PAUSED, Severity.INFO, fact, now, "paused")]
+    if status is not Status.PAUSED and pauses > resumes:
+        fact = f"resumed:{pauses}"
+        state = _with_fact(state, fact)
+        return state, [
+            _alert(state, Kind.RESUMED, Severity.INFO, fact, now, f"resumed ({state.raw_status})")
+        ]
+    return state, []
+
+
+def _succeeded(state: JobState, snapshot: JobSnapshot, now: datetime) -> Alert:
+    facts: dict[str, FactValue] = {}
+    if state.price_usd is not None:
+        facts["price_usd"] = round(state.price_usd, 2)
+    if snapshot.trained_tokens is not None:
+        facts["trained_tokens"] = snapshot.trained_tokens
+    if state.output_name:
+        summary = f"succeeded — output model {state.output_name}"
+    else:
+        summary = "succeeded, but the provider names no output model"
+        facts["warning"] = "no output model is named; check the job before using it"
+    return _alert(
+        state,
+        Kind.SUCCEEDED,
+        Severity.SUCCESS,
+        "succeeded",
+        snapshot.finished_at or now,
+        summary,
+        facts=facts,
+    )
+
+
+def _failed(state: JobState, snapshot: JobSnapshot, now: datetime) -> tuple[JobState, Alert]:
+    cause = causes.classify(snapshot.raw_status, snapshot.status, state.signals, snapshot.error)
+    hint = HINTS[cause]
+    facts: dict[str, FactValue] = {}
+    if snapshot.error is not None:
+        facts.update({"error_code": snapshot.error.code, "error_param": snapshot.error.param})
+        if cause is Cause.INVALID_FILE and snapshot.error.param:
+            named = snapshot.training_file if snapshot.error.param == "training_file" else None
+            hint = f"{snapshot.error.param}{f' {named}' if named else ''}: " + hint
+    if (
+        cause is Cause.PROVIDER_ERROR
+        and state.awaiting_restart_since is None
+        and state.restarted_as is None
+    ):
+        state = replace(
+            state, awaiting_restart_since=snapshot.finished_at or snapshot.updated_at or now
+        )
+    alert = _alert(
+        state,
+        Kind.FAILED,
+        Severity.FAILURE,
+        "failed",
+        snapshot.finished_at or now,
+        f"failed — {causes.CAUSE_PHRASES[cause]}",
+        cause=cause,
+        hint=hint,
+        detail=state.error_detail,
+        facts=facts,
+    )
+    return state, alert
+
+
+def _cancelled(state: JobState, snapshot: JobSnapshot, now: datetime) -> Alert:
+    cause = causes.classify(snapshot.raw_status, snapshot.status, state.signals, snapshot.error)
+    if cause is Cause.PROVIDER_ERROR or cause is Cause.DATA_VALIDATION:
+        cause = Cause.UNKNOWN
+    if cause in PROVIDER_CANCELS:
+        severity = Severity.FAILURE
+    elif cause is Cause.USER_REQUESTED:
+        severity = Severity.INFO
+    else:
+        severity = Severity.WARNING
+    phrase = causes.CAUSE_PHRASES[cause]
+    summary = "cancelled by a person" if cause is Cause.USER_REQUESTED else f"cancelled — {phrase}"
+    return _alert(
+        state,
+        Kind.CANCELLED,
+        severity,
+        "cancelled",
+        snapshot.finished_at or now,
+        summary,
+        cause=cause,
+        hint=HINTS[cause],
+        detail=state.error_detail,
+    )
+
+
+def _raise_restarted(state: JobState, new_job: str, at: datetime) -> tuple[JobState, list[Alert]]:
+    if "restarted" in state.facts:
+        return state, []
+    state = _with_fact(state, "restarted")
+    hint = f"Restarted after an internal error; now following {new_job}. Nothing to do."
+    return state, [
+        _alert(
+            state,
+            Kind.RESTARTED,
+            Severity.WARNING,
+            "restarted",
+            at,
+            f"restarted by the provider as {new_job}",
+            cause=Cause.PROVIDER_ERROR,
+            hint=hint,
+            new_job=new_job,
+        )
+    ]
+
+
+def _raise_refund(state: JobState, event: JobEvent) -> tuple[JobState, list[Alert]]:
+    if "refunded" in state.facts:
+        return state, []
+    state = _with_fact(state, "refunded")
+    amount = causes.refund_amount(event.message)
+    facts: dict[str, FactValue] = {"amount_usd": amount} if amount is not None else {}
+    summary = f"refunded ${amount:,.2f}" if amount is not None else "refunded"
+    return state, [
+        _alert(
+            state,
+            Kind.REFUNDED,
+            Severity.INFO,
+            "refunded",
+            event.created_at,
+            summary,
+            detail=event.message,
+            facts=facts,
+            new_job=state.restarted_as,
+        )
+    ]
+
+
+def _with_fact(state: JobState, fact: str) -> JobState:
+    return replace(state, facts=state.facts | {fact})
+
+
+# -- conditions --------------------------------------------------------------------------
+
+
+def _conditions(
+    state: JobState, now: datetime, thresholds: Thresholds
+) -> tuple[JobState, list[Alert]]:
+    checks = [] if state.status.terminal else _job_checks(state, now, thresholds)
+    opened, alerts = conditions.step(
+        state.conditions, checks, now, thresholds.repeat, _condition_alert_maker(state, now)
+    )
+    return replace(state, conditions=opened), alerts
+
+
+def _job_checks(state: JobState, now: datetime, t: Thresholds) -> list[conditions.Check]:
+    waited = now - _waiting_since(state)
+    queue_facts: dict[str, FactValue] = {"waiting": human_duration(waited.total_seconds())}
+    if state.queue_depth:
+        queue_facts["queue_depth"] = state.queue_depth
+    position = f" (queue position {state.queue_depth})" if state.queue_depth else ""
+    checks = [
+        conditions.Check(
+            kind=Kind.QUEUE_STALLED,
+            active=state.status.waiting and waited >= t.queue_stall,
+            summary=f"waiting in the queue for {human_duration(waited.total_seconds())}{position}",
+            facts=queue_facts,
+        )
+    ]
+    idle = now - (state.last_progress_at or state.created_at)
+    checks.append(
+        conditions.Check(
+            kind=Kind.PROGRESS_STALLED,
+            active=state.status is Status.RUNNING and idle >= t.progress_stall,
+            summary=f"no new event, step or checkpoint for {human_duration(idle.total_seconds())}",
+            facts={"last_progress": (state.last_progress_at or state.created_at).isoformat()},
+        )
+    )
+    training = state.status is Status.RUNNING and state.raw_status not in POST_TRAINING
+    late = now - state.eta if state.eta else timedelta(0)
+    checks.append(
+        conditions.Check(
+            kind=Kind.ETA_OVERRUN,
+            active=training and state.eta is not None and late >= t.eta_grace,
+            summary=f"running {human_duration(late.total_seconds())} past its estimated finish",
+            facts={"estimated_finish": state.eta.isoformat()} if state.eta else {},
+        )
+    )
+    return checks
+
+
+def _waiting_since(state: JobState) -> datetime:
+    """Time to start counts from submission; after a pause, from re-entering the queue."""
+    if "started" not in state.facts or not state.status_path:
+        return state.created_at
+    return state.status_path[-1][1]
+
+
+def _condition_alert_maker(state: JobState, now: datetime) -> conditions.AlertMaker:
+    prefix = f"{state.provider}/{state.job_id}"
+
+    def make(
+        check: conditions.Check, cstate: ConditionState, suffix: str, cond: Condition
+    ) -> Alert:
+        resolved = cstate is ConditionState.RESOLVED
+        lasted = human_duration((now - cond.since).total_seconds())
+        summary = f"{_RESOLVED_WORDS[check.kind]} after {lasted}" if resolved else check.summary
+        return _alert(
+            state,
+            check.kind,
+            Severity.INFO if resolved else Severity.WARNING,
+            "",
+            now,
+            summary or cond.detail,
+            hint=None if resolved else KIND_HINTS[check.kind],
+            state_=cstate,
+            facts=check.facts,
+            dedup_key=conditions.episode_key(prefix, check.kind, cond, suffix),
+        )
+
+    return make
+
+
+_RESOLVED_WORDS = {
+    Kind.QUEUE_STALLED: "left the queue",
+    Kind.PROGRESS_STALLED: "progress resumed",
+    Kind.ETA_OVERRUN: "no longer past its estimate",
+}
+
+
+# -- the alert record --------------------------------------------------------------------
+
+
+def _alert(
+    state: JobState,
+    kind: Kind,
+    severity: Severity,
+    fact: str,
+    at: datetime,
+    summary: str,
+    *,
+    cause: Cause | None = None,
+    hint: str | None = None,
+    detail: str | None = None,
+    new_job: str | None = None,
+    state_: ConditionState | None = None,
+    facts: Mapping[str, FactValue] | None = None,
+    dedup_key: str | None = None,
+) -> Alert:
+    return Alert(
+        kind=kind,
+        severity=severity,
+        provider=state.provider,
+        provider_kind=str(state.kind),
+        job_id=state.job_id,
+        at=at,
+        summary=summary,
+        dedup_key=dedup_key or f"{state.provider}/{state.job_id}/{kind}/{fact}",
+        cause=cause,
+        hint=hint if hint is not None else (HINTS[cause] if cause else None),
+        state=state_,
+        new_job=new_job,
+        original_job=state.restart_of,
+        model=state.model,
+        output_name=state.output_name,
+        detail=detail,
+        facts=facts or {},
+        status_path=state.status_path,
+        recent_events=state.recent_events,
+    )

@@ -1,0 +1,220 @@
+"""Which requests a poll needs, and what a job costs once it is finished (pure).
+
+The rules, each a request not made:
+
+- The job list reaches back only as far as needed: on a provider's first poll, to the
+  `lookback` horizon; after that, to the oldest unfinished job, and otherwise to the
+  newest job already known (less `LIST_SLACK`, for a job that shows up late). OpenAI
+  pages newest first, so this bound is what keeps its list at one page or two.
+- A finished job whose status has not moved is not looked at again: not diffed, no log.
+- A log is read (`log_reason`) when the job is new, when its snapshot changed (the
+  `snapshot_mark` of the fields a change shows in), or when it runs and is *due*, and
+  always before the progress-stall clock could run out on a stale log. OpenAI's job
+  object does not move with new events, so its running jobs are due when their next line
+  is expected (`event_spacing`, learnt from their recent lines); when it does not come, or
+  the spacing is unknown, after half the time the log has been quiet. Never more than
+  `LOG_IDLE_CAP` apart: that bounds how late a loss anomaly on a quiet job is seen.
+  Together's list carries `updated_at`, which moves with the job's log, so a running
+  Together job is re-read unprompted only as a safety net, `SIGNALLED_IDLE_CAP` apart.
+- Loss readings from a metrics endpoint (Together's `/metrics`; OpenAI's come in its log)
+  are read for a running job `LOSS_READ_EVERY` apart, whether or not its log is read,
+  once more on the poll that sees it stop running, only from the step after the last one
+  read, and not while the job's own step count shows no step past it (`losses_due`).
+  Training steps move the loss curve long before the next log line (an epoch can be
+  half an hour): this bounds how late a Together loss anomaly is seen.
+- A baseline first poll does not read the logs of jobs already finished: nothing about
+  them is alerted.
+- A finished job, once its last alert is out, is kept as a `tombstone`: the facts, ids
+  and restart links that dedup and restart chains need, without its log memory (about a
+  kilobyte less per job: what lets ten thousand jobs fit in one small process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from itertools import pairwise
+
+from monitor.core.model import JobEvent, JobSnapshot, JobState, ProviderKind, Status
+from monitor.core.settings import Thresholds
+
+LOG_IDLE_CAP = timedelta(minutes=5)
+SIGNALLED_IDLE_CAP = timedelta(minutes=15)
+LIST_SLACK = timedelta(minutes=10)
+LOSS_READ_EVERY = timedelta(minutes=5)  # as LOG_IDLE_CAP: how late a loss anomaly may be
+METRICS_KINDS = frozenset({ProviderKind.TOGETHER})  # providers whose losses need a request
+SPACING_LINES = 6
+JUST_AFTER = timedelta(microseconds=1)
+
+
+class LogReason(StrEnum):
+    """Why a job's log is read this poll."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    UNREAD = "unread"  # running, and its log never read by this state
+    DUE = "due"  # running, and due by its quiet-time cadence
+    STALL_CHECK = "stall_check"  # running; the stall clock ran out on the last read
+
+
+def open_jobs(states: Iterable[JobState]) -> list[JobState]:
+    """Jobs still worth watching: not finished and not gone (a 404 was already alerted)."""
+    return [s for s in states if not s.status.terminal and "vanished" not in s.facts]
+
+
+def list_bound(
+    states: Mapping[str, JobState], now: datetime, lookback: timedelta, *, first: bool
+) -> datetime:
+    """The oldest creation time this poll's job list must reach (inclusive)."""
+    horizon = now - lookback
+    if first or not states:
+        return horizon
+    newest = max(s.created_at for s in states.values()) - LIST_SLACK
+    return min([newest, *(s.created_at for s in open_jobs(states.values()))])
+
+
+def worth_a_look(
+    snapshot: JobSnapshot,
+    state: JobState | None,
+    *,
+    follow: bool,
+    followed: frozenset[str],
+    forgotten_before: datetime | None = None,
+) -> bool:
+    """Finished jobs cost nothing after their last alert; `follow` (a `jobs` list is set)
+    narrows the watch to the named jobs, the jobs they were restarted as, and known jobs.
+
+    A finished job is looked at again only when the provider changed it since (a line
+    written after the end, such as Together's refund after a restart, moves its
+    `updated_at` and price). A job without state created before `forgotten_before` was
+    forgotten by retention (`retention.py`): it is not new, and is left alone.
+    """
+    if state is None:
+        if forgotten_before and snapshot.created_at < forgotten_before:
+            return snapshot.id in followed
+        return not follow or snapshot.id in followed
+    if state.status.terminal and state.raw_status == snapshot.raw_status:
+        return state.snapshot_mark is not None and state.snapshot_mark != snapshot_mark(snapshot)
+    return True
+
+
+def snapshot_mark(snapshot: JobSnapshot) -> str:
+    """A short digest of the fields a job's change shows in (not the moving ETA)."""
+    s = snapshot
+    parts = (
+        s.raw_status,
+        s.updated_at,
+        s.started_at,
+        s.finished_at,
+        s.epochs_completed,
+        s.steps_completed,
+        s.total_steps,
+        s.output_name,
+        s.trained_tokens,
+        s.estimated_finish,
+        s.price_usd,
+        s.error,
+    )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+
+
+def log_reason(
+    snapshot: JobSnapshot,
+    state: JobState | None,
+    now: datetime,
+    thresholds: Thresholds,
+    *,
+    baseline: bool,
+) -> LogReason | None:
+    """Why this job's log must be read now, or None to skip it this poll."""
+    if state is None:
+        return None if baseline and snapshot.status.terminal else LogReason.NEW
+    if state.snapshot_mark != snapshot_mark(snapshot):
+        return LogReason.CHANGED
+    if snapshot.status is not Status.RUNNING:
+        return None
+    read_at = state.log_read_at
+    if read_at is None:
+        return LogReason.UNREAD
+    elapsed = now - read_at
+    if elapsed <= timedelta(0):
+        return None  # read at this very instant already
+    progress = state.last_progress_at or state.created_at
+    if now - progress >= thresholds.progress_stall:
+        return LogReason.STALL_CHECK
+    if snapshot.updated_at is not None:  # the snapshot shows activity; this is a safety net
+        return LogReason.DUE if elapsed >= SIGNALLED_IDLE_CAP else None
+    spacing = state.event_spacing
+    if spacing is not None:  # the job writes a line about every `spacing` seconds
+        expected = progress + timedelta(seconds=spacing)
+        if now < expected:
+            return LogReason.DUE if elapsed >= LOG_IDLE_CAP else None
+        if read_at < expected:
+            return LogReason.DUE  # its next line is due and nobody has looked since
+    quiet = max(read_at - progress, timedelta(0))
+    return LogReason.DUE if elapsed >= min(LOG_IDLE_CAP, quiet / 2) else None
+
+
+def losses_due(snapshot: JobSnapshot, state: JobState | None, now: datetime) -> bool:
+    """Whether this poll should read the job's new loss readings."""
+    if snapshot.kind not in METRICS_KINDS:
+        return False
+    running = snapshot.status is Status.RUNNING
+    was_running = state is not None and state.status is Status.RUNNING
+    if state is None or state.losses_read_at is None:
+        return running
+    if not (running or was_running):
+        return False
+    steps = snapshot.steps_completed
+    if steps is not None and state.loss_step is not None and steps <= state.loss_step:
+        return False
+    return not running or now - state.losses_read_at >= LOSS_READ_EVERY
+
+
+def event_spacing(previous: JobState | None, events: Sequence[JobEvent]) -> float | None:
+    """Seconds between a job's log lines, to expect its next one: the median gap among
+    the newest `SPACING_LINES` lines just read (one long wait, such as the queue, does not
+    skew it), averaged with the figure the job had."""
+    anchor = previous.last_progress_at if previous is not None else None
+    times = sorted(e.created_at for e in events if anchor is None or e.created_at > anchor)
+    if anchor is not None:
+        times.insert(0, anchor)
+    recent = times[-SPACING_LINES:]
+    gaps = sorted((b - a).total_seconds() for a, b in pairwise(recent) if b > a)
+    known = previous.event_spacing if previous is not None else None
+    if not gaps:
+        return known
+    sample = gaps[len(gaps) // 2]
+    return sample if known is None else (known + sample) / 2
+
+
+def unchanged(previous: JobState | None, state: JobState) -> bool:
+    """True when a poll left the state as it was (the time it was observed aside)."""
+    return previous is not None and previous == replace(state, observed_at=previous.observed_at)
+
+
+def tombstone(state: JobState) -> JobState:
+    """A finished job's small remainder, once nothing about it can alert again.
+
+    Kept: facts and signals (dedup, and the cause if its status ever moves again), ids,
+    restart links, the last status. Gone: the log memory; every line up to the last one
+    read counts as seen through `seen_floor`. A failed job still waiting for its restart
+    to appear is kept whole: the restart alert quotes its recent events.
+    """
+    if not state.status.terminal or state.conditions or state.awaiting_restart_since:
+        return state
+    if not (state.seen_keys or state.recent_events or state.losses or state.status_path[1:]):
+        return state
+    newest = state.last_progress_at
+    floor = newest + JUST_AFTER if newest is not None else state.seen_floor
+    return replace(
+        state,
+        seen_keys=(),
+        seen_floor=max(filter(None, (floor, state.seen_floor)), default=None),
+        recent_events=(),
+        losses=(),
+        status_path=state.status_path[-1:],
+    )

@@ -1,0 +1,182 @@
+"""What one poll of a provider means, across its jobs: restart chains and provider health.
+
+Pure, like diff.py. `diff_provider` runs the per-job diff for every polled job, oldest
+first, and links restarts: a new job is the continuation of an old one when the old job's
+restart line named it, or when it has the old job's model, training file and suffix and
+appeared shortly after the old one died of a provider-side error. `poll_succeeded` and
+`poll_failed` keep the provider's own conditions (auth failed, provider down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from monitor.core import conditions, diff
+from monitor.core.alerts import (
+    KIND_HINTS,
+    Alert,
+    Cause,
+    ConditionState,
+    Kind,
+    Severity,
+    human_duration,
+)
+from monitor.core.model import (
+    Condition,
+    JobEvent,
+    JobSnapshot,
+    JobState,
+    LossPoint,
+    ProviderHealth,
+)
+from monitor.core.settings import Thresholds
+
+# A replacement job appears soon after the failure; further away it is a new submission.
+RESTART_WINDOW = timedelta(hours=6)
+RESTART_SLACK = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolledJob:
+    snapshot: JobSnapshot
+    events: Sequence[JobEvent] = ()
+    losses: Sequence[LossPoint] = ()
+
+
+def diff_provider(
+    states: Mapping[str, JobState],
+    polled: Sequence[PolledJob],
+    now: datetime,
+    thresholds: Thresholds,
+    *,
+    baseline: bool = False,
+) -> tuple[list[JobState], list[Alert]]:
+    """Diff every polled job; return the states that changed and the alerts raised.
+
+    `baseline` is true only on a provider's very first poll with `first_run = "baseline"`:
+    jobs seen for the first time then are recorded without alerts.
+    """
+    known = dict(states)
+    changed: dict[str, JobState] = {}
+    alerts: list[Alert] = []
+    links = {s.restarted_as: s.restart_of or s.job_id for s in known.values() if s.restarted_as}
+    for job in sorted(polled, key=lambda j: (j.snapshot.created_at, j.snapshot.id)):
+        snapshot = job.snapshot
+        previous = known.get(snapshot.id)
+        restart_of = None
+        if previous is None:
+            restart_of = links.get(snapshot.id)
+            old = None if restart_of else _likely_predecessor(known.values(), snapshot)
+            if old is not None:
+                old, raised = diff.link_restart(old, snapshot.id, now)
+                known[old.job_id] = changed[old.job_id] = old
+                alerts += [] if baseline else raised
+                restart_of = old.restart_of or old.job_id
+        state, raised = diff.diff(
+            previous,
+            snapshot,
+            job.events,
+            now,
+            thresholds,
+            silent=baseline and previous is None,
+            restart_of=restart_of,
+            losses=job.losses,
+        )
+        known[state.job_id] = changed[state.job_id] = state
+        alerts += raised
+        if state.restarted_as:
+            links[state.restarted_as] = state.restart_of or state.job_id
+    return list(changed.values()), alerts
+
+
+def _likely_predecessor(states: Iterable[JobState], new: JobSnapshot) -> JobState | None:
+    """The job that died of a provider-side error just before `new` appeared, if any."""
+    if not new.training_file:
+        return None
+    for old in states:
+        waiting = old.awaiting_restart_since
+        if (
+            waiting is not None
+            and old.restarted_as is None
+            and old.job_id != new.id
+            and (old.model, old.training_file, old.suffix)
+            == (new.model, new.training_file, new.suffix)
+            and waiting - RESTART_SLACK <= new.created_at <= waiting + RESTART_WINDOW
+        ):
+            return old
+    return None
+
+
+# -- the provider's own health -----------------------------------------------------------
+
+
+def poll_succeeded(
+    health: ProviderHealth, provider: str, now: datetime, thresholds: Thresholds
+) -> tuple[ProviderHealth, list[Alert]]:
+    health = replace(
+        health, polled_once=True, last_success_at=now, failing_since=None, last_error=None
+    )
+    checks = [
+        conditions.Check(kind=Kind.AUTH_FAILED, active=False),
+        conditions.Check(kind=Kind.PROVIDER_DOWN, active=False),
+    ]
+    return _step_health(health, provider, checks, now, thresholds)
+
+
+def poll_failed(
+    health: ProviderHealth,
+    provider: str,
+    now: datetime,
+    thresholds: Thresholds,
+    *,
+    auth: bool,
+    message: str,
+) -> tuple[ProviderHealth, list[Alert]]:
+    """A failed poll changes no job; it only moves the provider's own conditions."""
+    since = health.failing_since or now
+    health = replace(health, failing_since=since, last_error=message)
+    down_for = human_duration((now - since).total_seconds())
+    checks = [
+        conditions.Check(
+            kind=Kind.AUTH_FAILED, active=auth, summary=f"the API key was rejected: {message}"
+        ),
+        conditions.Check(
+            kind=Kind.PROVIDER_DOWN,
+            active=not auth and now - since >= thresholds.provider_down,
+            summary=f"every poll has failed for {down_for}: {message}",
+        ),
+    ]
+    return _step_health(health, provider, checks, now, thresholds)
+
+
+def _step_health(
+    health: ProviderHealth,
+    provider: str,
+    checks: list[conditions.Check],
+    now: datetime,
+    thresholds: Thresholds,
+) -> tuple[ProviderHealth, list[Alert]]:
+    def make(
+        check: conditions.Check, cstate: ConditionState, suffix: str, cond: Condition
+    ) -> Alert:
+        resolved = cstate is ConditionState.RESOLVED
+        lasted = human_duration((now - cond.since).total_seconds())
+        summary = f"recovered after {lasted}" if resolved else check.summary or cond.detail
+        return Alert(
+            kind=check.kind,
+            severity=Severity.INFO if resolved else Severity.FAILURE,
+            provider=provider,
+            job_id=None,
+            at=now,
+            summary=summary,
+            dedup_key=conditions.episode_key(f"{provider}/-", check.kind, cond, suffix),
+            cause=Cause.AUTH if check.kind is Kind.AUTH_FAILED else None,
+            hint=None if resolved else KIND_HINTS[check.kind],
+            state=cstate,
+            detail=health.last_error if not resolved else None,
+        )
+
+    opened, alerts = conditions.step(health.conditions, checks, now, thresholds.repeat, make)
+    return replace(health, conditions=opened), alerts

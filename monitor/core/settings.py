@@ -1,0 +1,133 @@
+"""The configuration as frozen records (DESIGN section 5): what the core and shell read.
+
+Parsing and validation live in `monitor.config`; these records are plain values, so the
+pure core can take thresholds, routes and quiet hours without touching a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from monitor.core.alerts import Severity
+from monitor.core.model import ProviderKind
+
+
+class Secret:
+    """A string that never shows itself by accident: repr and str are masked.
+
+    `source` says where the value came from, for display: "env TOGETHER_API_KEY",
+    "file /run/credentials/ftmon.service/together", "the config file", or "" if unknown.
+    """
+
+    __slots__ = ("_source", "_value")
+
+    def __init__(self, value: str, source: str = "") -> None:
+        self._value = value
+        self._source = source
+
+    def reveal(self) -> str:
+        return self._value
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class FirstRun(StrEnum):
+    BASELINE = "baseline"
+    ALERT = "alert"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonitorSettings:
+    state: Path = Path("ftmon-state.db")
+    poll_interval: timedelta = timedelta(seconds=60)
+    first_run: FirstRun = FirstRun.BASELINE
+    log_format: LogFormat = LogFormat.AUTO
+    listen: str = ""
+    heartbeat_url: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thresholds:
+    queue_stall: timedelta = timedelta(hours=1)
+    progress_stall: timedelta = timedelta(minutes=45)
+    eta_grace: timedelta = timedelta(minutes=20)
+    provider_down: timedelta = timedelta(minutes=10)
+    repeat: timedelta = timedelta(hours=4)
+    loss_spike_factor: float = 3.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderConfig:
+    name: str
+    kind: ProviderKind
+    api_key: Secret
+    base_url: str
+    jobs: tuple[str, ...] = ()
+    lookback: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelConfig:
+    name: str
+    url: Secret
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuietHours:
+    """A daily window in a time zone; `start > end` means it spans midnight."""
+
+    start: time
+    end: time
+    tz: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteConfig:
+    channels: tuple[str, ...]
+    kinds: tuple[str, ...] = ("*",)
+    min_severity: Severity = Severity.INFO
+    providers: tuple[str, ...] = ()
+    group_wait: timedelta = timedelta(seconds=30)
+    quiet_hours: QuietHours | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    file: Path
+    monitor: MonitorSettings
+    thresholds: Thresholds
+    providers: tuple[ProviderConfig, ...]
+    channels: tuple[ChannelConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+
+    def provider(self, name: str) -> ProviderConfig:
+        return next(p for p in self.providers if p.name == name)
+
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every secret in the config, for masking output and redacting logs."""
+        found = [p.api_key for p in self.providers] + [c.url for c in self.channels]
+        if self.monitor.heartbeat_url is not None:
+            found.append(self.monitor.heartbeat_url)
+        return tuple(found)

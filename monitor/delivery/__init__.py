@@ -1,0 +1,5 @@
+"""Delivery: the dispatcher that reads the outbox and sends it, and the channels.
+
+`channels` is the only module of ftmon that imports apprise. May import: `monitor.core`,
+`monitor.config`, `monitor.storage`.
+"""

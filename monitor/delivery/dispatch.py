@@ -1,0 +1,360 @@
+"""The dispatcher (shell): reads the outbox and delivers it, recording every attempt.
+
+`Dispatcher.run_once` spells out the pipeline in order, like Alertmanager's notify stages:
+
+    route → give up stale → quiet hours → dedup → group → rate limit → send → record
+
+It depends on nothing but the outbox: whatever put an alert there (a poll, test-notify,
+the dispatcher itself), the next pass delivers it. All state is in SQLite, so retries
+with backoff continue across restarts; only the per-channel token buckets live in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+from monitor.core import policy
+from monitor.core.alerts import KIND_HINTS, Alert, Kind, Severity
+from monitor.core.policy import Batch, Delivery
+from monitor.core.redact import REDACTOR
+from monitor.core.render import Message, render
+from monitor.core.settings import RouteConfig
+from monitor.delivery.channels import Channel, SendResult
+from monitor.storage import outbox
+from monitor.storage.outbox import Outcome
+from monitor.storage.sqlite import SqliteStore
+
+CLAIM_FOR = timedelta(minutes=5)  # a crash mid-send delays a row by at most this
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    """What one pass did; `next_due` is when something waiting may become sendable."""
+
+    routed: int = 0
+    unmatched: int = 0
+    held: int = 0
+    waiting: int = 0
+    rate_limited: int = 0
+    messages: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    given_up: int = 0
+    disabled: list[str] = field(default_factory=list)
+    next_due: datetime | None = None
+
+    def wake_at(self, at: datetime | None) -> None:
+        if at is not None and (self.next_due is None or at < self.next_due):
+            self.next_due = at
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: SqliteStore,
+        channels: Mapping[str, Channel],
+        routes: Sequence[RouteConfig],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        logger: FilteringBoundLogger | None = None,
+        *,
+        rng: Callable[[], float] = random.random,
+        give_up_after: timedelta = policy.GIVE_UP_AFTER,
+        bucket: policy.TokenBucket | None = None,
+    ) -> None:
+        self._store = store
+        self._conn = store.connection
+        self._channels = dict(channels)
+        self._routes = tuple(routes)
+        self._clock = clock
+        self._log: FilteringBoundLogger = logger or structlog.get_logger("ftmon.dispatch")
+        self._rng = rng
+        self._give_up_after = give_up_after
+        self._buckets = {name: bucket or policy.TokenBucket() for name in self._channels}
+        self._fingerprints = {n: getattr(c, "fingerprint", n) for n, c in self._channels.items()}
+        self._synced = False
+
+    async def run_once(
+        self,
+        now: datetime | None = None,
+        *,
+        flush: bool = False,
+        only: frozenset[int] | None = None,
+    ) -> DeliveryReport:
+        """One pass of the pipeline. `flush` ignores group_wait (`--once`, shutdown);
+        `only` restricts the pass to those alert ids and skips quiet hours (test-notify)."""
+        now = now or self._clock()
+        report = DeliveryReport()
+        self._sync_channels()
+        if only is None:
+            self._route(now, report)
+        rows = outbox.due(self._conn, now, only)
+        rows = self._give_up(rows, now, report)
+        if only is None:
+            rows = self._quiet_hours(rows, now, report)
+        rows = self._dedup(rows)
+        groups = self._group(rows, now, report, flush=flush)
+        batches = self._rate_limit(groups, now, report)
+        await self._send_and_record(batches, now, report)
+        return report
+
+    async def run_forever(self, stop: anyio.Event, *, interval: float = 1.0) -> None:
+        """Deliver until `stop` is set, looking at the outbox at least every `interval` s."""
+        while not stop.is_set():
+            delay = interval
+            try:
+                report = await self.run_once()
+                if report.next_due is not None:
+                    ahead = (report.next_due - self._clock()).total_seconds()
+                    delay = min(interval, max(0.0, ahead))
+            except Exception:  # the boundary: log, keep delivering
+                self._log.exception("dispatch_failed")
+            with anyio.move_on_after(delay):
+                await stop.wait()
+
+    async def drain(self, seconds: float) -> DeliveryReport:
+        """Deliver what can go within `seconds`, ignoring group_wait (`--once`, shutdown)."""
+        total = DeliveryReport()
+        start = self._clock()
+        deadline = start + timedelta(seconds=seconds)
+        with anyio.move_on_after(seconds):
+            while True:
+                report = await self.run_once(flush=True)
+                _add(total, report)
+                if report.next_due is None or report.next_due > deadline:
+                    break
+                wait = (report.next_due - self._clock()).total_seconds()
+                if wait > 0 and self._clock() == start:
+                    break  # a pinned clock (FTMON_NOW): what is not due now never comes due
+                await anyio.sleep(max(0.0, wait))
+        return total
+
+    def _sync_channels(self) -> None:
+        """Once, on the first pass (not in the constructor, so a state file locked at
+        start-up is retried like any pass): re-enable disabled channels whose URL changed."""
+        if self._synced:
+            return
+        for name in outbox.sync_channels(self._conn, self._fingerprints):
+            self._log.info("channel_reenabled", channel=name, reason="url_changed")
+        self._synced = True
+
+    # -- the stages, in pipeline order -----------------------------------------------------
+
+    def _route(self, now: datetime, report: DeliveryReport) -> None:
+        for routed in outbox.route_new(self._conn, self._routes, list(self._channels), now):
+            if routed.channels:
+                report.routed += 1
+                self._log.debug(
+                    "alert_routed", channels=list(routed.channels), **_about(routed.alert)
+                )
+            else:
+                report.unmatched += 1
+                self._log.warning("alert_unmatched", reason="no_route", **_about(routed.alert))
+
+    def _give_up(
+        self, rows: list[Delivery], now: datetime, report: DeliveryReport
+    ) -> list[Delivery]:
+        after = self._give_up_after
+        stale = [d for d in rows if policy.give_up_decision(d.created_at, now, after).go]
+        if stale:
+            outbox.give_up(self._conn, stale, f"given up after {after}")
+            report.given_up += len(stale)
+        for d in stale:
+            self._log.error(
+                "delivery_given_up",
+                reason="give_up",
+                channel=d.channel,
+                attempts=d.attempts,
+                **_about(d.alert),
+            )
+        return [d for d in rows if d not in stale]
+
+    def _quiet_hours(
+        self, rows: list[Delivery], now: datetime, report: DeliveryReport
+    ) -> list[Delivery]:
+        passed, held = policy.hold_for_quiet_hours(rows, self._routes, now)
+        for until, group in held.items():
+            outbox.hold(self._conn, group, until)
+            report.held += len(group)
+            report.wake_at(until)
+            self._log.info(
+                "delivery_held",
+                reason="quiet_hours",
+                alerts=len(group),
+                until=until.isoformat(),
+                channels=sorted({d.channel for d in group}),
+            )
+        return passed
+
+    def _dedup(self, rows: list[Delivery]) -> list[Delivery]:
+        """Never resend a sent (alert, channel); a disabled or unknown channel's rows wait."""
+        off = outbox.disabled_channels(self._conn)
+        return [
+            d
+            for d in rows
+            if policy.send_decision(str(d.status), d.channel in off).go
+            and d.channel in self._channels
+        ]
+
+    def _group(
+        self, rows: list[Delivery], now: datetime, report: DeliveryReport, *, flush: bool
+    ) -> list[Batch]:
+        ready, waiting = policy.batches(rows, self._routes, now, flush=flush)
+        for g in waiting:
+            report.waiting += len(g.members)
+            report.wake_at(g.decision.until)
+        return ready
+
+    def _rate_limit(
+        self, batches: list[Batch], now: datetime, report: DeliveryReport
+    ) -> list[Batch]:
+        by_channel: dict[str, list[Batch]] = {}
+        for batch in batches:
+            by_channel.setdefault(batch.channel, []).append(batch)
+        fitted = [
+            fit
+            for name, queue in by_channel.items()
+            for fit in policy.within_rate(queue, self._buckets[name].available(now))
+        ]
+        out = []
+        for batch in fitted:
+            bucket, decision = self._buckets[batch.channel].take(now)
+            self._buckets[batch.channel] = bucket
+            if decision.go:
+                out.append(batch)
+            else:  # it waits in the outbox, never dropped
+                report.rate_limited += len(batch.members)
+                report.wake_at(decision.until)
+        return out
+
+    async def _send_and_record(
+        self, batches: list[Batch], now: datetime, report: DeliveryReport
+    ) -> None:
+        by_channel: dict[str, list[Batch]] = {}
+        for batch in batches:
+            claimed = outbox.claim(self._conn, batch.members, now + CLAIM_FOR)
+            if claimed:
+                by_channel.setdefault(batch.channel, []).append(
+                    Batch(batch.channel, tuple(claimed), batch.note)
+                )
+        async with anyio.create_task_group() as tg:  # channels in parallel, each in order
+            for name, queue in by_channel.items():
+                tg.start_soon(self._send_channel, name, queue, now, report)
+
+    async def _send_channel(
+        self, name: str, queue: list[Batch], now: datetime, report: DeliveryReport
+    ) -> None:
+        channel = self._channels[name]
+        messages = [part for batch in queue for part in _messages(batch, channel)]
+        for n, (members, message) in enumerate(messages):
+            if name in report.disabled:
+                break  # the claims lapse; the rows wait for the channel to be fixed
+            try:
+                result = await channel.send(message)
+            except Exception as exc:  # the boundary: a channel bug is a transient failure
+                self._log.exception("channel_send_crashed", channel=name)
+                error = REDACTOR(f"crashed: {exc!r}")  # it is stored and shown
+                result = SendResult(ok=False, retryable=True, error=error)
+            retry_at = self._record(name, members, result, now, report)
+            if retry_at is not None:  # the channel is failing: the rest waits as long, in order
+                rest = [d for later, _ in messages[n + 1 :] for d in later]
+                outbox.defer(self._conn, rest, retry_at, result.error)
+                break
+
+    def _record(
+        self,
+        name: str,
+        members: Sequence[Delivery],
+        result: SendResult,
+        now: datetime,
+        report: DeliveryReport,
+    ) -> datetime | None:
+        """Record one send's outcome; the retry time when it failed transiently."""
+        ids = [d.alert_id for d in members]
+        kinds = sorted({str(d.alert.kind) for d in members})
+        if result.ok:
+            outbox.record_attempt(self._conn, ids, name, Outcome.SENT, None, None, now)
+            report.messages += 1
+            report.delivered += len(ids)
+            self._log.info("delivery_sent", channel=name, alerts=len(ids), kinds=kinds)
+            return None
+        if result.retryable:
+            attempts = max(d.attempts for d in members) + 1
+            retry_at = policy.next_attempt(attempts, now, self._rng())
+            outbox.record_attempt(
+                self._conn, ids, name, Outcome.TRANSIENT, result.error, retry_at, now
+            )
+            report.retrying += len(ids)
+            report.wake_at(retry_at)
+            self._log.warning(
+                "delivery_failed",
+                channel=name,
+                alerts=len(ids),
+                retryable=True,
+                error=result.error,
+                next_attempt_at=retry_at.isoformat(),
+            )
+            return retry_at
+        outbox.record_attempt(self._conn, ids, name, Outcome.PERMANENT, result.error, None, now)
+        report.failed += len(ids)
+        self._disable(name, result.error or "permanent failure", now, report)
+        return None
+
+    def _disable(self, name: str, error: str, now: datetime, report: DeliveryReport) -> None:
+        """A permanent failure: stop using the channel and tell people on the others."""
+        outbox.disable_channel(self._conn, name, error, now)
+        report.disabled.append(name)
+        self._log.error("channel_disabled", channel=name, error=error)
+        self._store.enqueue([channel_failed_alert(name, error, now, self._channels[name])], now)
+        report.wake_at(now)
+
+
+def _messages(batch: Batch, channel: Channel) -> list[tuple[tuple[Delivery, ...], Message]]:
+    """Render a batch for the channel; a group too big for the service is split in halves."""
+    alerts = [d.alert for d in batch.members]
+    message = render(alerts, channel.fmt, channel.body_limit, channel.title_limit, note=batch.note)
+    if message.fits or len(batch.members) == 1:
+        return [(batch.members, message)]
+    half = len(batch.members) // 2
+    first = Batch(batch.channel, batch.members[:half], batch.note)
+    second = Batch(batch.channel, batch.members[half:], batch.note)
+    return _messages(first, channel) + _messages(second, channel)
+
+
+def channel_failed_alert(name: str, error: str, now: datetime, channel: object) -> Alert:
+    """The monitor alert raised when a channel fails permanently (never sent to it)."""
+    shown = getattr(channel, "shown", None)
+    stamp = hashlib.sha256(f"{name}|{now.isoformat()}".encode()).hexdigest()[:12]
+    return Alert(
+        kind=Kind.CHANNEL_FAILED,
+        severity=Severity.FAILURE,
+        provider="ftmon",
+        job_id=None,
+        at=now,
+        summary=(
+            f"Notification channel {name} failed permanently ({error}) and was disabled. "
+            "Later alerts for it are kept and go out once its URL is fixed."
+        ),
+        dedup_key=f"monitor.channel_failed:{name}:{stamp}",
+        hint=KIND_HINTS[Kind.CHANNEL_FAILED],
+        facts={"channel": name, "error": error, **({"url": shown} if shown else {})},
+    )
+
+
+def _about(alert: Alert) -> dict[str, str | None]:
+    return {"kind": str(alert.kind), "provider": alert.provider, "job": alert.job_id}
+
+
+def _add(total: DeliveryReport, part: DeliveryReport) -> None:
+    for name in ("routed", "unmatched", "held", "messages", "delivered", "retrying", "failed"):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    total.given_up, total.disabled = total.given_up + part.given_up, total.disabled + part.disabled
+    total.waiting, total.rate_limited = part.waiting, part.rate_limited

@@ -1,0 +1,435 @@
+"""Durable state: job state, provider health and the alert outbox, in one SQLite file.
+
+The rule that matters: one poll of a provider is committed in ONE transaction — the new
+job states, the provider's health and every alert they raised. A crash at any instant
+leaves either the old state with none of the new alerts, or the new state with all of
+them; the next poll then detects the same change again, and the outbox's unique dedup
+key keeps any alert from being enqueued twice.
+
+The file carries an application id and a schema version. A file that is not ours is
+never touched; a damaged one (failing SQLite's `quick_check`) is refused before any write;
+an older schema is migrated forward; a newer one is refused. A new file is created 0600
+(its directory 0700) before SQLite opens it. What the file forgets, and when, is
+`retention.py`.
+
+Reads are cached: a provider's job states are decoded from the file once, on its first
+`load_provider`, and the cache then follows every `commit_poll` after its COMMIT (a
+failed commit leaves it as the file is). So a poll neither re-reads nor re-decodes the
+states it did not change, and only the rows of states that changed are written. This
+process is the only writer of job states; other processes (`ftmon status`) only read.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from monitor.core.alerts import Alert
+from monitor.core.errors import StoreError
+from monitor.core.model import JobState, ProviderHealth
+from monitor.storage import retention
+
+APPLICATION_ID = 0x46544D4E  # "FTMN"
+SCHEMA_VERSION = 2
+PAGE_LIMIT_SEAM = "FTMON_MAX_PAGE_COUNT"
+
+_V1 = """
+CREATE TABLE jobs (
+    provider TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    terminal INTEGER NOT NULL,
+    changed_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (provider, job_id)
+);
+CREATE TABLE providers (
+    provider TEXT PRIMARY KEY,
+    health TEXT NOT NULL
+);
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dedup_key TEXT NOT NULL UNIQUE,
+    provider TEXT NOT NULL,
+    job_id TEXT,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    routed_at TEXT
+);
+CREATE INDEX alerts_unrouted ON alerts (routed_at) WHERE routed_at IS NULL;
+CREATE TABLE deliveries (
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    channel TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error TEXT,
+    sent_at TEXT,
+    PRIMARY KEY (alert_id, channel)
+);
+CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT
+);
+CREATE TABLE channels (
+    channel TEXT PRIMARY KEY,
+    disabled_at TEXT,
+    reason TEXT,
+    fingerprint TEXT
+);
+"""
+
+# Version 2: retention (`retention.py`) keeps when it last ran and each provider's cutoff
+# in `meta`, and deletes attempts by alert.
+_V2 = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE INDEX attempts_by_alert ON attempts (alert_id);
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderView:
+    """What the store knows about one provider before a poll."""
+
+    states: dict[str, JobState]
+    health: ProviderHealth
+    pruned_before: datetime | None = None  # finished jobs created before this are forgotten
+
+
+class StateStore(Protocol):
+    """The store seen by the poll cycle; SqliteStore is the default backend."""
+
+    def load_provider(self, provider: str) -> ProviderView: ...
+
+    def commit_poll(
+        self,
+        provider: str,
+        states: Iterable[JobState],
+        health: ProviderHealth,
+        alerts: Sequence[Alert],
+        now: datetime,
+    ) -> list[Alert]: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteStore:
+    def __init__(self, path: Path, *, timeout: float = 5.0) -> None:
+        self.path = path
+        self._views: dict[str, ProviderView] = {}  # the decoded state, kept as committed
+        _prepare_private_dir(path)
+        _create_private(path)
+        try:
+            self.connection = sqlite3.connect(
+                path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            _check_ours(self.connection, path)
+            _check_intact(self.connection, path)
+            _check_version(self.connection, path)
+            _limit_pages(self.connection)
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+            self.connection.execute("PRAGMA foreign_keys=ON")
+            _migrate(self.connection, path)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open the state database: {exc}") from exc
+        _restrict_file(path)
+        _install_crash_hook(self.connection)
+
+    # -- reads ---------------------------------------------------------------------
+
+    def load_provider(self, provider: str) -> ProviderView:
+        """The provider's job states and health as committed (a copy the caller may keep)."""
+        view = self._views.get(provider)
+        if view is None:
+            with self._reading():
+                view = self._views[provider] = self._read_provider(provider)
+        return replace(view, states=dict(view.states))
+
+    def _read_provider(self, provider: str) -> ProviderView:
+        rows = self.connection.execute(
+            "SELECT state FROM jobs WHERE provider = ?", (provider,)
+        ).fetchall()
+        states = {s.job_id: s for s in (JobState.from_json(r[0]) for r in rows)}
+        row = self.connection.execute(
+            "SELECT health FROM providers WHERE provider = ?", (provider,)
+        ).fetchone()
+        health = ProviderHealth.from_json(row[0]) if row else ProviderHealth()
+        cutoff = retention.pruned_before(self.connection, provider)
+        return ProviderView(states=states, health=health, pruned_before=cutoff)
+
+    def all_jobs(self) -> list[JobState]:
+        with self._reading():
+            rows = self.connection.execute("SELECT state FROM jobs ORDER BY provider, job_id")
+            return [JobState.from_json(r[0]) for r in rows]
+
+    def all_health(self) -> dict[str, ProviderHealth]:
+        with self._reading():
+            rows = self.connection.execute("SELECT provider, health FROM providers")
+            return {r[0]: ProviderHealth.from_json(r[1]) for r in rows}
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A read that fails (a damaged page, an unreadable row) names the file."""
+        try:
+            yield
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"{self.path}: cannot read the state database: {exc}") from exc
+
+    # -- retention ---------------------------------------------------------------------
+
+    def prune_if_due(
+        self, now: datetime, lookbacks: Mapping[str, timedelta]
+    ) -> retention.Pruned | None:
+        """Forget old delivered alerts and finished jobs, at most once an hour (see
+        `retention`); None when it is not yet time."""
+        if not retention.due(self.connection, now):
+            return None
+        pruned, forgotten = retention.prune(self.connection, now, lookbacks)
+        for provider, ids in forgotten.items():
+            view = self._views.get(provider)
+            if view is not None and ids:
+                for job_id in ids:
+                    view.states.pop(job_id, None)
+                cutoff = retention.pruned_before(self.connection, provider)
+                self._views[provider] = replace(view, pruned_before=cutoff)
+        return pruned
+
+    # -- the one write of a poll -----------------------------------------------------
+
+    def commit_poll(
+        self,
+        provider: str,
+        states: Iterable[JobState],
+        health: ProviderHealth,
+        alerts: Sequence[Alert],
+        now: datetime,
+    ) -> list[Alert]:
+        """Write states, health and alerts atomically; return the alerts newly enqueued.
+
+        `states` should hold only the states that changed: each one is a row rewritten.
+        """
+        conn = self.connection
+        stamp = now.isoformat()
+        enqueued: list[Alert] = []
+        states = list(states)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO jobs (provider, job_id, status, terminal, changed_at, state) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, job_id) DO UPDATE SET "
+                "status = excluded.status, terminal = excluded.terminal, "
+                "changed_at = excluded.changed_at, state = excluded.state",
+                [
+                    (
+                        s.provider,
+                        s.job_id,
+                        str(s.status),
+                        int(s.status.terminal),
+                        stamp,
+                        s.to_json(),
+                    )
+                    for s in states
+                ],
+            )
+            conn.execute(
+                "INSERT INTO providers (provider, health) VALUES (?, ?) "
+                "ON CONFLICT (provider) DO UPDATE SET health = excluded.health",
+                (provider, health.to_json()),
+            )
+            for alert in alerts:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO alerts "
+                    "(dedup_key, provider, job_id, kind, severity, created_at, payload) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        alert.dedup_key,
+                        alert.provider,
+                        alert.job_id,
+                        str(alert.kind),
+                        str(alert.severity),
+                        stamp,
+                        alert.to_json(),
+                    ),
+                )
+                if cur.rowcount:
+                    enqueued.append(alert)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StoreError(f"{self.path}: could not record the poll: {exc}") from exc
+        for state in states:
+            cached = self._views.get(state.provider)
+            if cached is not None:
+                cached.states[state.job_id] = state
+        view = self._views.get(provider)
+        if view is not None:
+            self._views[provider] = replace(view, health=health)
+        return enqueued
+
+    def enqueue(self, alerts: Sequence[Alert], now: datetime) -> list[Alert]:
+        """Enqueue alerts that belong to no poll (test-notify, monitor alerts)."""
+        enqueued: list[Alert] = []
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+            for alert in alerts:
+                cur = self.connection.execute(
+                    "INSERT OR IGNORE INTO alerts "
+                    "(dedup_key, provider, job_id, kind, severity, created_at, payload) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        alert.dedup_key,
+                        alert.provider,
+                        alert.job_id,
+                        str(alert.kind),
+                        str(alert.severity),
+                        now.isoformat(),
+                        alert.to_json(),
+                    ),
+                )
+                if cur.rowcount:
+                    enqueued.append(alert)
+            self.connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(self.connection)
+            raise StoreError(f"{self.path}: could not enqueue alerts: {exc}") from exc
+        return enqueued
+
+    def outbox_alerts(self) -> list[Alert]:
+        with self._reading():
+            rows = self.connection.execute("SELECT payload FROM alerts ORDER BY id")
+            return [Alert.from_json(r[0]) for r in rows]
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _prepare_private_dir(path: Path) -> None:
+    """The state directory is created private (0700); an existing one is left as is."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        try:
+            parent.mkdir(mode=0o700, parents=True)
+        except OSError as exc:
+            raise StoreError(f"{parent}: cannot create the state directory: {exc}") from exc
+
+
+def _create_private(path: Path) -> None:
+    """A new state file is created 0600 before SQLite opens it: never readable by others,
+    not even for the instant before a chmod."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the state database: {exc}") from exc
+    os.close(fd)
+
+
+def _check_intact(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a damaged file before writing to it: writing would spread the damage."""
+    problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    if problems != ["ok"]:
+        raise StoreError(
+            f"{path}: the state database is damaged ({problems[0]}); ftmon will not write to "
+            "it. Move it aside (ftmon then starts afresh, alerting what changes from then on) "
+            "or restore a backup."
+        )
+
+
+def _limit_pages(conn: sqlite3.Connection) -> None:
+    """Test seam: $FTMON_MAX_PAGE_COUNT caps the file at that many pages, which SQLite then
+    reports as a full disk (`SQLITE_FULL`); the storage suite uses it where it cannot mount
+    a small filesystem."""
+    limit = os.environ.get(PAGE_LIMIT_SEAM)
+    if limit:
+        conn.execute(f"PRAGMA max_page_count = {int(limit)}")
+
+
+def _restrict_file(path: Path) -> None:
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.exists():
+            candidate.chmod(0o600)
+
+
+def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database that belongs to something else, before writing a byte."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id == 0 and tables == 0:
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        return
+    raise StoreError(
+        f"{path}: this file is not an ftmon state database; refusing to touch it. "
+        "Point [monitor] state at another path."
+    )
+
+
+def _check_version(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file from a newer ftmon before writing a byte (not even the journal mode)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this ftmon understands "
+            f"({len(MIGRATIONS)}); upgrade ftmon or use another state file"
+        )
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    _check_version(conn, path)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, script.split(";")):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            _rollback(conn)
+            raise
+
+
+def _install_crash_hook(conn: sqlite3.Connection) -> None:
+    """Test seam: FTMON_CRASH_AFTER_STATEMENTS=N kills the process at the Nth statement.
+
+    The crash-consistency tests use it to stop the real process between any two database
+    statements, which a signal sent from outside could only hit by luck.
+    """
+    limit = os.environ.get("FTMON_CRASH_AFTER_STATEMENTS")
+    if not limit:
+        return
+    remaining = [int(limit)]
+
+    def count(_statement: str) -> None:
+        remaining[0] -= 1
+        if remaining[0] <= 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    conn.set_trace_callback(count)

@@ -1,0 +1,68 @@
+"""What a finished job still has to say, and what retention forgot, over real poll cycles.
+
+Together writes the restart and the refund of a job that died of an internal error about
+a hundred seconds after its status became `error`. A poll that saw the error first must
+still read those lines; a job retention forgot must not come back as new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.app import wiring
+from monitor.app.wiring import Runtime
+from monitor.core import plan
+from monitor.simulator import ManualClock, Simulator
+from tests.app.test_polling_efficiency import config
+from tests.core.factories import T0, together
+
+START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(clock=ManualClock(START), seed=3) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def runtime(sim: Simulator, tmp_path: Path) -> AsyncIterator[Runtime]:
+    rt = wiring.open_runtime(config(tmp_path, sim), lambda: sim.now)
+    yield rt
+    await rt.aclose()
+
+
+async def kinds(rt: Runtime) -> list[str]:
+    report = await wiring.poll_all(rt)
+    return [str(a.kind) for a in report.alerts]
+
+
+async def test_a_refund_written_after_the_end_is_alerted(sim: Simulator, runtime: Runtime) -> None:
+    """Polled between the error and the refund (as a 60 s poll nearly always is): the
+    restart and the refund still come, each once."""
+    await kinds(runtime)
+    handle = sim.add_scenario("together_restart", at=10)
+    while sim.status(handle.job_id) != "error":
+        sim.advance(10)
+    assert "job.failed" in await kinds(runtime)
+    sim.advance(150)  # the restart and the refund are written meanwhile
+    later = await kinds(runtime) + await kinds(runtime)
+    assert later.count("job.refunded") == 1
+    assert later.count("job.restarted") == 1
+
+
+def test_a_job_retention_forgot_is_not_new() -> None:
+    """No state and created before the cutoff: left alone (unless named in `jobs`)."""
+    old = together("completed", created_at=T0)
+    cutoff = T0 + timedelta(days=1)
+    assert not plan.worth_a_look(
+        old, None, follow=False, followed=frozenset(), forgotten_before=cutoff
+    )
+    assert plan.worth_a_look(
+        old, None, follow=True, followed=frozenset({old.id}), forgotten_before=cutoff
+    )
+    assert plan.worth_a_look(old, None, follow=False, followed=frozenset(), forgotten_before=T0)

@@ -1,0 +1,77 @@
+"""`ftmon test-notify` through the real path: outbox, dispatcher, apprise, receivers."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from monitor.commands import test_notify as notify_cmd
+from monitor.core.settings import (
+    ChannelConfig,
+    Config,
+    MonitorSettings,
+    RouteConfig,
+    Secret,
+    Thresholds,
+)
+from monitor.storage import outbox
+from monitor.storage.sqlite import SqliteStore
+from tests.receivers import HttpReceiver, SmtpReceiver
+
+
+def _config(smtp: SmtpReceiver, hook: HttpReceiver) -> Config:
+    return Config(
+        file=Path("ftmon.toml"),
+        monitor=MonitorSettings(),
+        thresholds=Thresholds(),
+        providers=(),
+        channels=(
+            ChannelConfig(name="ops-email", url=Secret(smtp.url())),
+            ChannelConfig(name="hook", url=Secret(f"json://127.0.0.1:{hook.port}/hook")),
+        ),
+        routes=(RouteConfig(channels=("ops-email",), kinds=("monitor.*",)),),
+    )
+
+
+async def test_sample_reaches_every_channel(
+    tmp_path: Path, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
+) -> None:
+    """Routes do not matter: test-notify targets channels; both print `delivered`."""
+    out = io.StringIO()
+    code = await notify_cmd.test_notify(
+        _config(smtp_receiver, http_receiver), tmp_path / "s.db", None, "job.cancelled", out=out
+    )
+    assert (code, out.getvalue()) == (0, "ops-email: delivered\nhook: delivered\n")
+    (mail,) = list(smtp_receiver)
+    assert "cancelled — billing limit reached" in mail.subject
+    assert "This is a test message from ftmon test-notify" in mail.text()
+    body = http_receiver.requests[0].json()["message"]
+    assert body.splitlines()[-1].startswith("kind=job.cancelled severity=failure")
+
+
+async def test_a_failing_channel_prints_its_error_and_exits_1(
+    tmp_path: Path, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
+) -> None:
+    http_receiver.answer_always(503)
+    out = io.StringIO()
+    path = tmp_path / "s.db"
+    code = await notify_cmd.test_notify(
+        _config(smtp_receiver, http_receiver), path, "hook", "job.succeeded", out=out
+    )
+    assert (code, out.getvalue()) == (1, "hook: failed: HTTP 503 Service Unavailable\n")
+    assert list(smtp_receiver) == []
+    store = SqliteStore(path)
+    try:  # the test alert is not left behind for the daemon to send later
+        assert outbox.due(store.connection, datetime.now(UTC) + timedelta(days=2)) == []
+    finally:
+        store.close()
+
+
+async def test_unknown_channel_or_kind_exits_1(
+    tmp_path: Path, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
+) -> None:
+    config = _config(smtp_receiver, http_receiver)
+    path = tmp_path / "s.db"
+    assert await notify_cmd.test_notify(config, path, "nope", "job.failed") == 1
+    assert await notify_cmd.test_notify(config, path, None, "job.nope") == 1

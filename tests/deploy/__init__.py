@@ -1,0 +1,1 @@
+"""The deployment files (systemd units, Dockerfile, shipped configs)."""
