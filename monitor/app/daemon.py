@@ -40,7 +40,6 @@ from monitor.core.errors import ConfigError, StoreError
 from monitor.core.settings import Config
 from monitor.delivery.channels import build_channels
 from monitor.delivery.dispatch import Dispatcher
-from monitor.storage.outbox import pending_summary
 
 log = structlog.get_logger("ftmon.daemon")
 
@@ -275,7 +274,7 @@ class Generation:
         while not stop.is_set():
             try:
                 report = await dispatcher.run_once()
-                summary = pending_summary(runtime.store.connection)
+                summary = runtime.store.outbox.pending_summary()
                 self.metrics.outbox_depth(summary.totals.get("pending", 0) + summary.unrouted)
                 self.metrics.unmatched_alert(report.unmatched)
             except StoreError as exc:  # locked, full or damaged: nothing recorded, try again

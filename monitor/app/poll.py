@@ -44,7 +44,7 @@ from monitor.core.model import (
 from monitor.core.provider_poll import PolledJob
 from monitor.core.settings import Config, FirstRun, ProviderConfig
 from monitor.providers.base import ProviderClient
-from monitor.storage.sqlite import StateStore
+from monitor.storage.base import Store
 
 log = structlog.get_logger("ftmon.service")
 Logger = structlog.typing.FilteringBoundLogger
@@ -98,7 +98,7 @@ class PollService:
     def __init__(
         self,
         config: Config,
-        store: StateStore,
+        store: Store,
         clients: Mapping[str, ProviderClient],
         clock: Clock,
     ) -> None:

@@ -19,6 +19,7 @@ from monitor.app.poll import Clock, PollOutcome, PollService
 from monitor.core.alerts import Alert, Severity
 from monitor.core.settings import Config
 from monitor.providers import ProviderClient, ResponseCounter, make_client
+from monitor.storage.base import Store
 from monitor.storage.sqlite import SqliteStore
 
 if TYPE_CHECKING:  # dispatch loads apprise: only a run that delivers needs it
@@ -39,7 +40,7 @@ def system_clock(env: Mapping[str, str] = os.environ) -> Clock:
 @dataclass
 class Runtime:
     config: Config
-    store: SqliteStore
+    store: Store
     clients: dict[str, ProviderClient]
     service: PollService
     clock: Clock

@@ -15,7 +15,7 @@ from typing import Any
 
 from monitor.core.alerts import human_duration
 from monitor.core.model import JobState, ProviderHealth
-from monitor.storage.outbox import OutboxSummary, pending_summary
+from monitor.storage.base import OutboxSummary
 from monitor.storage.sqlite import SqliteStore
 
 BAR_WIDTH = 10
@@ -27,7 +27,7 @@ def report(state_path: Path, now: datetime, *, as_json: bool) -> str:
     try:
         jobs = job_rows(store.all_jobs(), now)
         providers = provider_rows(store.all_health())
-        box = outbox_rows(pending_summary(store.connection))
+        box = outbox_rows(store.outbox.pending_summary())
     finally:
         store.close()
     return (render_json if as_json else render_table)(jobs, providers, box)

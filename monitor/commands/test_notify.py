@@ -11,7 +11,6 @@ quiet hours and group_wait. One line per channel: `NAME: delivered` or
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,7 +26,7 @@ from monitor.core.samples import sample_alert
 from monitor.core.settings import Config
 from monitor.delivery.channels import Channel, build_channels
 from monitor.delivery.dispatch import Dispatcher
-from monitor.storage import outbox
+from monitor.storage.base import Outbox, Store
 from monitor.storage.sqlite import SqliteStore
 
 WAIT = 90.0  # seconds for every targeted channel to answer once
@@ -74,47 +73,47 @@ def _bad_arguments(names: list[str], channel: str | None, kind: str) -> str | No
 
 
 async def _send_sample(
-    store: SqliteStore,
+    store: Store,
     config: Config,
     chans: Mapping[str, Channel],
     targets: list[str],
     kind: Kind,
     clock: Callable[[], datetime],
 ) -> list[str]:
-    conn = store.connection
+    box = store.outbox
     now = clock()
     provider = next((p.name for p in config.providers), None)
     alert = sample_alert(kind, now, uuid.uuid4().hex[:12], provider)
     store.enqueue([alert], now)
-    alert_id = outbox.alert_id(conn, alert.dedup_key)
+    alert_id = store.outbox.alert_id(alert.dedup_key)
     assert alert_id is not None
-    outbox.route_to(conn, alert_id, targets, now)
+    store.outbox.route_to(alert_id, targets, now)
     dispatcher = Dispatcher(store, chans, config.routes, clock)
     only = frozenset({alert_id})
     with anyio.move_on_after(WAIT):
-        while not _answered(conn, alert_id, targets):
+        while not _answered(box, alert_id, targets):
             report = await dispatcher.run_once(only=only, flush=True)
             if report.messages == 0 and report.retrying == 0 and report.failed == 0:
                 await anyio.sleep(0.05)
-    lines = _outcomes(conn, alert_id, targets)
-    leftovers = outbox.due(conn, clock() + timedelta(days=365), only)
-    outbox.give_up(conn, leftovers, "test-notify finished")  # never sent later by the daemon
+    lines = _outcomes(box, alert_id, targets)
+    leftovers = store.outbox.due(clock() + timedelta(days=365), only)
+    store.outbox.give_up(leftovers, "test-notify finished")  # never sent later by the daemon
     return lines
 
 
-def _answered(conn: sqlite3.Connection, alert_id: int, targets: list[str]) -> bool:
+def _answered(box: Outbox, alert_id: int, targets: list[str]) -> bool:
     """Every target delivered, failed once, or disabled (so it will not be tried)."""
-    states = outbox.delivery_states(conn, alert_id)
-    disabled = outbox.disabled_channels(conn)
+    states = box.delivery_states(alert_id)
+    disabled = box.disabled_channels()
     return all(
         name in disabled or states[name][0] is not DeliveryStatus.PENDING or states[name][1]
         for name in targets
     )
 
 
-def _outcomes(conn: sqlite3.Connection, alert_id: int, targets: list[str]) -> list[str]:
-    states = outbox.delivery_states(conn, alert_id)
-    disabled = outbox.disabled_channels(conn)
+def _outcomes(box: Outbox, alert_id: int, targets: list[str]) -> list[str]:
+    states = box.delivery_states(alert_id)
+    disabled = box.disabled_channels()
     lines = []
     for name in targets:
         status, error = states[name]

@@ -28,9 +28,7 @@ from monitor.core.redact import REDACTOR
 from monitor.core.render import Message, render
 from monitor.core.settings import RouteConfig
 from monitor.delivery.channels import Channel, SendResult
-from monitor.storage import outbox
-from monitor.storage.outbox import Outcome
-from monitor.storage.sqlite import SqliteStore
+from monitor.storage.base import Outcome, Store
 
 CLAIM_FOR = timedelta(minutes=5)  # a crash mid-send delays a row by at most this
 
@@ -60,7 +58,7 @@ class DeliveryReport:
 class Dispatcher:
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         channels: Mapping[str, Channel],
         routes: Sequence[RouteConfig],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -71,7 +69,7 @@ class Dispatcher:
         bucket: policy.TokenBucket | None = None,
     ) -> None:
         self._store = store
-        self._conn = store.connection
+        self._outbox = store.outbox
         self._channels = dict(channels)
         self._routes = tuple(routes)
         self._clock = clock
@@ -96,7 +94,7 @@ class Dispatcher:
         self._sync_channels()
         if only is None:
             self._route(now, report)
-        rows = outbox.due(self._conn, now, only)
+        rows = self._outbox.due(now, only)
         rows = self._give_up(rows, now, report)
         if only is None:
             rows = self._quiet_hours(rows, now, report)
@@ -142,14 +140,14 @@ class Dispatcher:
         start-up is retried like any pass): re-enable disabled channels whose URL changed."""
         if self._synced:
             return
-        for name in outbox.sync_channels(self._conn, self._fingerprints):
+        for name in self._outbox.sync_channels(self._fingerprints):
             self._log.info("channel_reenabled", channel=name, reason="url_changed")
         self._synced = True
 
     # -- the stages, in pipeline order -----------------------------------------------------
 
     def _route(self, now: datetime, report: DeliveryReport) -> None:
-        for routed in outbox.route_new(self._conn, self._routes, list(self._channels), now):
+        for routed in self._outbox.route_new(self._routes, list(self._channels), now):
             if routed.channels:
                 report.routed += 1
                 self._log.debug(
@@ -165,7 +163,7 @@ class Dispatcher:
         after = self._give_up_after
         stale = [d for d in rows if policy.give_up_decision(d.created_at, now, after).go]
         if stale:
-            outbox.give_up(self._conn, stale, f"given up after {after}")
+            self._outbox.give_up(stale, f"given up after {after}")
             report.given_up += len(stale)
         for d in stale:
             self._log.error(
@@ -182,7 +180,7 @@ class Dispatcher:
     ) -> list[Delivery]:
         passed, held = policy.hold_for_quiet_hours(rows, self._routes, now)
         for until, group in held.items():
-            outbox.hold(self._conn, group, until)
+            self._outbox.hold(group, until)
             report.held += len(group)
             report.wake_at(until)
             self._log.info(
@@ -196,7 +194,7 @@ class Dispatcher:
 
     def _dedup(self, rows: list[Delivery]) -> list[Delivery]:
         """Never resend a sent (alert, channel); a disabled or unknown channel's rows wait."""
-        off = outbox.disabled_channels(self._conn)
+        off = self._outbox.disabled_channels()
         return [
             d
             for d in rows
@@ -240,7 +238,7 @@ class Dispatcher:
     ) -> None:
         by_channel: dict[str, list[Batch]] = {}
         for batch in batches:
-            claimed = outbox.claim(self._conn, batch.members, now + CLAIM_FOR)
+            claimed = self._outbox.claim(batch.members, now + CLAIM_FOR)
             if claimed:
                 by_channel.setdefault(batch.channel, []).append(
                     Batch(batch.channel, tuple(claimed), batch.note)
@@ -266,7 +264,7 @@ class Dispatcher:
             retry_at = self._record(name, members, result, now, report)
             if retry_at is not None:  # the channel is failing: the rest waits as long, in order
                 rest = [d for later, _ in messages[n + 1 :] for d in later]
-                outbox.defer(self._conn, rest, retry_at, result.error)
+                self._outbox.defer(rest, retry_at, result.error)
                 break
 
     def _record(
@@ -281,7 +279,7 @@ class Dispatcher:
         ids = [d.alert_id for d in members]
         kinds = sorted({str(d.alert.kind) for d in members})
         if result.ok:
-            outbox.record_attempt(self._conn, ids, name, Outcome.SENT, None, None, now)
+            self._outbox.record_attempt(ids, name, Outcome.SENT, None, None, now)
             report.messages += 1
             report.delivered += len(ids)
             self._log.info("delivery_sent", channel=name, alerts=len(ids), kinds=kinds)
@@ -289,9 +287,7 @@ class Dispatcher:
         if result.retryable:
             attempts = max(d.attempts for d in members) + 1
             retry_at = policy.next_attempt(attempts, now, self._rng())
-            outbox.record_attempt(
-                self._conn, ids, name, Outcome.TRANSIENT, result.error, retry_at, now
-            )
+            self._outbox.record_attempt(ids, name, Outcome.TRANSIENT, result.error, retry_at, now)
             report.retrying += len(ids)
             report.wake_at(retry_at)
             self._log.warning(
@@ -303,14 +299,14 @@ class Dispatcher:
                 next_attempt_at=retry_at.isoformat(),
             )
             return retry_at
-        outbox.record_attempt(self._conn, ids, name, Outcome.PERMANENT, result.error, None, now)
+        self._outbox.record_attempt(ids, name, Outcome.PERMANENT, result.error, None, now)
         report.failed += len(ids)
         self._disable(name, result.error or "permanent failure", now, report)
         return None
 
     def _disable(self, name: str, error: str, now: datetime, report: DeliveryReport) -> None:
         """A permanent failure: stop using the channel and tell people on the others."""
-        outbox.disable_channel(self._conn, name, error, now)
+        self._outbox.disable_channel(name, error, now)
         report.disabled.append(name)
         self._log.error("channel_disabled", channel=name, error=error)
         self._store.enqueue([channel_failed_alert(name, error, now, self._channels[name])], now)

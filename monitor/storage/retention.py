@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from monitor.core.errors import StoreError
+from monitor.storage.base import Pruned
+from monitor.storage.sql import transaction, ts
 
 ALERTS_KEPT = timedelta(days=30)
 JOBS_MARGIN = timedelta(days=1)
@@ -65,16 +65,6 @@ AND (terminal = 1 OR EXISTS (SELECT 1 FROM json_each(state, '$.facts') WHERE val
 """
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Pruned:
-    """What one pass removed."""
-
-    alerts: int = 0
-    deliveries: int = 0
-    attempts: int = 0
-    jobs: int = 0
-
-
 def jobs_cutoff(
     now: datetime, lookback: timedelta, oldest_open: datetime | None, margin: timedelta
 ) -> datetime:
@@ -107,20 +97,14 @@ def prune(
     provider in `lookbacks` (provider -> its lookback). Returns the counts and the job ids
     forgotten per provider."""
     forgotten: dict[str, list[str]] = {}
-    cutoff = {"cutoff": _ts(now - alerts_kept)}
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    cutoff = {"cutoff": ts(now - alerts_kept)}
+    with transaction(conn, "could not prune old rows"):
         attempts = conn.execute(_DELETE_ATTEMPTS, cutoff).rowcount
         deliveries = conn.execute(_DELETE_DELIVERIES, cutoff).rowcount
         alerts = conn.execute(_DELETE_ALERTS, cutoff).rowcount
         for provider, lookback in sorted(lookbacks.items()):
             forgotten[provider] = _prune_jobs(conn, provider, now, lookback, margin)
-        _set_meta(conn, "pruned_at", _ts(now))
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise StoreError(f"{_file_of(conn)}: could not prune old rows: {exc}") from exc
+        _set_meta(conn, "pruned_at", ts(now))
     jobs = sum(len(ids) for ids in forgotten.values())
     counts = Pruned(alerts=alerts, deliveries=deliveries, attempts=attempts, jobs=jobs)
     return counts, forgotten
@@ -132,19 +116,15 @@ def _prune_jobs(
     row = conn.execute(_OLDEST_OPEN, (provider,)).fetchone()
     oldest_open = datetime.fromisoformat(row[0]) if row and row[0] else None
     cutoff = jobs_cutoff(now, lookback, oldest_open, margin)
-    ids = [r[0] for r in conn.execute(_FINISHED_BEFORE, (provider, _ts(cutoff))).fetchall()]
+    ids = [r[0] for r in conn.execute(_FINISHED_BEFORE, (provider, ts(cutoff))).fetchall()]
     conn.executemany(
         "DELETE FROM jobs WHERE provider = ? AND job_id = ?", [(provider, i) for i in ids]
     )
     key = f"jobs_pruned_before:{provider}"
     known = _meta(conn, key)
     if ids and (known is None or datetime.fromisoformat(known) < cutoff):
-        _set_meta(conn, key, _ts(cutoff))
+        _set_meta(conn, key, ts(cutoff))
     return ids
-
-
-def _ts(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _meta(conn: sqlite3.Connection, key: str) -> str | None:
@@ -158,8 +138,3 @@ def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
     )
-
-
-def _file_of(conn: sqlite3.Connection) -> str:
-    row = conn.execute("PRAGMA database_list").fetchone()
-    return str(row[2]) if row and row[2] else "state database"

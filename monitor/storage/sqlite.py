@@ -26,15 +26,17 @@ import signal
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from monitor.core.alerts import Alert
 from monitor.core.errors import StoreError
 from monitor.core.model import JobState, ProviderHealth
 from monitor.storage import retention
+from monitor.storage.base import ProviderView, Pruned
+from monitor.storage.outbox import SqliteOutbox
+from monitor.storage.sql import transaction, ts
 
 APPLICATION_ID = 0x46544D4E  # "FTMN"
 SCHEMA_VERSION = 2
@@ -106,33 +108,9 @@ CREATE INDEX attempts_by_alert ON attempts (alert_id);
 MIGRATIONS: Sequence[str] = (_V1, _V2)
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderView:
-    """What the store knows about one provider before a poll."""
-
-    states: dict[str, JobState]
-    health: ProviderHealth
-    pruned_before: datetime | None = None  # finished jobs created before this are forgotten
-
-
-class StateStore(Protocol):
-    """The store seen by the poll cycle; SqliteStore is the default backend."""
-
-    def load_provider(self, provider: str) -> ProviderView: ...
-
-    def commit_poll(
-        self,
-        provider: str,
-        states: Iterable[JobState],
-        health: ProviderHealth,
-        alerts: Sequence[Alert],
-        now: datetime,
-    ) -> list[Alert]: ...
-
-    def close(self) -> None: ...
-
-
 class SqliteStore:
+    """The `Store` of `storage.base` in one SQLite file; `outbox` shares its connection."""
+
     def __init__(self, path: Path, *, timeout: float = 5.0) -> None:
         self.path = path
         self._views: dict[str, ProviderView] = {}  # the decoded state, kept as committed
@@ -154,6 +132,7 @@ class SqliteStore:
             raise StoreError(f"{path}: cannot open the state database: {exc}") from exc
         _restrict_file(path)
         _install_crash_hook(self.connection)
+        self.outbox = SqliteOutbox(self.connection)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -197,9 +176,7 @@ class SqliteStore:
 
     # -- retention ---------------------------------------------------------------------
 
-    def prune_if_due(
-        self, now: datetime, lookbacks: Mapping[str, timedelta]
-    ) -> retention.Pruned | None:
+    def prune_if_due(self, now: datetime, lookbacks: Mapping[str, timedelta]) -> Pruned | None:
         """Forget old delivered alerts and finished jobs, at most once an hour (see
         `retention`); None when it is not yet time."""
         if not retention.due(self.connection, now):
@@ -229,11 +206,9 @@ class SqliteStore:
         `states` should hold only the states that changed: each one is a row rewritten.
         """
         conn = self.connection
-        stamp = now.isoformat()
-        enqueued: list[Alert] = []
+        stamp = ts(now)
         states = list(states)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with transaction(conn, "could not record the poll"):
             conn.executemany(
                 "INSERT INTO jobs (provider, job_id, status, terminal, changed_at, state) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, job_id) DO UPDATE SET "
@@ -256,27 +231,7 @@ class SqliteStore:
                 "ON CONFLICT (provider) DO UPDATE SET health = excluded.health",
                 (provider, health.to_json()),
             )
-            for alert in alerts:
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO alerts "
-                    "(dedup_key, provider, job_id, kind, severity, created_at, payload) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        alert.dedup_key,
-                        alert.provider,
-                        alert.job_id,
-                        str(alert.kind),
-                        str(alert.severity),
-                        stamp,
-                        alert.to_json(),
-                    ),
-                )
-                if cur.rowcount:
-                    enqueued.append(alert)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            raise StoreError(f"{self.path}: could not record the poll: {exc}") from exc
+            enqueued = _insert_alerts(conn, alerts, stamp)
         for state in states:
             cached = self._views.get(state.provider)
             if cached is not None:
@@ -288,31 +243,8 @@ class SqliteStore:
 
     def enqueue(self, alerts: Sequence[Alert], now: datetime) -> list[Alert]:
         """Enqueue alerts that belong to no poll (test-notify, monitor alerts)."""
-        enqueued: list[Alert] = []
-        try:
-            self.connection.execute("BEGIN IMMEDIATE")
-            for alert in alerts:
-                cur = self.connection.execute(
-                    "INSERT OR IGNORE INTO alerts "
-                    "(dedup_key, provider, job_id, kind, severity, created_at, payload) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        alert.dedup_key,
-                        alert.provider,
-                        alert.job_id,
-                        str(alert.kind),
-                        str(alert.severity),
-                        now.isoformat(),
-                        alert.to_json(),
-                    ),
-                )
-                if cur.rowcount:
-                    enqueued.append(alert)
-            self.connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            _rollback(self.connection)
-            raise StoreError(f"{self.path}: could not enqueue alerts: {exc}") from exc
-        return enqueued
+        with transaction(self.connection, "could not enqueue alerts"):
+            return _insert_alerts(self.connection, alerts, ts(now))
 
     def outbox_alerts(self) -> list[Alert]:
         with self._reading():
@@ -323,9 +255,28 @@ class SqliteStore:
         self.connection.close()
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
+def _insert_alerts(conn: sqlite3.Connection, alerts: Sequence[Alert], stamp: str) -> list[Alert]:
+    """The one INSERT of an alert into the outbox; returns those not already there (the
+    unique dedup key keeps a fact from being enqueued twice)."""
+    enqueued: list[Alert] = []
+    for alert in alerts:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO alerts "
+            "(dedup_key, provider, job_id, kind, severity, created_at, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                alert.dedup_key,
+                alert.provider,
+                alert.job_id,
+                str(alert.kind),
+                str(alert.severity),
+                stamp,
+                alert.to_json(),
+            ),
+        )
+        if cur.rowcount:
+            enqueued.append(alert)
+    return enqueued
 
 
 def _prepare_private_dir(path: Path) -> None:
@@ -405,15 +356,10 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     _check_version(conn, path)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn, f"could not migrate to schema version {number}"):
             for statement in filter(str.strip, script.split(";")):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            _rollback(conn)
-            raise
 
 
 def _install_crash_hook(conn: sqlite3.Connection) -> None:

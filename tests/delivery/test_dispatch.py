@@ -18,7 +18,6 @@ from monitor.core.samples import sample_alert
 from monitor.core.settings import QuietHours, RouteConfig
 from monitor.delivery.channels import AppriseChannel, Channel
 from monitor.delivery.dispatch import Dispatcher
-from monitor.storage import outbox
 from monitor.storage.sqlite import SqliteStore
 from tests.receivers import HttpReceiver, SmtpReceiver
 
@@ -140,7 +139,7 @@ async def test_webhook_outage_then_recovery_delivers_each_alert_exactly_once(
         if report.next_due is None:
             break
         clock.now = report.next_due
-    summary = outbox.pending_summary(store.connection)
+    summary = store.outbox.pending_summary()
     assert summary.totals == {"sent": 8}
     assert sorted(_labels(_ok_bodies(http_receiver))) == sorted(
         a.label_line() for a in first + second
@@ -179,7 +178,7 @@ async def test_permanent_failure_disables_channel_and_alerts_the_others(
     clock.advance(hours=1)
     await dispatcher.run_once()
     assert len(http_receiver.requests) == 1
-    summary = outbox.pending_summary(store.connection)
+    summary = store.outbox.pending_summary()
     assert summary.by_channel["hook"] == {"failed": 1, "pending": 1}
     assert [d.channel for d in summary.disabled] == ["hook"]
 
@@ -204,7 +203,7 @@ async def test_pending_alerts_survive_a_restart(
     store = SqliteStore(path)
     try:
         report = await _dispatcher(store, _channels(smtp_receiver, http_receiver), clock).run_once()
-        assert outbox.pending_summary(store.connection).totals == {"sent": 4}
+        assert store.outbox.pending_summary().totals == {"sent": 4}
     finally:
         store.close()
     assert sorted(_labels(_ok_bodies(http_receiver))) == sorted(a.label_line() for a in alerts)
@@ -252,7 +251,7 @@ async def test_a_delivery_pending_too_long_is_given_up_loudly(
     assert report.given_up == 1
     (event,) = [e for e in logs if e["event"] == "delivery_given_up"]
     assert (event["log_level"], event["channel"], event["attempts"]) == ("error", "hook", 1)
-    assert outbox.pending_summary(store.connection).totals == {"given_up": 1}
+    assert store.outbox.pending_summary().totals == {"given_up": 1}
 
 
 async def test_a_flood_beyond_the_rate_limit_is_combined_and_never_dropped(
@@ -334,4 +333,4 @@ async def test_drain_ignores_group_wait_and_run_forever_stops_on_request(
         await anyio.sleep(0.1)
         stop.set()
     assert len(http_receiver.requests) == 1  # the new alert waits out its group_wait
-    assert outbox.pending_summary(store.connection).totals == {"sent": 3, "pending": 1}
+    assert store.outbox.pending_summary().totals == {"sent": 3, "pending": 1}

@@ -15,7 +15,6 @@ from monitor.core.settings import (
     Secret,
     Thresholds,
 )
-from monitor.storage import outbox
 from monitor.storage.sqlite import SqliteStore
 from tests.receivers import HttpReceiver, SmtpReceiver
 
@@ -63,7 +62,7 @@ async def test_a_failing_channel_prints_its_error_and_exits_1(
     assert list(smtp_receiver) == []
     store = SqliteStore(path)
     try:  # the test alert is not left behind for the daemon to send later
-        assert outbox.due(store.connection, datetime.now(UTC) + timedelta(days=2)) == []
+        assert store.outbox.due(datetime.now(UTC) + timedelta(days=2)) == []
     finally:
         store.close()
 

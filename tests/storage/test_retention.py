@@ -12,8 +12,8 @@ import pytest
 
 from monitor.core.alerts import Alert, Kind, Severity
 from monitor.core.model import JobState, ProviderHealth, ProviderKind, Status
-from monitor.storage import outbox, retention
-from monitor.storage.outbox import Outcome
+from monitor.storage import retention
+from monitor.storage.base import Outcome, Pruned
 from monitor.storage.sqlite import APPLICATION_ID, MIGRATIONS, SqliteStore
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -54,14 +54,14 @@ def store(tmp_path: Path) -> SqliteStore:
 def enqueue(store: SqliteStore, key: str, when: datetime, status: str | None) -> None:
     """An alert created at `when`, routed to one channel, its delivery in `status`."""
     (made,) = store.enqueue([alert(key)], when)
-    alert_id = outbox.alert_id(store.connection, made.dedup_key)
+    alert_id = store.outbox.alert_id(made.dedup_key)
     assert alert_id is not None
     if status is None:  # never routed
         return
-    outbox.route_to(store.connection, alert_id, ["hook"], when)
+    store.outbox.route_to(alert_id, ["hook"], when)
     if status in ("sent", "failed"):
         result = Outcome.SENT if status == "sent" else Outcome.PERMANENT
-        outbox.record_attempt(store.connection, [alert_id], "hook", result, None, None, when)
+        store.outbox.record_attempt([alert_id], "hook", result, None, None, when)
 
 
 def keys(store: SqliteStore) -> set[str]:
@@ -93,7 +93,7 @@ def test_old_delivered_alerts_go_with_their_attempts(store: SqliteStore) -> None
     enqueue(store, "old-unrouted", old, None)
     enqueue(store, "new-sent", NOW - 29 * DAY, "sent")
     pruned = store.prune_if_due(NOW, LOOKBACKS)
-    assert pruned == retention.Pruned(alerts=2, deliveries=2, attempts=2, jobs=0)
+    assert pruned == Pruned(alerts=2, deliveries=2, attempts=2, jobs=0)
     assert keys(store) == {"old-pending", "old-unrouted", "new-sent"}
     attempts = store.connection.execute("SELECT count(*) FROM attempts").fetchone()[0]
     assert attempts == 1  # the recent alert's
@@ -111,7 +111,7 @@ def test_finished_jobs_behind_every_list_go_and_are_remembered(store: SqliteStor
     store.commit_poll("tg", states, ProviderHealth(polled_once=True), [], NOW)
     assert store.load_provider("tg").pruned_before is None
     # the open job from 30 days ago holds the list back: nothing is behind it yet
-    assert store.prune_if_due(NOW, LOOKBACKS) == retention.Pruned()
+    assert store.prune_if_due(NOW, LOOKBACKS) == Pruned()
     store.commit_poll(
         "tg", [replace(states[2], status=Status.CANCELLED)], ProviderHealth(), [], NOW
     )

@@ -1,0 +1,126 @@
+"""The store's one API, named by role: what the poll, the dispatcher and the commands use.
+
+`Store` is job state, provider health and alerts, committed one poll at a time in one
+transaction; its `outbox` is the delivery side (routing, due rows, claims, attempts,
+channels). SQLite (`sqlite.SqliteStore`) is the backend today; every other module sees
+only these Protocols and records, so a second backend is one new module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from monitor.core.alerts import Alert
+from monitor.core.model import JobState, ProviderHealth
+from monitor.core.policy import Delivery
+from monitor.core.policy import DeliveryStatus as Status
+from monitor.core.settings import RouteConfig
+
+
+class Outcome(StrEnum):
+    SENT, TRANSIENT, PERMANENT = "sent", "transient", "permanent"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Routed:
+    alert_id: int
+    alert: Alert
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DisabledChannel:
+    channel: str
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxSummary:
+    """What `ftmon status` shows of delivery."""
+
+    by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    unrouted: int = 0  # not yet looked at by a dispatcher
+    unmatched: int = 0  # matched no route: kept, logged, never sent
+    oldest_pending_at: datetime | None = None
+    last_errors: dict[str, str] = field(default_factory=dict)
+    disabled: list[DisabledChannel] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderView:
+    """What the store knows about one provider before a poll."""
+
+    states: dict[str, JobState]
+    health: ProviderHealth
+    pruned_before: datetime | None = None  # finished jobs created before this are forgotten
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pruned:
+    """What one retention pass deleted."""
+
+    alerts: int = 0
+    deliveries: int = 0
+    attempts: int = 0
+    jobs: int = 0
+
+
+class Outbox(Protocol):
+    """The delivery side of the store; its state diagram is in `storage.outbox`."""
+
+    def route_new(
+        self, routes: Sequence[RouteConfig], channels: Sequence[str], now: datetime
+    ) -> list[Routed]: ...
+    def route_to(self, alert_id: int, channels: Sequence[str], now: datetime) -> None: ...
+    def due(self, now: datetime, only: frozenset[int] | None = None) -> list[Delivery]: ...
+    def claim(self, rows: Sequence[Delivery], until: datetime) -> list[Delivery]: ...
+    def hold(self, rows: Sequence[Delivery], until: datetime) -> None: ...
+    def record_attempt(
+        self,
+        alert_ids: Sequence[int],
+        channel: str,
+        outcome: Outcome,
+        error: str | None,
+        next_attempt_at: datetime | None,
+        now: datetime,
+    ) -> None: ...
+    def defer(self, rows: Sequence[Delivery], until: datetime, error: str | None) -> None: ...
+    def give_up(self, rows: Sequence[Delivery], reason: str) -> None: ...
+    def disable_channel(self, channel: str, reason: str, now: datetime) -> None: ...
+    def disabled_channels(self) -> dict[str, DisabledChannel]: ...
+    def sync_channels(self, fingerprints: Mapping[str, str]) -> list[str]: ...
+    def alert_id(self, dedup_key: str) -> int | None: ...
+    def delivery_states(self, alert: int) -> dict[str, tuple[Status, str | None]]: ...
+    def pending_summary(self) -> OutboxSummary: ...
+
+
+class Store(Protocol):
+    """Durable state: what a poll reads and commits, and the outbox behind it."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def outbox(self) -> Outbox: ...
+
+    def load_provider(self, provider: str) -> ProviderView: ...
+    def commit_poll(
+        self,
+        provider: str,
+        states: Iterable[JobState],
+        health: ProviderHealth,
+        alerts: Sequence[Alert],
+        now: datetime,
+    ) -> list[Alert]: ...
+    def enqueue(self, alerts: Sequence[Alert], now: datetime) -> list[Alert]: ...
+    def all_jobs(self) -> list[JobState]: ...
+    def all_health(self) -> dict[str, ProviderHealth]: ...
+    def outbox_alerts(self) -> list[Alert]: ...
+    def prune_if_due(self, now: datetime, lookbacks: Mapping[str, timedelta]) -> Pruned | None: ...
+    def close(self) -> None: ...
