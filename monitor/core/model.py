@@ -8,13 +8,12 @@ message can quote exactly what the provider said.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+
+from monitor.core import codec
 
 
 class ProviderKind(StrEnum):
@@ -226,12 +225,11 @@ class JobState:
     event_spacing: float | None = None
 
     def to_json(self) -> str:
-        return json.dumps(_plain(self), sort_keys=True, allow_nan=False)
+        return codec.dumps(self)
 
     @classmethod
     def from_json(cls, text: str) -> JobState:
-        raw = json.loads(text)
-        return cls(**_revive(cls, raw))
+        return codec.loads(cls, text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,86 +243,8 @@ class ProviderHealth:
     conditions: Mapping[str, Condition] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(_plain(self), sort_keys=True, allow_nan=False)
+        return codec.dumps(self)
 
     @classmethod
     def from_json(cls, text: str) -> ProviderHealth:
-        return cls(**_revive(cls, json.loads(text)))
-
-
-# -- JSON round trip for the state records (datetimes as ISO, enums as words) -----------
-
-_DATETIME_FIELDS = frozenset(
-    {
-        "created_at",
-        "started_at",
-        "finished_at",
-        "seen_floor",
-        "last_progress_at",
-        "eta",
-        "training_started_at",
-        "awaiting_restart_since",
-        "observed_at",
-        "log_read_at",
-        "losses_read_at",
-        "last_success_at",
-        "failing_since",
-        "since",
-        "notified_at",
-    }
-)
-
-
-def _plain(record: object) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for name in record.__dataclass_fields__:  # type: ignore[attr-defined]
-        out[name] = _plain_value(name, getattr(record, name))
-    return out
-
-
-def _plain_value(name: str, value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, frozenset):
-        return sorted(value)
-    if name == "status_path":
-        return [[s, at.isoformat()] for s, at in value]  # type: ignore[attr-defined]
-    if name == "conditions":
-        return {k: _plain(c) for k, c in value.items()}  # type: ignore[attr-defined]
-    if name == "losses":
-        return [v if math.isfinite(v) else None for v in value]  # type: ignore[attr-defined]
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-def _revive(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
-    known = cls.__dataclass_fields__  # type: ignore[attr-defined]
-    out: dict[str, object] = {}
-    for name, value in raw.items():
-        if name not in known:
-            continue  # a field from a newer version: tolerated, dropped
-        out[name] = _revive_value(name, value)
-    return out
-
-
-def _revive_value(name: str, value: object) -> object:
-    if value is None:
-        return None
-    if name in _DATETIME_FIELDS:
-        return datetime.fromisoformat(str(value))
-    if name == "status":
-        return Status(str(value))
-    if name == "kind":
-        return ProviderKind(str(value))
-    if name in ("facts", "signals"):
-        return frozenset(value)  # type: ignore[call-overload]
-    if name == "status_path":
-        return tuple((s, datetime.fromisoformat(at)) for s, at in value)  # type: ignore[attr-defined]
-    if name == "conditions":
-        return {k: Condition(**_revive(Condition, c)) for k, c in value.items()}  # type: ignore[attr-defined]
-    if name == "losses":
-        return tuple(float("nan") if v is None else float(v) for v in value)  # type: ignore[attr-defined]
-    if isinstance(value, list):
-        return tuple(value)
-    return value
+        return codec.loads(cls, text)
