@@ -82,7 +82,7 @@ def test_a_value_of_the_wrong_type_is_an_error(field_name: str, value: object) -
     plain = codec.encode(_state())
     assert isinstance(plain, dict)
     plain[field_name] = value
-    with pytest.raises(ValueError, match="expected|not a valid|none of"):
+    with pytest.raises(ValueError, match=r"expected|not a valid|none of"):
         codec.decode(JobState, plain)
 
 
