@@ -22,6 +22,7 @@ from monitor.app import logs, wiring
 from monitor.core.errors import ConfigError, StoreError
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import Config
+from monitor.core.text import one_line
 
 # Imported where they are used, so each command loads only what it needs: channels
 # (apprise), dispatch, daemon (apscheduler, prometheus-client), status, test_notify, demo.
@@ -85,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_SOFTWARE
 
 
+def _warn_loose_secret_files(cfg: Config) -> None:
+    for path, mode in config_mod.loose_secret_files(cfg):
+        structlog.get_logger("ftmon").warning("secret_file_readable", file=path, mode=mode)
+
+
 def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The one error inside (nested) groups, so it is reported as itself; else the group."""
     inner: BaseException = group
@@ -100,6 +106,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         cfg = config_mod.load(args.config, os.environ)
         build_channels(cfg.channels, cfg.file)  # a URL apprise cannot use is a config error
         print(config_mod.describe(cfg, mask_url=privacy_url))
+        for path, mode in config_mod.loose_secret_files(cfg):
+            print(f"ftmon: warning: {path} ({mode}) is readable by others", file=sys.stderr)
         return 0
     if args.command == "run":
         cfg = config_mod.load(args.config, os.environ)
@@ -108,6 +116,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             [s.reveal() for s in cfg.secrets()],
             level=logs.level_from(os.environ),
         )
+        _warn_loose_secret_files(cfg)
         if args.once:
             return anyio.run(_run_once, cfg, args.json)
         from monitor.app.daemon import Daemon
@@ -128,6 +137,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.commands import status
 
         cfg = config_mod.load(args.config, os.environ)
+        REDACTOR.register(s.reveal() for s in cfg.secrets())
         print(status.report(cfg.monitor.state, wiring.system_clock()(), as_json=args.json))
         return 0
     if args.command == "demo":
@@ -153,10 +163,11 @@ async def _run_once(cfg: Config, as_json: bool) -> int:
     finally:
         await runtime.aclose()
     if as_json:
-        print(json.dumps(report.summary(), indent=2))
+        print(REDACTOR(json.dumps(report.summary(), indent=2)))
     else:
         for alert in report.alerts:
-            print(f"{alert.severity:<8} {alert.provider} {alert.job_id or '-'}: {alert.summary}")
+            about = f"{alert.provider} {alert.job_id or '-'}: {alert.summary}"
+            print(REDACTOR(f"{alert.severity:<8} {one_line(about)}"))
             if alert.hint:
                 print(f"         next step: {alert.hint}")
             print(f"         {alert.label_line()}")

@@ -1,8 +1,10 @@
 """`ftmon status`: what ftmon is tracking and what it still has to deliver.
 
 It only reads the state file, so it is safe beside a running daemon. Rows are built by a
-pure function (`job_rows`) and printed as a table or JSON; no secret is in the state file,
-and channel names (never URLs) name the outbox rows.
+pure function (`job_rows`) and printed as a table or JSON; channel names (never URLs) name
+the outbox rows. What a provider wrote (model names, errors) is shown one line per row with
+no control characters (`text.one_line`), and the whole page passes the redactor, so a key a
+provider echoed into an error is masked here too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 from monitor.core.alerts import human_duration
 from monitor.core.model import JobState, ProviderHealth
+from monitor.core.redact import REDACTOR
+from monitor.core.text import one_line
 from monitor.storage.base import OutboxSummary
 from monitor.storage.sqlite import SqliteStore
 
@@ -30,7 +34,7 @@ def report(state_path: Path, now: datetime, *, as_json: bool) -> str:
         box = outbox_rows(store.outbox.pending_summary())
     finally:
         store.close()
-    return (render_json if as_json else render_table)(jobs, providers, box)
+    return REDACTOR((render_json if as_json else render_table)(jobs, providers, box))
 
 
 def job_rows(states: Sequence[JobState], now: datetime) -> list[dict[str, Any]]:
@@ -161,13 +165,13 @@ def render_table(
         lines.append(f"  {channel}: {detail}" + (f" (last error: {error})" if error else ""))
     for d in outbox["disabled_channels"]:
         lines.append(f"  DISABLED {d['channel']} since {d['since']}: {d['reason']}")
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)
 
 
 def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[str]:
     if not rows:
         return ["  (none yet)"]
-    cells = [[str(r[c]) for c in columns] for r in rows]
+    cells = [[one_line(str(r[c])) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     header = "  " + "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
     body = ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]

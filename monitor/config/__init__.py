@@ -6,6 +6,6 @@ resolved config with secrets masked. May import: `monitor.core` only.
 """
 
 from monitor.config.describe import describe
-from monitor.config.load import load, parse
+from monitor.config.load import load, loose_secret_files, parse
 
-__all__ = ["describe", "load", "parse"]
+__all__ = ["describe", "load", "loose_secret_files", "parse"]

@@ -14,7 +14,7 @@ from datetime import time
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from monitor.config.fields import Table, show
+from monitor.config.fields import Sourced, Table, show
 
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _QUIET = re.compile(r"([0-9]{1,2}):([0-9]{2})-([0-9]{1,2}):([0-9]{2})\s+(\S+)")
@@ -60,11 +60,45 @@ def kind_globs(t: Table, key: str, kinds: Sequence[str]) -> tuple[str, ...]:
 
 
 def http_url(t: Table, key: str, default: str) -> str:
-    """An http(s) URL with a host; a trailing slash is dropped."""
+    """An http(s) URL with a host and no `user:password@`; a trailing slash is dropped.
+
+    Credentials in a provider's URL would be shown by check-config and in logs, and make
+    the HTTP client send Basic auth instead of the key: refused, and never echoed.
+    """
     text = t.text(key, default)
+    if is_http_url(text) and "@" in urlsplit(text).netloc:
+        raise t.error(
+            key,
+            f'expected an http(s) URL without "user:password@" like "{default}" '
+            "(the API key goes in api_key); the value is not shown",
+        )
     if not is_http_url(text):
         raise t.error(key, f'expected an http(s) URL like "{default}", got {show(text)}')
     return text.rstrip("/")
+
+
+def api_key(t: Table, key: str) -> Sourced:
+    """An API key: printable ASCII without whitespace, so it can be sent in a header.
+
+    A key file saved with a trailing space or tab, or a key pasted with a non-breaking
+    space, would otherwise fail every request with an error quoting the header (the key).
+    The message says what is wrong and where, never the key.
+    """
+    got = t.secret(key, what="the provider's API key")
+    bad = next((i for i, c in enumerate(got.value) if not "!" <= c <= "~"), None)
+    if bad is not None:
+        char = got.value[bad]
+        what = (
+            "whitespace" if char.isspace() else "a control character" if char.isascii() else
+            "a non-ASCII character"
+        )  # fmt: skip
+        named = f"{key}_file" if got.source.startswith("file ") else key
+        raise t.error(
+            named,
+            f"expected an API key of printable ASCII characters without spaces; the key from "
+            f"{got.source} has {what} at position {bad + 1} of {len(got.value)}",
+        )
+    return got
 
 
 def is_http_url(text: str) -> bool:

@@ -19,8 +19,15 @@ from datetime import date, time, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from monitor.core.durations import DURATION_EXAMPLES, DurationError, parse_duration
+from monitor.core.durations import (
+    DURATION_EXAMPLES,
+    DurationError,
+    format_duration,
+    parse_duration,
+)
 from monitor.core.errors import ConfigError
+
+MAX_DURATION = timedelta(days=3650)  # any duration in the file; some keys allow less
 
 ReadFile = Callable[[str], str]
 """Returns a file's text; raises OSError (or UnicodeError) when it cannot."""
@@ -177,8 +184,16 @@ class Table:
             out.append(self.ctx.expand(item, key)[0])
         return tuple(out)
 
-    def duration(self, name: str, default: timedelta, *, zero_ok: bool = False) -> timedelta:
-        """A duration string; more than zero unless `zero_ok`."""
+    def duration(
+        self,
+        name: str,
+        default: timedelta,
+        *,
+        zero_ok: bool = False,
+        at_most: timedelta = MAX_DURATION,
+    ) -> timedelta:
+        """A duration string; more than zero unless `zero_ok`, and at most `at_most` (a
+        duration of ten thousand years would pass the grammar and then overflow a date)."""
         if name not in self.raw:
             return default
         value = self.raw[name]
@@ -196,6 +211,9 @@ class Table:
                 name,
                 f"expected a duration greater than zero like {DURATION_EXAMPLES}, got {show(text)}",
             )
+        if result > at_most:
+            limit = format_duration(at_most)
+            raise self.error(name, f"expected a duration of at most {limit}, got {show(text)}")
         return result
 
     def choice(self, name: str, enum: type[E], default: E | None = None) -> E:

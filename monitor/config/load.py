@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from monitor.config.checks import (
+    api_key,
     host_port,
     http_url,
     is_http_url,
@@ -80,6 +81,8 @@ _MONITOR = MonitorSettings()
 _THRESHOLDS = Thresholds()
 _LOOKBACK = timedelta(days=7)
 _GROUP_WAIT = timedelta(seconds=30)
+MAX_POLL = timedelta(days=1)  # a longer interval is a monitor that does not monitor
+MAX_GROUP_WAIT = timedelta(days=1)  # alerts held longer than this are alerts lost
 
 
 def parse(
@@ -142,10 +145,30 @@ def _read_text(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
+def loose_secret_files(config: Config) -> list[tuple[str, str]]:
+    """(path, mode) of every secret file that its group or others may read.
+
+    Not an error (a container may mount credentials 0644 on a private volume), but worth
+    a warning: anyone who can read the file can use the key.
+    """
+    loose = []
+    for secret in config.secrets():
+        if not secret.source.startswith("file "):
+            continue
+        path = secret.source.removeprefix("file ")
+        try:
+            mode = Path(path).stat().st_mode
+        except OSError:
+            continue  # read a moment ago; gone now is the next load's problem
+        if mode & 0o077:
+            loose.append((path, oct(mode & 0o777)))
+    return loose
+
+
 def _monitor(t: Table, env: Mapping[str, str]) -> MonitorSettings:
     return MonitorSettings(
         state=_state(t, env),
-        poll_interval=t.duration("poll_interval", _MONITOR.poll_interval),
+        poll_interval=t.duration("poll_interval", _MONITOR.poll_interval, at_most=MAX_POLL),
         first_run=t.choice("first_run", FirstRun, FirstRun.BASELINE),
         log_format=t.choice("log_format", LogFormat, LogFormat.AUTO),
         listen=host_port(t, "listen"),
@@ -199,7 +222,7 @@ def _providers(top: Table) -> tuple[ProviderConfig, ...]:
 def _provider(t: Table, seen: dict[str, str]) -> ProviderConfig:
     name = unique_name(t, seen, "together-prod")
     kind = t.choice("kind", ProviderKind)
-    got = t.secret("api_key", what="the provider's API key")
+    got = api_key(t, "api_key")
     return ProviderConfig(
         name=name,
         kind=kind,
@@ -226,7 +249,7 @@ def _route(t: Table, providers: Sequence[str], channels: Sequence[str]) -> Route
         min_severity=t.choice("min_severity", Severity, Severity.INFO),
         providers=references(t, "providers", providers),
         channels=_route_channels(t, channels),
-        group_wait=t.duration("group_wait", _GROUP_WAIT, zero_ok=True),
+        group_wait=t.duration("group_wait", _GROUP_WAIT, zero_ok=True, at_most=MAX_GROUP_WAIT),
         quiet_hours=_quiet_hours(t),
     )
 

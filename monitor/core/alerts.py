@@ -16,6 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from monitor.core.text import label_value
+
 
 class Kind(StrEnum):
     STARTED = "job.started"
@@ -243,8 +245,9 @@ class Alert:
 
 
 def _label_value(value: str) -> str:
-    """Label values never contain spaces, so a label line splits on whitespace."""
-    return value.replace(" ", "_").replace("\n", "_") if value else "-"
+    """Label values never contain whitespace, a line break or a control (see `text`), so a
+    label line splits on spaces and stays one line whatever a provider names its jobs."""
+    return label_value(value)
 
 
 def _to_plain(alert: Alert) -> dict[str, Any]:

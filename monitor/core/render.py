@@ -26,6 +26,7 @@ from typing import Literal
 
 from monitor.core.alerts import Alert, Cause, ConditionState, Kind, Severity
 from monitor.core.model import ProviderKind, dashboard_url
+from monitor.core.text import one_line
 
 BodyFormat = Literal["markdown", "html", "text"]
 
@@ -85,7 +86,7 @@ def render(
     """Render one message for `alerts` (one alert, a group, or a quiet-hours digest)."""
     if not alerts:
         raise ValueError("render needs at least one alert")
-    title = title_for(alerts)
+    title = one_line(title_for(alerts))
     if title_limit > 0:
         title = _cut(title, title_limit)
     else:  # apprise moves the title into the body: it shares the body's budget
@@ -304,16 +305,16 @@ class _Style:
     gap: str  # between the message and its label lines
 
 
-def _one_line(text: str) -> str:
-    return text.replace("\r", " ").replace("\n", " ")
+def _html(text: str) -> str:
+    return html.escape(one_line(text))
 
 
 _LINK = "Open the job in the dashboard"
 _STYLES: dict[str, _Style] = {
-    "text": _Style(_one_line, _one_line, "{0}: {1}", "- {0}", "{0}", "{0}", "{0}", ""),
-    "markdown": _Style(lambda t: _md_escape(t), lambda t: _one_line(t).replace("`", "'"),
+    "text": _Style(one_line, one_line, "{0}: {1}", "- {0}", "{0}", "{0}", "{0}", ""),
+    "markdown": _Style(lambda t: _md_escape(t), lambda t: one_line(t).replace("`", "'"),
                        "**{0}:** {1}", "- {0}", f"[{_LINK}]({{0}})", "`{0}`", "{0}", ""),
-    "html": _Style(html.escape, html.escape, "<b>{0}:</b> {1}", "• {0}",
+    "html": _Style(_html, _html, "<b>{0}:</b> {1}", "• {0}",
                    f'<a href="{{0}}">{_LINK}</a>', '<span style="font-family:monospace">{0}</span>',
                    "<div>{0}</div>", "<br>"),
 }  # fmt: skip
@@ -352,6 +353,6 @@ def _md_escape(text: str) -> str:
     Underscores inside words (`user_error`) are left alone; neither CommonMark nor Slack
     reads them as emphasis.
     """
-    text = _MD_SPECIAL.sub(r"\\\1", _one_line(text))
+    text = _MD_SPECIAL.sub(r"\\\1", one_line(text))
     text = _MD_EDGE_UNDERSCORE.sub(r"\\_", text)
     return _MD_LINE_START.sub(r"\\\1", text)

@@ -59,6 +59,7 @@ def good_config(tmp_path: Path) -> Path:
     key_file = tmp_path / "credentials" / "openai"
     key_file.parent.mkdir()
     key_file.write_text(FILE_KEY + "\n")
+    key_file.chmod(0o600)  # as systemd's LoadCredential= leaves it
     path = tmp_path / "good.toml"
     path.write_text(
         """
@@ -316,3 +317,14 @@ def test_secret_errors_do_not_echo_secrets(tmp_path: Path, tail: str) -> None:
     assert result.code == EX_CONFIG
     assert_no_secret(result)
     assert "424242424242" not in result.output
+
+
+def test_a_secret_file_others_may_read_is_warned_about(tmp_path: Path) -> None:
+    """A key file readable by group or others is named on stderr; the check still passes."""
+    path = good_config(tmp_path)
+    key_file = tmp_path / "credentials" / "openai"
+    key_file.chmod(0o644)
+    result = ftmon("check-config", "-c", str(path), env=secret_env(tmp_path))
+    assert result.code == 0
+    assert f"ftmon: warning: {key_file} (0o644) is readable by others" in result.stderr
+    assert_no_secret(result)

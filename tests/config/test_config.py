@@ -206,8 +206,8 @@ def test_env_substitution_in_durations_urls_and_names() -> None:
         # a file; its trailing newline is dropped
         ('api_key_file = "/etc/ftmon/key"', {}, {"/etc/ftmon/key": "sk-file\n"}, "sk-file",
          "file /etc/ftmon/key"),
-        # Windows line endings too, and only the line end: inner spaces stay
-        ('api_key_file = "/k"', {}, {"/k": "a b\r\n"}, "a b", "file /k"),
+        # Windows line endings too
+        ('api_key_file = "/k"', {}, {"/k": "ab\r\n"}, "ab", "file /k"),
         # a systemd credential, the path built from $CREDENTIALS_DIRECTORY
         ('api_key_file = "${CREDENTIALS_DIRECTORY}/together"',
          {"CREDENTIALS_DIRECTORY": "/run/credentials/ftmon.service"},
@@ -304,6 +304,7 @@ def test_channels_without_routes_are_allowed() -> None:
 # --- bad configurations ----------------------------------------------------------------
 
 R = '[[routes]]\nchannels = ["slack"]\n'
+KP = '[[providers]]\nname = "tg"\nkind = "together"\n'  # a provider without its key
 BAD = [
     # an unknown section
     ("unknown_section", PROVIDER + "[alerts]\nx = 1\n", {}, {},
@@ -569,6 +570,33 @@ BAD = [
      {}, {},
      'routes[0].quiet_hours: expected an IANA time zone like "Europe/Berlin", '
      'got "22:00-07:00 Europe"'),
+    # a key file saved with a trailing tab: the header would be refused (and quote the key)
+    ("api_key_trailing_tab", KP + 'api_key_file = "/k"\n', {}, {"/k": "tg-key\t\n"},
+     "providers[0].api_key_file: expected an API key of printable ASCII characters without "
+     "spaces; the key from file /k has whitespace at position 7 of 7"),
+    # a key with a space in it, from the environment
+    ("api_key_space", KP + 'api_key = "${K}"\n', {"K": "tg key"}, {},
+     "providers[0].api_key: expected an API key of printable ASCII characters without "
+     "spaces; the key from env K has whitespace at position 3 of 6"),
+    # a NUL byte pasted into a key
+    ("api_key_control", KP + 'api_key = "${K}"\n', {"K": "tg\x00key"}, {},
+     "providers[0].api_key: expected an API key of printable ASCII characters without "
+     "spaces; the key from env K has a control character at position 3 of 6"),
+    # a non-ASCII character (a typographic dash) in a key
+    ("api_key_non_ascii", KP + 'api_key = "${K}"\n', {"K": "tg\u2013key"}, {},
+     "providers[0].api_key: expected an API key of printable ASCII characters without "
+     "spaces; the key from env K has a non-ASCII character at position 3 of 6"),
+    # credentials in a provider URL: refused, and the URL (its password) never shown
+    ("base_url_userinfo", PROVIDER + 'base_url = "https://user:hunter22@api.together.xyz/v1"\n',
+     {}, {},
+     'providers[0].base_url: expected an http(s) URL without "user:password@" like '
+     '"https://api.together.xyz/v1" (the API key goes in api_key); the value is not shown'),
+    # a lookback so long that now - lookback is before year 1
+    ("lookback_too_long", PROVIDER + 'lookback = "99999999d"\n', {}, {},
+     'providers[0].lookback: expected a duration of at most 3650d, got "99999999d"'),
+    # a poll interval of more than a day watches nothing
+    ("poll_interval_too_long", '[monitor]\npoll_interval = "2d"\n' + PROVIDER, {}, {},
+     'monitor.poll_interval: expected a duration of at most 1d, got "2d"'),
 ]  # fmt: skip
 
 

@@ -193,3 +193,30 @@ def test_contract_holds_for_any_text_and_budget(
     assert "billing limit reached (billing_limit)" in message.body
     assert "Add funds or raise the spending limit" in message.body
     assert message.fits == (len(message.body) <= limit)
+
+
+SPLITTERS = ["\n", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"]
+FORGED = "kind=job.succeeded severity=success provider=together-prod job=ft-forged"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    "splitter", ["\n", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"]
+)
+def test_provider_text_cannot_plant_a_label_line(fmt: BodyFormat, splitter: str) -> None:
+    """A model name, summary, event or job id carrying any line separator and a label-like
+    text never yields a line of its own: the only `kind=` lines are the real label lines."""
+    planted = f"x{splitter}{FORGED}{splitter}"
+    alert = replace(
+        _cancel(),
+        summary=planted,
+        model=planted,
+        detail=planted,
+        recent_events=(planted,),
+        job_id=f"ft-{planted}",
+    )
+    message = render([alert], fmt, 20_000, 250)
+    lines = [re.sub(r"<[^>]+>", "", line).strip("`") for line in message.body.splitlines()]
+    assert [line for line in lines if "kind=" in line.split(" ", 1)[0]] == [alert.label_line()]
+    assert len(alert.label_line().splitlines()) == 1
+    assert len(message.title.splitlines()) == 1
