@@ -3,6 +3,9 @@
 One poll, in order: `scheduler` says when, `poll.PollService` fetches (through
 `monitor.providers`), diffs (through `monitor.core`) and commits (through
 `monitor.storage`); `daemon` runs polls and deliveries until SIGTERM; `wiring` builds the
-clients, store and services shared by `run`, `run --once` and the demo. `scheduler` is the
-only importer of apscheduler. May import every layer below it.
+clients, store and services shared by `run`, `run --once` and the demo. `web` serves the
+probes, metrics and OpenAI's webhooks (Starlette on uvicorn, guarded by `http_guard`);
+`webhooks` verifies a delivery and hands a nudge (`nudges`) to the provider's poller.
+`scheduler` is the only importer of apscheduler; `web`, `webhooks` and `http_guard` the
+only importers of starlette and uvicorn. May import every layer below it.
 """

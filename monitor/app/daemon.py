@@ -30,10 +30,12 @@ from monitor import config as config_mod
 from monitor.app import logs
 from monitor.app.heartbeat import ping
 from monitor.app.metrics import Metrics
+from monitor.app.nudges import LocalNudges
 from monitor.app.poll import Clock
 from monitor.app.scheduler import PollScheduler
 from monitor.app.sdnotify import Notifier
 from monitor.app.web import HealthServer, HealthState
+from monitor.app.webhooks import WebhookReceiver
 from monitor.app.wiring import Runtime, open_runtime
 from monitor.core import cadence
 from monitor.core.errors import ConfigError, StoreError
@@ -48,6 +50,7 @@ POLL_SEAM = "FTMON_TEST_POLL_SECONDS"
 RETENTION_LOOK_SECONDS = 600.0
 JOBS_STOP_SECONDS = 10.0  # a poll in flight at SIGTERM or reload may finish within this
 JITTER_FRACTION = 0.1
+WEBHOOKS_FRESH = 24 * 3600.0  # a webhook this recent shows the provider's webhooks work
 
 
 @dataclass
@@ -84,13 +87,18 @@ class Daemon:
     async def run(self) -> int:
         metrics = Metrics()
         health = HealthState.for_interval(self.config.monitor.poll_interval, clock=self.clock)
+        nudges = LocalNudges()
+        receiver = WebhookReceiver({}, nudges, metrics)
         control = self._control
         web: HealthServer | None = None
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._signals, control)
                 while True:
-                    web = await _serve_health(web, self.config.monitor.listen, metrics, health)
+                    receiver.configure(webhook_secrets(self.config))
+                    web = await _serve_health(
+                        web, self.config.monitor.listen, metrics, health, receiver
+                    )
                     await Generation(
                         self.config,
                         self.clock,
@@ -98,6 +106,7 @@ class Daemon:
                         metrics,
                         health,
                         poll_seconds=poll_seconds(self.config, self.env),
+                        nudges=nudges,
                     ).run(control)
                     if control.stopping or control.next_config is None:
                         break
@@ -146,17 +155,28 @@ def poll_seconds(config: Config, env: Mapping[str, str]) -> float:
     return config.monitor.poll_interval.total_seconds()
 
 
+def webhook_secrets(config: Config) -> dict[str, str]:
+    """Provider name -> signing secret, for the providers that take webhooks."""
+    return {
+        p.name: p.webhook_secret.reveal() for p in config.providers if p.webhook_secret is not None
+    }
+
+
 async def _serve_health(
-    current: HealthServer | None, listen: str, metrics: Metrics, health: HealthState
+    current: HealthServer | None,
+    listen: str,
+    metrics: Metrics,
+    health: HealthState,
+    webhooks: WebhookReceiver,
 ) -> HealthServer | None:
-    """Keep the health server while `listen` is unchanged; move it when it changes."""
+    """Keep the web server while `listen` is unchanged; move it when it changes."""
     if current is not None and current.listen == listen:
         return current
     if current is not None:
         await current.stop()
     if not listen:
         return None
-    server = HealthServer(listen, metrics, health)
+    server = HealthServer(listen, metrics, health, webhooks)
     await server.start()
     return server
 
@@ -173,8 +193,10 @@ class Generation:
         health: HealthState,
         *,
         poll_seconds: float | None = None,
+        nudges: LocalNudges | None = None,
     ) -> None:
         self.config = config
+        self.nudges = nudges or LocalNudges()
         self.base = poll_seconds or config.monitor.poll_interval.total_seconds()
         self.clock = clock
         self.notifier = notifier
@@ -216,6 +238,7 @@ class Generation:
                     )
                 tg.cancel_scope.cancel()
         finally:
+            self.nudges.forget_listeners()
             self.scheduler.shutdown()
             await runtime.aclose()
 
@@ -224,6 +247,7 @@ class Generation:
         for provider in self.config.providers:
             job = _PollJob(self, runtime, provider.name)
             self.scheduler.add(provider.name, job, base, jitter=base * JITTER_FRACTION)
+            self.nudges.listen(provider.name, job.wake)
 
     def _schedule_retention(self, runtime: Runtime) -> None:
         """Look every ten minutes; the store prunes at most once an hour (`retention`)."""
@@ -269,6 +293,15 @@ class Generation:
             "_heartbeat", beat, base, first_run=self.clock() + timedelta(seconds=base)
         )
 
+    def base_for(self, name: str) -> float:
+        """The provider's base interval: `webhook_poll_interval` once its webhooks have
+        been arriving (one in the last WEBHOOKS_FRESH seconds), else the usual one."""
+        slower = self.config.provider(name).webhook_poll_interval
+        since = self.nudges.seconds_since_last(name)
+        if slower is None or since is None or since > WEBHOOKS_FRESH:
+            return self.base
+        return max(self.base, slower.total_seconds())
+
     async def _deliver(self, dispatcher: Dispatcher, runtime: Runtime, stop: anyio.Event) -> None:
         """The dispatcher's own loop: woken after each poll, else every second."""
         while not stop.is_set():
@@ -287,16 +320,35 @@ class Generation:
 
 
 class _PollJob:
-    """One provider's scheduled poll: poll, count, pace, wake delivery."""
+    """One provider's scheduled poll: poll, count, pace, wake delivery.
+
+    A webhook's nudge (`wake`) runs it at once; nudges that arrive while it runs make it
+    poll again as soon as it is done, so none waits for the next interval.
+    """
 
     def __init__(self, gen: Generation, runtime: Runtime, name: str) -> None:
         self.gen, self.runtime, self.name = gen, runtime, name
+        self.running = False
+
+    def wake(self) -> None:
+        if not self.running:
+            self.gen.scheduler.run_now(self.name)
 
     async def __call__(self) -> None:
+        self.running = True
+        try:
+            while True:
+                await self._poll(self.gen.nudges.take(self.name))
+                if not self.gen.nudges.pending(self.name):
+                    return
+        finally:
+            self.running = False
+
+    async def _poll(self, focus: frozenset[str]) -> None:
         gen = self.gen
         started = time.monotonic()
         try:
-            outcome = await self.runtime.service.poll(self.name)
+            outcome = await self.runtime.service.poll(self.name, focus)
         except Exception as exc:  # the boundary: a bug or a store error must not kill the loop
             if isinstance(exc, StoreError):  # locked, full or damaged: polled again next cycle
                 log.error("poll_not_recorded", provider=self.name, error=str(exc))
@@ -312,7 +364,7 @@ class _PollJob:
         gen.health.mark_cycle(now, ok=outcome.ok)
         gen.last_ok[self.name] = outcome.ok
         gen.wake_dispatcher.set()
-        base = gen.base
+        base = gen.base_for(self.name)
         interval = cadence.next_interval(
             base, ok=outcome.ok, running=outcome.running, waiting=outcome.waiting
         )

@@ -12,6 +12,10 @@ restarts. The daemon calls the typed methods; `/metrics` serves `render()`. Seri
     ftmon_cycle_duration_seconds{provider}            histogram, one poll of a provider
     ftmon_last_success_timestamp_seconds{provider}    Unix time of the last good poll
     ftmon_unmatched_alerts_total                      alerts that matched no route
+    ftmon_webhooks_total{provider,outcome}            webhook deliveries by outcome
+                                                      (`webhooks.OUTCOMES`)
+    ftmon_http_dropped_total{reason}                  connections closed or refused by
+                                                      the web server's guard
 """
 
 from __future__ import annotations
@@ -92,6 +96,18 @@ class Metrics:
             "Alerts that matched no route (logged, not sent).",
             registry=r,
         )
+        self._webhooks = Counter(
+            "ftmon_webhooks",
+            "Webhook deliveries received, by provider and outcome.",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self._http_dropped = Counter(
+            "ftmon_http_dropped",
+            "Web connections closed or refused: timeout, evicted, refused, too_large, malformed.",
+            ["reason"],
+            registry=r,
+        )
         self.prepare(providers, channels)
 
     def prepare(self, providers: Iterable[str], channels: Iterable[str]) -> None:
@@ -135,6 +151,20 @@ class Metrics:
 
     def unmatched_alert(self, n: int = 1) -> None:
         self._unmatched.inc(n)
+
+    def prepare_webhooks(self, providers: Iterable[str], outcomes: Iterable[str]) -> None:
+        """Zero-valued webhook series for these providers (idempotent)."""
+        for provider in providers:
+            for outcome in outcomes:
+                self._webhooks.labels(provider=provider, outcome=outcome)
+
+    def webhook(self, provider: str, outcome: str) -> None:
+        """One webhook delivery for `provider` (a configured name, or "(unknown)")."""
+        self._webhooks.labels(provider=provider, outcome=outcome).inc()
+
+    def http_dropped(self, reason: str) -> None:
+        """The web server closed or refused a connection, for `reason`."""
+        self._http_dropped.labels(reason=reason).inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every series (`content_type` names it)."""

@@ -108,7 +108,9 @@ class PollService:
         self.clock = clock
         self._unknown_logged: set[tuple[str, str]] = set()
 
-    async def poll(self, name: str) -> PollOutcome:
+    async def poll(self, name: str, focus: frozenset[str] = frozenset()) -> PollOutcome:
+        """One ordinary poll of provider `name`; `focus` are job ids a webhook named, read
+        even when the list does not show them (an unknown one is then tracked)."""
         provider = self.config.provider(name)
         view = self.store.load_provider(name)
         now = self.clock()
@@ -123,6 +125,7 @@ class PollService:
                 first=first,
                 baseline=baseline,
                 forgotten=view.pruned_before,
+                focus=focus,
             )
         except ProviderError as exc:
             return self._commit_failure(name, view.health, exc, now, bound)
@@ -188,6 +191,7 @@ class PollService:
         first: bool,
         baseline: bool,
         forgotten: datetime | None = None,
+        focus: frozenset[str] = frozenset(),
     ) -> Fetched:
         """Snapshots and new events for every job worth a look, and tracked jobs now gone."""
         client = self.clients[provider.name]
@@ -201,11 +205,14 @@ class PollService:
         }
         fetched = Fetched()
         absent = [s.job_id for s in plan.open_jobs(states.values()) if s.job_id not in listed]
+        links = {s.restarted_as for s in states.values() if s.restarted_as}
+        followed = frozenset(provider.jobs) | links
+        unseen = plan.nudged_unknown(focus, states, listed, provider.jobs, followed)
         async with anyio.create_task_group() as tg:
             for job_id in absent:
                 tg.start_soon(self._retrieve, client, job_id, listed, fetched)
-        links = {s.restarted_as for s in states.values() if s.restarted_as}
-        followed = frozenset(provider.jobs) | links
+            for job_id in unseen:
+                tg.start_soon(self._retrieve, client, job_id, listed, fetched, False)
         wanted = [
             s
             for s in listed.values()
@@ -234,12 +241,22 @@ class PollService:
         return fetched
 
     async def _retrieve(
-        self, client: ProviderClient, job_id: str, listed: dict[str, JobSnapshot], out: Fetched
+        self,
+        client: ProviderClient,
+        job_id: str,
+        listed: dict[str, JobSnapshot],
+        out: Fetched,
+        tracked: bool = True,
     ) -> None:
+        """A job the list does not show; a tracked one that answers 404 has vanished (a
+        nudged unknown one that does is only logged)."""
         try:
             listed[job_id] = await _retrying(lambda: client.retrieve(job_id))
-        except ProviderNotFound:
-            out.vanished.append(job_id)
+        except ProviderNotFound as exc:
+            if tracked:
+                out.vanished.append(job_id)
+            else:
+                _job_failed(client.name, job_id, exc)
         except ProviderError as exc:
             out.skipped += 1
             _job_failed(client.name, job_id, exc)

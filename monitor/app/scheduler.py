@@ -79,6 +79,12 @@ class PollScheduler:
         if job is not None and (job.next_run_time is None or job.next_run_time < when):
             job.modify(next_run_time=when)
 
+    def run_now(self, name: str) -> None:
+        """Run a job at once (a webhook's nudge); its interval counts on from then."""
+        job = self._scheduler.get_job(name)
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
     def interval(self, name: str) -> float | None:
         return self._intervals.get(name)
 

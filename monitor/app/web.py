@@ -1,99 +1,66 @@
-"""`/healthz`, `/readyz` and `/metrics` over a small HTTP/1.1 server on anyio streams.
+"""The web server: probes, metrics and OpenAI's webhooks, on Starlette served by uvicorn.
 
-    /healthz  200 "ok" while the last successful cycle is younger than `max_age`
-              (3 x poll_interval + 60s by default; before the first success, during a
-              start grace of the same length), else 503 and a one-line reason
-    /readyz   200 once the store is open and a first cycle completed; 503 while stopping
-    /metrics  the Prometheus exposition of `Metrics.render()`
+    GET  /healthz                     200 "ok" or 503 and a one-line reason (`health`)
+    GET  /readyz                      200 once ready, 503 while starting or stopping
+    GET  /metrics                     prometheus-client's own text exposition
+    POST /webhooks/openai/{provider}  a signed OpenAI event (`webhooks`); 404 unless that
+                                      provider has a `webhook_secret`
 
-GET and HEAD only (405 otherwise), other paths 404, one request per connection, the
-request head bounded in size and the exchange in time; no endpoint shows configuration.
+GET and HEAD on the probes (405 with `Allow` otherwise), other paths 404, a target that is
+not a path 400. Every answer is plain text with `Connection: close`, `Cache-Control:
+no-store` and `X-Content-Type-Options: nosniff`; none shows configuration, a secret or a
+stack trace. Limits (`http_guard`): a request head of at most 8 KiB within `timeout`
+seconds of connecting, a webhook body of at most 64 KiB within the same time, at most
+`max_connections` open at once, idle ones evicted first.
+
+Why Starlette on uvicorn: both are the most used, best kept pieces of the Python ASGI
+world; uvicorn's h11 protocol is pure Python (h11 is already here through httpx) and runs
+inside the daemon's own asyncio loop, so a webhook hands its nudge to the poll scheduler
+without threads or queues. The daemon owns the signals (`capture_signals` is a no-op) and
+binds the sockets itself, so a taken port fails `start()` with the OSError.
 `python -m monitor.app.web --check [URL]` is the container HEALTHCHECK (exit 0 on a 200).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import formatdate
-from functools import partial
-from http import HTTPStatus
+from collections.abc import Iterator, Sequence
 from urllib.parse import urlsplit
 
 import anyio
 import structlog
-from anyio.abc import Listener, SocketAttribute, SocketListener, SocketStream, TaskGroup, TaskStatus
-from anyio.streams.stapled import MultiListener
+import uvicorn
+from anyio.abc import TaskStatus
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from monitor.app.health import HealthState as HealthState
+from monitor.app.health import Verdict as Verdict
+from monitor.app.http_guard import Guard, Limits
 from monitor.app.metrics import Metrics
+from monitor.app.webhooks import WebhookReceiver, read_body
 
-Clock = Callable[[], datetime]
 log = structlog.get_logger(__name__)
 
 HEALTHCHECK_ENV = "FTMON_HEALTHCHECK_URL"
 DEFAULT_HEALTHCHECK_URL = "http://127.0.0.1:9464/healthz"
-_TEXT = "text/plain; charset=utf-8"
-_Listeners = MultiListener[SocketStream]
-_UTC_NOW: Clock = partial(datetime.now, UTC)  # tests inject the daemon's own clock
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    ok: bool
-    reason: str
-
-
-class HealthState:
-    """What the daemon tells the endpoints; `max_age` may change on reload."""
-
-    def __init__(self, *, max_age: timedelta, clock: Clock = _UTC_NOW) -> None:
-        self.max_age = max_age
-        self._clock, self._started = clock, clock()
-        self._last_success: datetime | None = None
-        self._failed_since_success = self._cycles = 0
-        self._ready = self._stopping = False
-
-    @classmethod
-    def for_interval(cls, poll_interval: timedelta, *, clock: Clock = _UTC_NOW) -> HealthState:
-        return cls(max_age=3 * poll_interval + timedelta(seconds=60), clock=clock)
-
-    def mark_cycle(self, now: datetime, ok: bool) -> None:
-        """A poll finished at `now`; `ok` if it succeeded (the daemon's unit of success)."""
-        self._cycles += 1
-        self._last_success = now if ok else self._last_success
-        self._failed_since_success = 0 if ok else self._failed_since_success + 1
-
-    def mark_ready(self) -> None:
-        """The store is open: /readyz turns 200 once a first cycle has completed too."""
-        self._ready = True
-
-    def mark_stopping(self) -> None:
-        """Shutting down (draining the outbox): /readyz answers 503 from now on."""
-        self._stopping = True
-
-    def liveness(self) -> Verdict:
-        since, bound = self._last_success or self._started, self.max_age.total_seconds()
-        age = (self._clock() - since).total_seconds()
-        if age <= bound:
-            return Verdict(True, "ok")
-        what = "last successful cycle" if self._last_success else "no successful cycle; started"
-        failed = self._failed_since_success
-        return Verdict(False, f"{what} {age:.0f}s ago (max {bound:.0f}s); {failed} failed since")
-
-    def readiness(self) -> Verdict:
-        if self._stopping:
-            return Verdict(False, "stopping")
-        if not self._ready:
-            return Verdict(False, "state store not open yet")
-        if self._cycles == 0:
-            return Verdict(False, "first poll cycle not completed yet")
-        return Verdict(True, "ok")
+STOP_SECONDS = 2.0  # requests in flight at stop() may finish within this
+_HEADERS = [
+    (b"server", b"ftmon"),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"connection", b"close"),
+]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -106,61 +73,91 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class _HttpError(Exception):
-    """(status, reason): the request cannot be served."""
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside ftmon's loop: the daemon, not uvicorn, handles SIGTERM and SIGHUP."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class HealthServer:
-    """Serves the three endpoints on `listen` until stopped.
+    """Serves the endpoints on `listen` until stopped.
 
-    `await server.start()` ... `await server.stop()` (from any task), `async with`, or
-    `await task_group.start(server.serve)`. `port` is the bound port once started.
+    `await server.start()` ... `await server.stop()`, `async with`, or `await
+    task_group.start(server.serve)`. `port` is the bound port once started. `webhooks` may
+    be swapped at any time (the daemon does on reload); None answers 404 to every webhook.
     """
 
-    timeout = 5.0  # seconds for one whole exchange
-    max_request_bytes = 8192
-    max_connections = 64
-
-    def __init__(self, listen: str, metrics: Metrics, health: HealthState) -> None:
+    def __init__(
+        self,
+        listen: str,
+        metrics: Metrics,
+        health: HealthState,
+        webhooks: WebhookReceiver | None = None,
+    ) -> None:
         self.listen = listen
         self.host, self.port = parse_listen(listen)
-        self._metrics, self._health, self._active = metrics, health, 0
+        self.metrics, self.health, self.webhooks = metrics, health, webhooks
+        self.limits = Limits(on_drop=metrics.http_dropped)
+        self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._listener: _Listeners | None = None
 
-    async def serve(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Bind, report the port through `task_status`, and serve until cancelled."""
-        await self._run(await self._bind(), task_status)
+    @property
+    def timeout(self) -> float:
+        """Seconds a client has for its request head (and a webhook for its body)."""
+        return self.limits.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self.limits.timeout = seconds
 
     async def start(self) -> None:
         """Bind (raising OSError if that fails), then serve in a background asyncio task."""
         if self._task is not None:
             raise RuntimeError("HealthServer already started")
-        self._listener = await self._bind()
-        self._task = asyncio.create_task(self._run(self._listener, anyio.TASK_STATUS_IGNORED))
+        sockets = _bind(self.host, self.port)
+        self.port = sockets[0].getsockname()[1]
+        config = uvicorn.Config(
+            _app(self),
+            http=Guard(self.limits).protocol(),
+            ws="none",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=int(STOP_SECONDS),
+            h11_max_incomplete_event_size=self.limits.max_head_bytes,
+        )
+        self._server = server = _EmbeddedServer(config)
+        self._task = asyncio.create_task(server.serve(sockets=sockets))
+        while not server.started and not self._task.done():  # noqa: ASYNC110 (a flag only)
+            await asyncio.sleep(0.005)
+        log.info("web_listening", host=self.host, port=self.port)
 
     async def stop(self) -> None:
         """Close the listener and every open connection; wait until they are gone."""
-        task, listener, self._task, self._listener = self._task, self._listener, None, None
-        if task is not None:
+        server, task, self._server, self._task = self._server, self._task, None, None
+        if server is None or task is None:
+            return
+        server.should_exit = True
+        done, _ = await asyncio.wait({task}, timeout=STOP_SECONDS + 3)
+        if not done:
+            server.force_exit = True
             task.cancel()
             await asyncio.wait({task})
-            if not task.cancelled() and task.exception() is not None:
-                log.error("web_server_failed", error=repr(task.exception()))
-        if listener is not None:  # a task cancelled before it ran never closed it
-            await listener.aclose()
+        elif task.exception() is not None:
+            log.error("web_server_failed", error=repr(task.exception()))
 
-    async def _bind(self) -> _Listeners:
-        multi = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
-        self.port = multi.listeners[0].extra(SocketAttribute.local_port)  # noqa: S610
-        log.info("web_listening", host=self.host, port=self.port)
-        return multi
-
-    async def _run(self, multi: _Listeners, task_status: TaskStatus[int]) -> None:
-        async with multi, anyio.create_task_group() as tg:
-            for listener in multi.listeners:
-                tg.start_soon(self._accept_loop, listener, tg)
+    async def serve(self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Bind, report the port through `task_status`, and serve until cancelled."""
+        await self.start()
+        try:
             task_status.started(self.port)
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.stop()
 
     async def __aenter__(self) -> HealthServer:
         await self.start()
@@ -169,102 +166,104 @@ class HealthServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def _accept_loop(self, listener: Listener[SocketStream], tg: TaskGroup) -> None:
-        assert isinstance(listener, SocketListener)
-        while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:  # e.g. out of file descriptors: back off, keep serving
-                log.warning("web_accept_failed", error=type(exc).__name__)
-                await anyio.sleep(0.5)
-                continue
-            if self._active >= self.max_connections:
-                await stream.aclose()
-                continue
-            self._active += 1
-            tg.start_soon(self._connection, stream)
 
-    async def _connection(self, stream: SocketStream) -> None:
-        try:
-            async with stream:
-                with anyio.fail_after(self.timeout):
-                    await self._exchange(stream)
-        except TimeoutError:
-            log.debug("web_request_timeout")
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            pass
-        except Exception:  # one bad request must never stop the server
-            log.exception("web_request_failed")
-        finally:
-            self._active -= 1
-
-    async def _exchange(self, stream: SocketStream) -> None:
-        head_only = False
-        try:
-            method, path = _request_line(await self._read_head(stream))
-            head_only = method == "HEAD"
-            response = self._route(path)
-        except _HttpError as exc:
-            status, reason = exc.args
-            extra = (("Allow", "GET, HEAD"),) if status == 405 else ()
-            response = _response(status, f"{reason}\n".encode(), _TEXT, extra)
-        await stream.send(response[0] if head_only else response[0] + response[1])
-        await stream.send_eof()
-        with anyio.move_on_after(1.0):  # lingering close: let the client read, then hang up
-            while await stream.receive():
-                pass
-
-    async def _read_head(self, stream: SocketStream) -> bytes:
-        buf = bytearray()
-        while (end := buf.find(b"\r\n\r\n")) < 0 and len(buf) <= self.max_request_bytes:
-            buf += await stream.receive(4096)
-        if not 0 <= end <= self.max_request_bytes:
-            raise _HttpError(431, "request head too large")
-        return bytes(buf[:end])
-
-    def _route(self, path: str) -> tuple[bytes, bytes]:
-        if path in ("/healthz", "/readyz"):
-            verdict = self._health.liveness() if path == "/healthz" else self._health.readiness()
-            body = verdict.reason.encode() + b"\n"
-            return _response(200 if verdict.ok else 503, body, _TEXT)
-        if path == "/metrics":
-            try:
-                body = self._metrics.render()
-            except Exception:
-                log.exception("metrics_render_failed")
-                return _response(500, b"metrics unavailable\n", _TEXT)
-            return _response(200, body, self._metrics.content_type)
-        return _response(404, b"not found\n", _TEXT)
-
-
-def _request_line(head: bytes) -> tuple[str, str]:
-    """The method and path of `GET /path?query HTTP/1.1`; 400 or 405 when unusable."""
-    line = head.split(b"\r\n", 1)[0]
+def _bind(host: str, port: int) -> list[socket.socket]:
+    """One listening socket per address `host` resolves to, all on one port."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
     try:
-        method, target, version = line.decode("ascii").split(" ")
-    except (UnicodeDecodeError, ValueError):
-        raise _HttpError(400, "malformed request line") from None
-    if not version.startswith("HTTP/1."):
-        raise _HttpError(400, "only HTTP/1.x is served")
-    if method not in ("GET", "HEAD"):
-        raise _HttpError(405, "only GET and HEAD are allowed")
-    path = urlsplit(target).path if "://" in target else target.split("?", 1)[0]
-    if not path.startswith("/"):
-        raise _HttpError(400, "malformed request target")
-    return method, path
+        for family, _kind, proto, _name, address in dict.fromkeys(found):
+            sock = socket.socket(family, socket.SOCK_STREAM, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((address[0], port, *address[2:]))
+            port = port or sock.getsockname()[1]
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
-def _response(
-    status: int, body: bytes, content_type: str, extra: Sequence[tuple[str, str]] = ()
-) -> tuple[bytes, bytes]:
-    """(head, body) of a complete response; the caller drops the body for HEAD."""
-    head = (
-        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nDate: {formatdate(usegmt=True)}\r\n"
-        f"Server: ftmon\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n"
-    )
-    head += "".join(f"{k}: {v}\r\n" for k, v in extra)
-    return (head + "\r\n").encode("latin-1"), body
+class _Hardened:
+    """Outermost layer: the common headers on every answer; a target that is no path, 400."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/"):
+            await PlainTextResponse("malformed request target\n", 400)(scope, receive, send)
+            return
+
+        async def send_hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [h for h in message.get("headers", []) if h[0] != b"connection"]
+                message = {**message, "headers": [*kept, *_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_hardened)
+
+
+class _Endpoints:
+    def __init__(self, server: HealthServer) -> None:
+        self.server = server
+
+    async def healthz(self, _request: Request) -> Response:
+        return _verdict(self.server.health.liveness())
+
+    async def readyz(self, _request: Request) -> Response:
+        return _verdict(self.server.health.readiness())
+
+    async def metrics(self, _request: Request) -> Response:
+        metrics = self.server.metrics
+        try:
+            body = metrics.render()
+        except Exception:
+            log.exception("metrics_render_failed")
+            return PlainTextResponse("metrics unavailable\n", 500)
+        return Response(body, 200, media_type=metrics.content_type)
+
+    async def webhook(self, request: Request) -> Response:
+        receiver, provider = self.server.webhooks, request.path_params["provider"]
+        if receiver is None or not receiver.accepts(provider):
+            if receiver is not None:
+                receiver.count(provider, "unknown_endpoint")
+            return PlainTextResponse("not found\n", 404)
+        source = request.client.host if request.client else "unknown"
+        body = await read_body(request, receiver, provider, source, self.server.timeout)
+        if isinstance(body, Response):
+            return body
+        answer = receiver.receive(provider, request.headers, body, source)
+        return PlainTextResponse(f"{answer.text}\n", answer.status)
+
+
+def _verdict(verdict: Verdict) -> Response:
+    return PlainTextResponse(f"{verdict.reason}\n", 200 if verdict.ok else 503)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if "Allow" in headers:  # Starlette joins a set: make the order stable
+        headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
+    return PlainTextResponse(f"{exc.detail.lower()}\n", exc.status_code, headers=headers)
+
+
+def _app(server: HealthServer) -> ASGIApp:
+    ep = _Endpoints(server)
+    probes = ["GET", "HEAD"]
+    routes = [
+        Route("/healthz", ep.healthz, methods=probes),
+        Route("/readyz", ep.readyz, methods=probes),
+        Route("/metrics", ep.metrics, methods=probes),
+        Route("/webhooks/openai/{provider}", ep.webhook, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    return _Hardened(app)
 
 
 def check(url: str, timeout: float = 5.0) -> int:

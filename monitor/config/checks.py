@@ -6,18 +6,21 @@ list item at fault, like `routes[0].channels[1]`) and what was expected.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import ipaddress
 import re
 from collections.abc import Sequence
-from datetime import time
+from datetime import time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.config.fields import Sourced, Table, show
+from monitor.core.durations import format_duration
 
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _QUIET = re.compile(r"([0-9]{1,2}):([0-9]{2})-([0-9]{1,2}):([0-9]{2})\s+(\S+)")
+_SIGNING_WHAT = 'the signing secret OpenAI shows for the endpoint ("whsec_" and base64)'
 _QUIET_EXAMPLE = '"" or a window like "22:00-07:00 Europe/Berlin"'
 
 
@@ -155,3 +158,39 @@ def _is_time_zone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
+
+
+def webhook_secret(t: Table, openai: bool) -> Sourced | None:
+    """`webhook_secret` (or `_file`): OpenAI's signing secret, `whsec_` then base64."""
+    got = t.optional_secret("webhook_secret", what=_SIGNING_WHAT)
+    if got is None:
+        return None
+    key = "webhook_secret_file" if t.given("webhook_secret_file") else "webhook_secret"
+    if not openai:
+        raise t.error(key, 'expected only on a provider of kind "openai" (Together has none)')
+    encoded = got.value.strip().removeprefix("whsec_")
+    try:
+        key_bytes = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except ValueError:
+        key_bytes = b""
+    if not key_bytes:
+        raise t.error(key, f"expected {_SIGNING_WHAT}; the value from {got.source} is not")
+    return Sourced(value=got.value.strip(), source=got.source)
+
+
+def webhook_poll_interval(
+    t: Table, has_secret: bool, poll_interval: timedelta, ceiling: timedelta
+) -> timedelta | None:
+    """How slowly to poll while webhooks arrive: from `poll_interval` up to `ceiling`."""
+    if not t.given("webhook_poll_interval"):
+        return None
+    if not has_secret:
+        raise t.error("webhook_poll_interval", "expected only beside a webhook_secret")
+    value = t.duration("webhook_poll_interval", poll_interval)
+    if not poll_interval <= value <= ceiling:
+        raise t.error(
+            "webhook_poll_interval",
+            f"expected a duration from poll_interval ({format_duration(poll_interval)}) "
+            f"to {format_duration(ceiling)}, got {format_duration(value)}",
+        )
+    return value

@@ -96,7 +96,18 @@ def _provider(p: ProviderConfig) -> list[str]:
         _line("base_url", p.base_url),
         _line("jobs", p.jobs, "" if p.jobs else "every job within lookback"),
         _line("lookback", p.lookback),
+        *_webhook_lines(p),
         "",
+    ]
+
+
+def _webhook_lines(p: ProviderConfig) -> list[str]:
+    if p.webhook_secret is None:
+        return []
+    slower = p.webhook_poll_interval
+    return [
+        _line("webhook_secret", MASK, _from(p.webhook_secret)),
+        _line("webhook_poll_interval", slower or "", "" if slower else "poll_interval throughout"),
     ]
 
 

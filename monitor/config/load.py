@@ -10,13 +10,15 @@ the key path (`providers[1].api_key`) and what was expected. Typed readers live 
 
     lookup:   -c FILE, else $FTMON_CONFIG, else ./ftmon.toml, else /etc/ftmon/ftmon.toml
     strings:  ${ENV_VAR} anywhere in any string; $${X} is a literal ${X}
-    secrets:  api_key | api_key_file, url | url_file, heartbeat_url | heartbeat_url_file
+    secrets:  api_key | api_key_file, url | url_file, heartbeat_url | heartbeat_url_file,
+              webhook_secret | webhook_secret_file (OpenAI providers)
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +31,8 @@ from monitor.config.checks import (
     quiet_window,
     references,
     unique_name,
+    webhook_poll_interval,
+    webhook_secret,
 )
 from monitor.config.fields import Context, ReadFile, Table
 from monitor.core.alerts import Kind, Severity
@@ -54,6 +58,8 @@ DEFAULT_BASE_URLS = {
 
 DEFAULT_PATHS = (Path("ftmon.toml"), Path("/etc/ftmon/ftmon.toml"))
 DEFAULT_STATE_FILE = "ftmon-state.db"
+DEFAULT_WEBHOOK_LISTEN = "127.0.0.1:9464"  # webhooks configured, `listen` not: loopback
+MAX_WEBHOOK_POLL = timedelta(hours=1)
 
 _SECTIONS = ("monitor", "thresholds", "providers", "channels", "routes")
 _MONITOR_KEYS = (
@@ -73,7 +79,18 @@ _THRESHOLD_KEYS = (
     "repeat",
     "loss_spike_factor",
 )
-_PROVIDER_KEYS = ("name", "kind", "api_key", "api_key_file", "base_url", "jobs", "lookback")
+_PROVIDER_KEYS = (
+    "name",
+    "kind",
+    "api_key",
+    "api_key_file",
+    "base_url",
+    "jobs",
+    "lookback",
+    "webhook_secret",
+    "webhook_secret_file",
+    "webhook_poll_interval",
+)
 _CHANNEL_KEYS = ("name", "url", "url_file")
 _ROUTE_KEYS = ("kinds", "min_severity", "providers", "channels", "group_wait", "quiet_hours")
 
@@ -93,7 +110,9 @@ def parse(
     top = Table(ctx, raw, "", _SECTIONS, noun="section")
     monitor = _monitor(top.table("monitor", _MONITOR_KEYS), env)
     thresholds = _thresholds(top.table("thresholds", _THRESHOLD_KEYS))
-    providers = _providers(top)
+    providers = _providers(top, monitor.poll_interval)
+    if not monitor.listen and any(p.webhook_secret for p in providers):
+        monitor = replace(monitor, listen=DEFAULT_WEBHOOK_LISTEN)
     channels = _channels(top)
     provider_names = [p.name for p in providers]
     channel_names = [c.name for c in channels]
@@ -209,20 +228,21 @@ def _thresholds(t: Table) -> Thresholds:
     )
 
 
-def _providers(top: Table) -> tuple[ProviderConfig, ...]:
+def _providers(top: Table, poll_interval: timedelta) -> tuple[ProviderConfig, ...]:
     tables = top.tables("providers", _PROVIDER_KEYS)
     if not tables:
         raise top.error(
             "providers", 'expected at least one [[providers]] table (kind "together" or "openai")'
         )
     seen: dict[str, str] = {}
-    return tuple(_provider(t, seen) for t in tables)
+    return tuple(_provider(t, seen, poll_interval) for t in tables)
 
 
-def _provider(t: Table, seen: dict[str, str]) -> ProviderConfig:
+def _provider(t: Table, seen: dict[str, str], poll_interval: timedelta) -> ProviderConfig:
     name = unique_name(t, seen, "together-prod")
     kind = t.choice("kind", ProviderKind)
     got = api_key(t, "api_key")
+    secret = webhook_secret(t, kind is ProviderKind.OPENAI)
     return ProviderConfig(
         name=name,
         kind=kind,
@@ -230,6 +250,10 @@ def _provider(t: Table, seen: dict[str, str]) -> ProviderConfig:
         base_url=http_url(t, "base_url", DEFAULT_BASE_URLS[kind]),
         jobs=t.strings("jobs"),
         lookback=t.duration("lookback", _LOOKBACK),
+        webhook_secret=None if secret is None else Secret(secret.value, secret.source),
+        webhook_poll_interval=webhook_poll_interval(
+            t, secret is not None, poll_interval, MAX_WEBHOOK_POLL
+        ),
     )
 
 

@@ -101,6 +101,22 @@ def worth_a_look(
     return True
 
 
+def nudged_unknown(
+    nudged: Iterable[str],
+    states: Mapping[str, JobState],
+    listed: Mapping[str, object],
+    jobs: Sequence[str],
+    followed: frozenset[str],
+) -> list[str]:
+    """Job ids a webhook named that this poll must retrieve: not tracked, not in the list,
+    and watched (every job, or a `jobs` list naming them)."""
+    return sorted(
+        job
+        for job in nudged
+        if job not in states and job not in listed and (not jobs or job in followed)
+    )
+
+
 def snapshot_mark(snapshot: JobSnapshot) -> str:
     """A short digest of the fields a job's change shows in (not the moving ETA)."""
     s = snapshot

@@ -86,6 +86,8 @@ class ProviderConfig:
     base_url: str
     jobs: tuple[str, ...] = ()
     lookback: timedelta = timedelta(days=7)
+    webhook_secret: Secret | None = None  # OpenAI's signing secret: webhooks accepted
+    webhook_poll_interval: timedelta | None = None  # poll this slowly while webhooks arrive
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +130,7 @@ class Config:
     def secrets(self) -> tuple[Secret, ...]:
         """Every secret in the config, for masking output and redacting logs."""
         found = [p.api_key for p in self.providers] + [c.url for c in self.channels]
+        found += [p.webhook_secret for p in self.providers if p.webhook_secret is not None]
         if self.monitor.heartbeat_url is not None:
             found.append(self.monitor.heartbeat_url)
         return tuple(found)

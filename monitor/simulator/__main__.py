@@ -52,6 +52,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--together-key", default="sim-together-key")
     parser.add_argument("--openai-key", default="sim-openai-key")
+    parser.add_argument("--webhook-url", help="send OpenAI webhooks here (see webhooks.py)")
+    parser.add_argument("--webhook-secret", help="their signing secret (whsec_...)")
     return parser.parse_args(argv)
 
 
@@ -68,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         openai_key=args.openai_key,
         together_event_casing="lower" if args.lowercase_events else "upper",
     )
+    if args.webhook_url:
+        sim.webhooks.configure(args.webhook_url, args.webhook_secret)
     names = sorted(SCENARIOS) if args.all else args.scenario
     for name in names:
         sim.add_scenario(name, time_scale=args.time_scale)

@@ -24,6 +24,9 @@ No auth; JSON in and out; never counted in the stats.
     POST /_sim/job           {"job_id", "action": "cancel"|"pause"|"resume"} -> {ok, refused}
     GET  /_sim/stats         -> {requests, total_requests, statuses, bytes_sent, bytes_by_route}
     POST /_sim/reset_stats   -> {ok}
+    POST /_sim/webhooks      {"url"?, "secret"?, "enabled"?, "duplicate"?, "shuffle"?,
+                              "backoff"?, "max_attempts"?} -> {settings} (see `webhooks`)
+    GET  /_sim/webhooks      -> {settings, deliveries: [...]}  (never the secret)
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .api import Reply
+from .webhooks import webhook_control
 from .world import dumps
 
 if TYPE_CHECKING:
@@ -155,4 +159,6 @@ _ROUTES: dict[tuple[str, str], Callable[[Simulator, dict[str, Any]], dict[str, A
     ("POST", "/_sim/job"): _job,
     ("GET", "/_sim/stats"): _stats,
     ("POST", "/_sim/reset_stats"): _reset_stats,
+    ("POST", "/_sim/webhooks"): webhook_control,
+    ("GET", "/_sim/webhooks"): webhook_control,
 }

@@ -28,6 +28,7 @@ from .script import Ev, Provider
 from .server import ServerThread, SimServer
 from .synthetic import churn, synthetic_jobs
 from .timeline import Job
+from .webhooks import WebhookSender
 from .world import World
 
 
@@ -84,6 +85,7 @@ class Simulator:
         self.api = Api(self.world, self.actions, self.faults, keys)
         self._churns = 0
         self._thread: ServerThread | None = None
+        self.webhooks = WebhookSender(self.world, self.clock, seed)  # see `webhooks`
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -103,6 +105,7 @@ class Simulator:
         return self
 
     def stop(self) -> None:
+        self.webhooks.stop()
         if self._thread is not None:
             self._thread.stop()
             self._thread = None

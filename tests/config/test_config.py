@@ -317,7 +317,7 @@ BAD = [
     # an unknown key in an array-of-tables entry names its index
     ("unknown_key_provider", PROVIDER + 'token = "x"\n', {}, {},
      "providers[0].token: unknown key; expected one of name, kind, api_key, api_key_file, "
-     "base_url, jobs, lookback"),
+     "base_url, jobs, lookback, webhook_secret, webhook_secret_file, webhook_poll_interval"),
     # an unknown key in a route
     ("unknown_key_route", PROVIDER + CHANNEL + '[[routes]]\nchannel = ["slack"]\n', {}, {},
      "routes[0].channel: unknown key; expected one of kinds, min_severity, providers, "

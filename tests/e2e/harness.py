@@ -35,8 +35,10 @@ def write_config(
     listen: str = "",
     extra: str = "",
     name: str = "ftmon.toml",
+    openai_extra: str = "",
 ) -> Path:
-    """A config with both simulated providers, a private state file and the given channels."""
+    """A config with both simulated providers, a private state file and the given channels
+    (`openai_extra`: more lines for the OpenAI provider's table)."""
     base_url = sim if isinstance(sim, str) else sim.base_url
     lines = [
         "[monitor]",
@@ -60,6 +62,7 @@ def write_config(
         'kind = "openai"',
         'api_key = "${OPENAI_KEY}"',
         f'base_url = "{base_url}"',
+        *openai_extra.splitlines(),
     ]
     for channel, url in (channels or {}).items():
         lines += ["", "[[channels]]", f'name = "{channel}"', f'url = "{url}"']

@@ -1,0 +1,96 @@
+"""A webhook's nudge through the real `PollService`: the simulator on a manual clock, real
+HTTP and a real SQLite file. The nudged poll is an ordinary poll with the named job ids
+read even where the list does not reach, so it alerts only what the API shows, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.app import wiring
+from monitor.app.wiring import Runtime
+from monitor.core.alerts import Kind
+from monitor.core.model import ProviderKind
+from monitor.core.settings import (
+    Config,
+    FirstRun,
+    MonitorSettings,
+    ProviderConfig,
+    Secret,
+    Thresholds,
+)
+from monitor.simulator import SCENARIOS, ManualClock, Simulator
+
+START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+NAME = "openai-sim"
+RETRIEVE = "GET /v1/fine_tuning/jobs/{id}"
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(clock=ManualClock(START), seed=3) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def runtime(sim: Simulator, tmp_path: Path) -> AsyncIterator[Runtime]:
+    provider = ProviderConfig(
+        name=NAME,
+        kind=ProviderKind.OPENAI,
+        api_key=Secret("sim-openai-key"),
+        base_url=sim.base_url,
+        lookback=timedelta(days=7),
+    )
+    cfg = Config(
+        file=tmp_path / "ftmon.toml",
+        monitor=MonitorSettings(state=tmp_path / "state.db", first_run=FirstRun.ALERT),
+        thresholds=Thresholds(),
+        providers=(provider,),
+    )
+    rt = wiring.open_runtime(cfg, lambda: sim.now)
+    yield rt
+    await rt.aclose()
+
+
+def old_job(sim: Simulator) -> str:
+    """A job created eight days ago (beyond the 7-day lookback) that succeeds in an hour."""
+    scenario = SCENARIOS["openai_success"]
+    days = timedelta(days=8, hours=1).total_seconds()
+    return sim.add_scenario("openai_success", at=-8 * 86400, time_scale=days / scenario.duration)
+
+
+async def test_a_nudged_job_the_list_does_not_reach_is_fetched_and_tracked(
+    sim: Simulator, runtime: Runtime
+) -> None:
+    """The list stops at the lookback, so polling alone never sees this job end; the
+    webhook's job id is retrieved, tracked, and its ending alerted once."""
+    job = old_job(sim).job_id
+    await runtime.service.poll(NAME)
+    sim.advance(timedelta(hours=2))
+    plain = await runtime.service.poll(NAME)
+    assert job not in {a.job_id for a in plain.enqueued}
+    sim.reset_stats()
+    nudged = await runtime.service.poll(NAME, frozenset({job}))
+    assert sim.stats()["requests"].get(RETRIEVE) == 1
+    kinds = [a.kind for a in nudged.enqueued if a.job_id == job]
+    assert kinds.count(Kind.SUCCEEDED) == 1  # first sight: its start is told too
+    again = await runtime.service.poll(NAME, frozenset({job}))
+    assert not [a for a in again.enqueued if a.job_id == job]
+    assert runtime.store.load_provider(NAME).states[job].status.terminal
+
+
+async def test_a_nudge_for_a_job_that_does_not_exist_changes_nothing(
+    sim: Simulator, runtime: Runtime
+) -> None:
+    """A verified webhook naming a job the API does not know: one 404, no state, no alert."""
+    await runtime.service.poll(NAME)
+    sim.reset_stats()
+    outcome = await runtime.service.poll(NAME, frozenset({"ftjob-nowhere"}))
+    assert outcome.ok
+    assert sim.stats()["statuses"].get("404") == 1
+    assert outcome.enqueued == []
+    assert "ftjob-nowhere" not in runtime.store.load_provider(NAME).states
