@@ -157,7 +157,13 @@ async def _run_once(cfg: Config, as_json: bool) -> int:
     runtime = wiring.open_runtime(cfg, clock)
     try:
         report = await wiring.poll_all(runtime)
-        dispatcher = Dispatcher(runtime.store, channels, cfg.routes, clock)
+        dispatcher = Dispatcher(
+            runtime.store,
+            channels,
+            cfg.routes,
+            clock,
+            label_metadata=cfg.monitor.label_metadata,
+        )
         report.delivery = await dispatcher.drain(ONCE_DRAIN_SECONDS)
         runtime.store.prune_if_due(clock(), {p.name: p.lookback for p in cfg.providers})
     finally:
@@ -170,5 +176,5 @@ async def _run_once(cfg: Config, as_json: bool) -> int:
             print(REDACTOR(f"{alert.severity:<8} {one_line(about)}"))
             if alert.hint:
                 print(f"         next step: {alert.hint}")
-            print(f"         {alert.label_line()}")
+            print(f"         {alert.label_line(cfg.monitor.label_metadata)}")
     return report.exit_status

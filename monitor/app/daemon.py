@@ -212,7 +212,13 @@ class Generation:
         runtime = open_runtime(
             self.config, self.clock, counter=lambda name: partial(self.metrics.request, name)
         )
-        dispatcher = Dispatcher(runtime.store, channels, self.config.routes, self.clock)
+        dispatcher = Dispatcher(
+            runtime.store,
+            channels,
+            self.config.routes,
+            self.clock,
+            label_metadata=self.config.monitor.label_metadata,
+        )
         try:
             async with httpx.AsyncClient() as plain_http, anyio.create_task_group() as tg:
                 self._schedule(runtime)

@@ -16,7 +16,7 @@ loss check).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -24,7 +24,7 @@ from typing import TypeVar
 import anyio
 import structlog
 
-from monitor.core import diff, plan, provider_poll
+from monitor.core import diff, plan, provider_poll, routing
 from monitor.core.alerts import Alert
 from monitor.core.errors import (
     ProviderAuthError,
@@ -117,6 +117,7 @@ class PollService:
         bound = log.bind(provider=name)
         first = not view.health.polled_once
         baseline = first and self.config.monitor.first_run is FirstRun.BASELINE
+        quiet_before = self._quiet_before(provider, view.health)
         try:
             fetched = await self._fetch(
                 provider,
@@ -126,11 +127,17 @@ class PollService:
                 baseline=baseline,
                 forgotten=view.pruned_before,
                 focus=focus,
+                quiet_before=quiet_before,
             )
         except ProviderError as exc:
             return self._commit_failure(name, view.health, exc, now, bound)
         states, alerts = provider_poll.diff_provider(
-            view.states, fetched.polled, now, self.config.thresholds, baseline=baseline
+            view.states,
+            fetched.polled,
+            now,
+            self.config.thresholds,
+            baseline=baseline,
+            quiet_before=quiet_before,
         )
         for job_id in fetched.vanished:
             gone, gone_alerts = diff.vanished(view.states[job_id], now, self.config.thresholds)
@@ -140,8 +147,10 @@ class PollService:
         health, health_alerts = provider_poll.poll_succeeded(
             view.health, name, now, self.config.thresholds
         )
+        health = replace(health, watch=routing.watch_mark(provider.watch))
         enqueued = self.store.commit_poll(name, changed, health, [*health_alerts, *alerts], now)
-        open_after = plan.open_jobs({**view.states, **{s.job_id: s for s in changed}}.values())
+        after = {**view.states, **{s.job_id: s for s in changed}}.values()
+        open_after = plan.open_jobs(_watched_states(provider, after))
         self._log_unknown(name, fetched.polled, bound)
         bound.info(
             "poll_completed",
@@ -192,9 +201,16 @@ class PollService:
         baseline: bool,
         forgotten: datetime | None = None,
         focus: frozenset[str] = frozenset(),
+        quiet_before: datetime | None = None,
     ) -> Fetched:
-        """Snapshots and new events for every job worth a look, and tracked jobs now gone."""
+        """Snapshots and new events for every job worth a look, and tracked jobs now gone.
+
+        Only watched jobs are worth a look: the watch filter applies to the list, so a job
+        it does not take costs nothing after the list (and a tracked job it no longer
+        takes is left as it is, neither read nor retrieved)."""
         client = self.clients[provider.name]
+        everything = states
+        states = {s.job_id: s for s in _watched_states(provider, states.values())}
         deep = first or any(job not in states for job in provider.jobs)
         since = plan.list_bound(states, now, provider.lookback, first=deep)
         if client.kind is ProviderKind.TOGETHER:  # one request whatever the bound
@@ -216,9 +232,10 @@ class PollService:
         wanted = [
             s
             for s in listed.values()
-            if plan.worth_a_look(
+            if routing.watched(provider.watch, s, everything.get(s.id), followed)
+            and plan.worth_a_look(
                 s,
-                states.get(s.id),
+                everything.get(s.id),
                 follow=bool(provider.jobs),
                 followed=followed,
                 forgotten_before=forgotten,
@@ -227,9 +244,10 @@ class PollService:
         thresholds = self.config.thresholds
         async with anyio.create_task_group() as tg:
             for snapshot in wanted:
-                state = states.get(snapshot.id)
+                state = everything.get(snapshot.id)
+                silent = provider_poll.first_sight_silent(snapshot, baseline, quiet_before)
                 read_log = not snapshot.events and bool(
-                    plan.log_reason(snapshot, state, now, thresholds, baseline=baseline)
+                    plan.log_reason(snapshot, state, now, thresholds, baseline=silent)
                 )
                 read_losses = plan.losses_due(snapshot, state, now)
                 if read_log or read_losses:
@@ -294,12 +312,35 @@ class PollService:
                 _job_failed(client.name, snapshot.id, exc, what="metrics")
         out.add(snapshot, events, losses, log_read=read_log)
 
+    def _quiet_before(self, provider: ProviderConfig, health: ProviderHealth) -> datetime | None:
+        """When the watch filter changed since the last poll, the jobs it now takes that
+        were there before are seen for the first time like on a first poll: recorded
+        silently under `first_run = "baseline"`, so a new filter re-alerts nothing old."""
+        changed = health.watch != routing.watch_mark(provider.watch)
+        if not (health.polled_once and changed):
+            return None
+        if self.config.monitor.first_run is not FirstRun.BASELINE:
+            return None
+        return health.last_success_at
+
     def _log_unknown(self, name: str, polled: list[PolledJob], bound: Logger) -> None:
         for job in polled:
             raw = job.snapshot.raw_status
             if job.snapshot.status is Status.UNKNOWN and (name, raw) not in self._unknown_logged:
                 self._unknown_logged.add((name, raw))
                 bound.warning("unknown_status", job=job.snapshot.id, raw_status=raw)
+
+
+def _watched_states(provider: ProviderConfig, states: Iterable[JobState]) -> list[JobState]:
+    """The tracked jobs the provider's watch filter still takes (or `jobs` names)."""
+    watch = provider.watch
+    return [
+        s
+        for s in states
+        if watch.empty
+        or s.job_id in provider.jobs
+        or routing.matches(watch, routing.fields_of_state(s))
+    ]
 
 
 def _settle(

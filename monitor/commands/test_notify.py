@@ -88,7 +88,9 @@ async def _send_sample(
     alert_id = store.outbox.alert_id(alert.dedup_key)
     assert alert_id is not None
     store.outbox.route_to(alert_id, targets, now)
-    dispatcher = Dispatcher(store, chans, config.routes, clock)
+    dispatcher = Dispatcher(
+        store, chans, config.routes, clock, label_metadata=config.monitor.label_metadata
+    )
     only = frozenset({alert_id})
     with anyio.move_on_after(WAIT):
         while not _answered(box, alert_id, targets):

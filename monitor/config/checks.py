@@ -17,9 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.config.fields import Sourced, Table, show
 from monitor.core.durations import format_duration
+from monitor.core.routing import SCALAR_KEYS, JobMatch, glob_problem
 
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _QUIET = re.compile(r"([0-9]{1,2}):([0-9]{2})-([0-9]{1,2}):([0-9]{2})\s+(\S+)")
+_GLOB_EXAMPLE = '"support-*"'
+_LABEL_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 _SIGNING_WHAT = 'the signing secret OpenAI shows for the endpoint ("whsec_" and base64)'
 _QUIET_EXAMPLE = '"" or a window like "22:00-07:00 Europe/Berlin"'
 
@@ -194,3 +197,63 @@ def webhook_poll_interval(
             f"to {format_duration(ceiling)}, got {format_duration(value)}",
         )
     return value
+
+
+def job_match(t: Table) -> JobMatch:
+    """The job matchers in table `t` (a route, or a provider's `watch`): each a glob or a
+    list of globs, `metadata` a table of key -> glob(s). A bad glob names its key."""
+    model, suffix, output, wandb_project, job = (_globs(t, key) for key in SCALAR_KEYS)
+    return JobMatch(
+        model=model,
+        suffix=suffix,
+        output=output,
+        wandb_project=wandb_project,
+        job=job,
+        metadata=_metadata(t),
+    )
+
+
+def _globs(t: Table, key: str) -> tuple[str, ...]:
+    if not t.given(key):
+        return ()
+    value = t.raw[key]
+    if isinstance(value, str):
+        return (_glob(t, t.key(key), value),)
+    if not isinstance(value, list) or not value:
+        raise t.error(key, f"expected a glob like {_GLOB_EXAMPLE} or a non-empty list of globs, "
+                      f"got {show(value)}")  # fmt: skip
+    return tuple(_glob(t, f"{t.key(key)}[{i}]", item) for i, item in enumerate(value))
+
+
+def _glob(t: Table, key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise t.ctx.error(key, f"expected a glob like {_GLOB_EXAMPLE}, got {show(value)}")
+    text = t.ctx.expand(value, key)[0]
+    problem = glob_problem(text)
+    if problem is not None:
+        raise t.ctx.error(key, f"expected a glob like {_GLOB_EXAMPLE}, got {show(text)}: {problem}")
+    return text
+
+
+def _metadata(t: Table) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not t.given("metadata"):
+        return ()
+    value = t.raw["metadata"]
+    if not isinstance(value, dict) or not value:
+        raise t.error("metadata", f"expected a table of metadata key = glob like "
+                      f"{{ team = {_GLOB_EXAMPLE} }}, got {show(value)}")  # fmt: skip
+    table = Table(t.ctx, value, t.key("metadata"), tuple(value))
+    return tuple((key, _globs(table, key)) for key in value)
+
+
+def label_keys(t: Table, key: str, reserved: Sequence[str]) -> tuple[str, ...]:
+    """Metadata keys for the label line: label-safe words that no built-in label uses."""
+    names = t.strings(key)
+    for index, name in enumerate(names):
+        if not _LABEL_KEY.fullmatch(name) or name in reserved:
+            raise t.ctx.error(
+                f"{t.key(key)}[{index}]",
+                "expected a metadata key of letters, digits, _ . or - that is not a built-in "
+                f"label ({', '.join(reserved)}), got {show(name)}",
+            )
+    return names

@@ -16,9 +16,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitor.core import policy, routing
 from monitor.core.durations import format_duration
 
 if TYPE_CHECKING:
+    from monitor.core.routing import JobMatch
     from monitor.core.settings import (
         ChannelConfig,
         Config,
@@ -70,6 +72,7 @@ def _monitor(m: MonitorSettings) -> list[str]:
         _line("log_format", m.log_format.value),
         _line("listen", m.listen, "" if m.listen else "off"),
         heartbeat,
+        _line("label_metadata", m.label_metadata, "" if m.label_metadata else "none"),
         "",
     ]
 
@@ -97,6 +100,7 @@ def _provider(p: ProviderConfig) -> list[str]:
         _line("jobs", p.jobs, "" if p.jobs else "every job within lookback"),
         _line("lookback", p.lookback),
         *_webhook_lines(p),
+        *_watch(p.watch),
         "",
     ]
 
@@ -111,6 +115,12 @@ def _webhook_lines(p: ProviderConfig) -> list[str]:
     ]
 
 
+def _watch(m: JobMatch) -> list[str]:
+    if m.empty:
+        return ["# watch: every job (no watch filter)"]
+    return [_line("watch", _Raw(_inline(m)), f"follows {routing.describe(m)}")]
+
+
 def _channel(c: ChannelConfig, mask: Callable[[str], str]) -> list[str]:
     return [
         "[[channels]]",
@@ -123,7 +133,12 @@ def _channel(c: ChannelConfig, mask: Callable[[str], str]) -> list[str]:
 def _route(r: RouteConfig) -> list[str]:
     q = r.quiet_hours
     quiet = f"{q.start:%H:%M}-{q.end:%H:%M} {q.tz}" if q else ""
+    matchers = [_line(k, g) for k, g in r.match.given()]
+    if r.match.metadata:
+        metadata = ", ".join(f"{_key(k)} = {_toml(g)}" for k, g in r.match.metadata)
+        matchers.append(_line("metadata", _Raw(f"{{ {metadata} }}")))
     return [
+        f"# takes {policy.route_words(r)}",
         "[[routes]]",
         _line("kinds", r.kinds),
         _line("min_severity", r.min_severity.value),
@@ -131,8 +146,26 @@ def _route(r: RouteConfig) -> list[str]:
         _line("channels", r.channels),
         _line("group_wait", r.group_wait),
         _line("quiet_hours", quiet, "" if q else "none"),
+        *matchers,
         "",
     ]
+
+
+class _Raw(str):
+    """Text written into the TOML as it is (an inline table)."""
+
+
+def _inline(m: JobMatch) -> str:
+    parts = [f"{k} = {_toml(g)}" for k, g in m.given()]
+    if m.metadata:
+        inner = ", ".join(f"{_key(k)} = {_toml(g)}" for k, g in m.metadata)
+        parts.append(f"metadata = {{ {inner} }}")
+    return "{ " + ", ".join(parts) + " }"
+
+
+def _key(name: str) -> str:
+    """A TOML key: bare when it can be, quoted otherwise."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
 def _warnings(config: Config) -> list[str]:
@@ -154,6 +187,8 @@ def _line(key: str, value: object, note: str = "") -> str:
 
 
 def _toml(value: object) -> str:
+    if isinstance(value, _Raw):
+        return str(value)
     if isinstance(value, timedelta):
         return json.dumps(format_duration(value))
     if isinstance(value, str | Path):

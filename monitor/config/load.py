@@ -27,7 +27,9 @@ from monitor.config.checks import (
     host_port,
     http_url,
     is_http_url,
+    job_match,
     kind_globs,
+    label_keys,
     quiet_window,
     references,
     unique_name,
@@ -35,9 +37,10 @@ from monitor.config.checks import (
     webhook_secret,
 )
 from monitor.config.fields import Context, ReadFile, Table
-from monitor.core.alerts import Kind, Severity
+from monitor.core.alerts import BUILTIN_LABELS, Kind, Severity
 from monitor.core.errors import ConfigError
 from monitor.core.model import ProviderKind
+from monitor.core.routing import MATCHER_KEYS
 from monitor.core.settings import (
     ChannelConfig,
     Config,
@@ -70,6 +73,7 @@ _MONITOR_KEYS = (
     "listen",
     "heartbeat_url",
     "heartbeat_url_file",
+    "label_metadata",
 )
 _THRESHOLD_KEYS = (
     "queue_stall",
@@ -90,9 +94,13 @@ _PROVIDER_KEYS = (
     "webhook_secret",
     "webhook_secret_file",
     "webhook_poll_interval",
+    "watch",
 )
 _CHANNEL_KEYS = ("name", "url", "url_file")
-_ROUTE_KEYS = ("kinds", "min_severity", "providers", "channels", "group_wait", "quiet_hours")
+_ROUTE_KEYS = (
+    "kinds", "min_severity", "providers", "channels", "group_wait", "quiet_hours",
+    *MATCHER_KEYS,
+)  # fmt: skip
 
 _MONITOR = MonitorSettings()
 _THRESHOLDS = Thresholds()
@@ -192,6 +200,7 @@ def _monitor(t: Table, env: Mapping[str, str]) -> MonitorSettings:
         log_format=t.choice("log_format", LogFormat, LogFormat.AUTO),
         listen=host_port(t, "listen"),
         heartbeat_url=_heartbeat(t),
+        label_metadata=label_keys(t, "label_metadata", BUILTIN_LABELS),
     )
 
 
@@ -254,6 +263,7 @@ def _provider(t: Table, seen: dict[str, str], poll_interval: timedelta) -> Provi
         webhook_poll_interval=webhook_poll_interval(
             t, secret is not None, poll_interval, MAX_WEBHOOK_POLL
         ),
+        watch=job_match(t.table("watch", MATCHER_KEYS)),
     )
 
 
@@ -275,6 +285,7 @@ def _route(t: Table, providers: Sequence[str], channels: Sequence[str]) -> Route
         channels=_route_channels(t, channels),
         group_wait=t.duration("group_wait", _GROUP_WAIT, zero_ok=True, at_most=MAX_GROUP_WAIT),
         quiet_hours=_quiet_hours(t),
+        match=job_match(t),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -156,6 +156,12 @@ KIND_HINTS: Mapping[Kind, str] = {
 
 FactValue = str | int | float | None
 
+# Every label the label line may carry besides metadata keys, in contract order.
+BUILTIN_LABELS = (
+    "kind", "severity", "cause", "provider", "job", "new_job", "original_job", "state",
+    "model", "suffix",
+)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Alert:
@@ -181,6 +187,9 @@ class Alert:
     original_job: str | None = None
     model: str | None = None
     output_name: str | None = None
+    suffix: str | None = None
+    wandb_project: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
     detail: str | None = None
     facts: Mapping[str, FactValue] = field(default_factory=dict)
     status_path: tuple[tuple[str, datetime], ...] = ()
@@ -191,8 +200,10 @@ class Alert:
         """Alerts with the same cause raised together become one message."""
         return f"{self.kind}:{self.cause or '-'}:{self.state or '-'}"
 
-    def labels(self) -> dict[str, str]:
-        """The label line's fields, in contract order."""
+    def labels(self, metadata_keys: Sequence[str] = ()) -> dict[str, str]:
+        """The label line's fields, in contract order; then what routing matched on, when
+        the alert has it: `model`, `suffix` and the metadata keys named in `label_metadata`
+        (config), so a receiver's own rules can match on them too."""
         out = {"kind": str(self.kind), "severity": str(self.severity)}
         if self.cause is not None:
             out["cause"] = str(self.cause)
@@ -205,10 +216,18 @@ class Alert:
             out["original_job"] = self.original_job
         if self.state is not None:
             out["state"] = str(self.state)
+        if self.model:
+            out["model"] = self.model
+        if self.suffix:
+            out["suffix"] = self.suffix
+        for key in metadata_keys:
+            if self.metadata.get(key):
+                out.setdefault(key, self.metadata[key])
         return out
 
-    def label_line(self) -> str:
-        return " ".join(f"{k}={_label_value(v)}" for k, v in self.labels().items())
+    def label_line(self, metadata_keys: Sequence[str] = ()) -> str:
+        labels = self.labels(metadata_keys)
+        return " ".join(f"{k}={_label_value(v)}" for k, v in labels.items())
 
     def with_state(self, state: ConditionState, dedup_key: str, at: datetime) -> Alert:
         return replace(self, state=state, dedup_key=dedup_key, at=at)
@@ -235,6 +254,9 @@ class Alert:
             original_job=raw.get("original_job"),
             model=raw.get("model"),
             output_name=raw.get("output_name"),
+            suffix=raw.get("suffix"),
+            wandb_project=raw.get("wandb_project"),
+            metadata={str(k): str(v) for k, v in (raw.get("metadata") or {}).items()},
             detail=raw.get("detail"),
             facts={k: _fact_from_plain(v) for k, v in raw.get("facts", {}).items()},
             status_path=tuple(
@@ -267,6 +289,9 @@ def _to_plain(alert: Alert) -> dict[str, Any]:
         "original_job": alert.original_job,
         "model": alert.model,
         "output_name": alert.output_name,
+        "suffix": alert.suffix,
+        "wandb_project": alert.wandb_project,
+        "metadata": dict(alert.metadata),
         "detail": alert.detail,
         "facts": {k: _fact_to_plain(v) for k, v in alert.facts.items()},
         "status_path": [[status, at.isoformat()] for status, at in alert.status_path],

@@ -55,10 +55,14 @@ def diff(
     *,
     silent: bool = False,
     restart_of: str | None = None,
+    origin: JobState | None = None,
     losses: Sequence[LossPoint] = (),
 ) -> tuple[JobState, list[Alert]]:
-    """Fold one poll of one job into its state and return the alerts it raises."""
-    state = previous or _first_state(snapshot, now, restart_of)
+    """Fold one poll of one job into its state and return the alerts it raises.
+
+    `origin` is the job a new one continues (a restart): its job fields fill the ones the
+    provider does not show for the successor, so routes match both alike."""
+    state = previous or _first_state(snapshot, now, restart_of, origin)
     state = _absorb_snapshot(state, snapshot, now)
     fresh = _unseen(state, events)
     state, event_alerts = _absorb_events(state, fresh, snapshot, now, thresholds)
@@ -107,8 +111,14 @@ def link_restart(old: JobState, new_job: str, now: datetime) -> tuple[JobState, 
 # -- first sight -------------------------------------------------------------------------
 
 
-def _first_state(snapshot: JobSnapshot, now: datetime, restart_of: str | None) -> JobState:
+def _first_state(
+    snapshot: JobSnapshot, now: datetime, restart_of: str | None, origin: JobState | None
+) -> JobState:
     return JobState(
+        model=origin.model if origin else None,
+        suffix=origin.suffix if origin else None,
+        wandb_project=origin.wandb_project if origin else None,
+        metadata=origin.metadata if origin else {},
         provider=snapshot.provider,
         job_id=snapshot.id,
         kind=snapshot.kind,
@@ -300,6 +310,8 @@ def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> J
         output_name=snapshot.output_name or state.output_name,
         training_file=snapshot.training_file or state.training_file,
         suffix=snapshot.suffix or state.suffix,
+        wandb_project=snapshot.wandb_project or state.wandb_project,
+        metadata=snapshot.metadata or state.metadata,
         started_at=snapshot.started_at or state.started_at,
         finished_at=snapshot.finished_at or state.finished_at,
         last_step=snapshot.steps_completed,
@@ -636,6 +648,9 @@ def _alert(
         original_job=state.restart_of,
         model=state.model,
         output_name=state.output_name,
+        suffix=state.suffix,
+        wandb_project=state.wandb_project,
+        metadata=state.metadata,
         detail=detail,
         facts=facts or {},
         status_path=state.status_path,

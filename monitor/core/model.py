@@ -140,6 +140,9 @@ class JobSnapshot:
     error: JobError | None = None
     wandb_url: str | None = None
     events: tuple[JobEvent, ...] = ()
+    # What teams tell jobs apart by (routes and watch filters match on them; `routing`):
+    wandb_project: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ref(self) -> JobRef:
@@ -192,6 +195,8 @@ class JobState:
     output_name: str | None = None
     training_file: str | None = None
     suffix: str | None = None
+    wandb_project: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
     started_at: datetime | None = None
     finished_at: datetime | None = None
     status_path: tuple[tuple[str, datetime], ...] = ()
@@ -241,6 +246,7 @@ class ProviderHealth:
     failing_since: datetime | None = None
     last_error: str | None = None
     conditions: Mapping[str, Condition] = field(default_factory=dict)
+    watch: str | None = None  # the watch filter of the last poll (`routing.watch_mark`)
 
     def to_json(self) -> str:
         return codec.dumps(self)

@@ -2,7 +2,8 @@
 
 Rules of this module:
 - route: an alert goes to every channel of every route whose kind globs, minimum
-  severity and provider filter all match; a route's index names it in logs.
+  severity, provider filter and job matchers (`routing`) all match; a route's index
+  names it in logs.
 - quiet hours: inside a route's daily window (its own time zone, DST-aware, possibly
   spanning midnight) non-failure alerts are held until the window ends; failures pass.
 - grouping: pending deliveries of one channel, route, provider and `group_cause` whose
@@ -18,7 +19,7 @@ Rules of this module:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,6 +27,7 @@ from fnmatch import fnmatchcase
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+from monitor.core import routing
 from monitor.core.alerts import Alert, Kind, Severity, severity_at_least
 from monitor.core.settings import QuietHours, RouteConfig
 
@@ -42,6 +44,7 @@ class Reason(StrEnum):
 
     ROUTED, NO_ROUTE = "routed", "no_route"
     KIND_NOT_ROUTED, PROVIDER_NOT_ROUTED = "kind_not_routed", "provider_not_routed"
+    JOB_NOT_ROUTED = "job_not_routed"  # the route's job matchers do not take the alert's job
     BELOW_MIN_SEVERITY = "below_min_severity"
     QUIET_HOURS, OUTSIDE_QUIET_HOURS = "quiet_hours", "outside_quiet_hours"
     FAILURE_BYPASSES_QUIET_HOURS = "failure_bypasses_quiet_hours"
@@ -108,7 +111,24 @@ def route_matches(alert: Alert, r: RouteConfig) -> Decision:
         return Decision(go=False, reason=Reason.BELOW_MIN_SEVERITY)
     if r.providers and alert.provider not in r.providers:
         return Decision(go=False, reason=Reason.PROVIDER_NOT_ROUTED)
+    if not r.match.empty and not routing.matches(r.match, routing.fields_of_alert(alert)):
+        return Decision(go=False, reason=Reason.JOB_NOT_ROUTED)
     return Decision(go=True, reason=Reason.ROUTED)
+
+
+_MONITOR_TOO = {True: " and monitor alerts", False: " (never monitor alerts)"}
+
+
+def route_words(r: RouteConfig) -> str:
+    """What a route takes, in words (check-config, test-notify)."""
+    severity = "any severity" if r.min_severity is Severity.INFO else (
+        f"severity {r.min_severity} or worse")  # fmt: skip
+    providers = " or ".join(r.providers) if r.providers else "any provider"
+    return (
+        f"{', '.join(r.kinds)} alerts of {severity} from {providers}, about "
+        f"{routing.describe(r.match)}{_MONITOR_TOO[r.match.empty]}; "
+        f"sent to {', '.join(r.channels)}"
+    )
 
 
 def channels_for(alert: Alert, routes: Sequence[RouteConfig]) -> list[str]:
@@ -131,6 +151,39 @@ def delivery_targets(
 def route_for(alert: Alert, channel: str, routes: Sequence[RouteConfig]) -> RouteConfig | None:
     """The first matching route that names `channel`: its timers and quiet hours apply."""
     return next((routes[i] for i, chans in route(alert, routes) if channel in chans), None)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLookup:
+    """Each alert's first route per channel, matched once per alert for a whole pass:
+    quiet hours, grouping and group_wait all read it instead of matching again."""
+
+    routes: tuple[RouteConfig, ...]
+    first: Mapping[int, Mapping[str, int]]  # alert id -> channel -> route index
+
+    def index(self, d: Delivery) -> int | None:
+        return self.first.get(d.alert_id, {}).get(d.channel)
+
+    def of(self, d: Delivery) -> RouteConfig | None:
+        i = self.index(d)
+        return None if i is None else self.routes[i]
+
+
+def route_lookup(
+    rows: Sequence[Delivery], routes: Sequence[RouteConfig] | RouteLookup
+) -> RouteLookup:
+    """Match each distinct alert of `rows` against the routes once (a lookup passes through)."""
+    if isinstance(routes, RouteLookup):
+        return routes
+    first: dict[int, dict[str, int]] = {}
+    for d in rows:
+        if d.alert_id not in first:
+            by_channel: dict[str, int] = {}
+            for i, chans in route(d.alert, routes):
+                for name in chans:
+                    by_channel.setdefault(name, i)
+            first[d.alert_id] = by_channel
+    return RouteLookup(tuple(routes), first)
 
 
 # -- quiet hours -------------------------------------------------------------------------
@@ -217,13 +270,14 @@ def group(
 
 
 def hold_for_quiet_hours(
-    rows: Sequence[Delivery], routes: Sequence[RouteConfig], now: datetime
+    rows: Sequence[Delivery], routes: Sequence[RouteConfig] | RouteLookup, now: datetime
 ) -> tuple[list[Delivery], dict[datetime, list[Delivery]]]:
     """(rows to go on with, rows to hold by release time). Held rows whose time came pass."""
+    lookup = route_lookup(rows, routes)
     passed: list[Delivery] = []
     held: dict[datetime, list[Delivery]] = {}
     for d in rows:
-        r = route_for(d.alert, d.channel, routes)
+        r = lookup.of(d)
         quiet = r.quiet_hours if r and d.status is DeliveryStatus.PENDING else None
         decision = quiet_decision(d.alert, quiet, now)
         if decision.go or decision.until is None:
@@ -234,7 +288,11 @@ def hold_for_quiet_hours(
 
 
 def batches(
-    rows: Sequence[Delivery], routes: Sequence[RouteConfig], now: datetime, *, flush: bool = False
+    rows: Sequence[Delivery],
+    routes: Sequence[RouteConfig] | RouteLookup,
+    now: datetime,
+    *,
+    flush: bool = False,
 ) -> tuple[list[Batch], list[Group[Delivery]]]:
     """(messages ready now, groups still inside their group_wait).
 
@@ -242,14 +300,16 @@ def batches(
     from quiet hours form one digest per channel. Retries and `flush` wait no longer.
     """
 
+    lookup = route_lookup(rows, routes)
+
     def key(d: Delivery) -> Hashable:
         if d.status is DeliveryStatus.HELD:
             return (d.channel, "digest")
-        r = route_for(d.alert, d.channel, routes)
-        return (d.channel, routes.index(r) if r else -1, d.alert.provider, d.alert.group_cause)
+        index = lookup.index(d)
+        return (d.channel, -1 if index is None else index, d.alert.provider, d.alert.group_cause)
 
     def wait(d: Delivery) -> timedelta:
-        r = route_for(d.alert, d.channel, routes)
+        r = lookup.of(d)
         again = d.status is DeliveryStatus.HELD or d.attempts > 0
         return timedelta(0) if flush or again or r is None else r.group_wait
 

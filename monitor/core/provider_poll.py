@@ -52,11 +52,14 @@ def diff_provider(
     thresholds: Thresholds,
     *,
     baseline: bool = False,
+    quiet_before: datetime | None = None,
 ) -> tuple[list[JobState], list[Alert]]:
     """Diff every polled job; return the states that changed and the alerts raised.
 
     `baseline` is true only on a provider's very first poll with `first_run = "baseline"`:
-    jobs seen for the first time then are recorded without alerts.
+    jobs seen for the first time then are recorded without alerts. `quiet_before` does the
+    same for jobs created before it (the watch filter just widened: jobs it now takes that
+    were there before are seen for the first time, not new).
     """
     known = dict(states)
     changed: dict[str, JobState] = {}
@@ -80,8 +83,9 @@ def diff_provider(
             job.events,
             now,
             thresholds,
-            silent=baseline and previous is None,
+            silent=previous is None and first_sight_silent(snapshot, baseline, quiet_before),
             restart_of=restart_of,
+            origin=known.get(restart_of) if restart_of and previous is None else None,
             losses=job.losses,
         )
         known[state.job_id] = changed[state.job_id] = state
@@ -89,6 +93,13 @@ def diff_provider(
         if state.restarted_as:
             links[state.restarted_as] = state.restart_of or state.job_id
     return list(changed.values()), alerts
+
+
+def first_sight_silent(
+    snapshot: JobSnapshot, baseline: bool, quiet_before: datetime | None
+) -> bool:
+    """Whether a job seen for the first time is recorded without alerts."""
+    return baseline or (quiet_before is not None and snapshot.created_at < quiet_before)
 
 
 def _likely_predecessor(states: Iterable[JobState], new: JobSnapshot) -> JobState | None:

@@ -82,8 +82,10 @@ def render(
     title_limit: int,
     *,
     note: str | None = None,
+    label_metadata: Sequence[str] = (),
 ) -> Message:
-    """Render one message for `alerts` (one alert, a group, or a quiet-hours digest)."""
+    """Render one message for `alerts` (one alert, a group, or a quiet-hours digest);
+    `label_metadata` names the metadata keys the label lines carry (config)."""
     if not alerts:
         raise ValueError("render needs at least one alert")
     title = one_line(title_for(alerts))
@@ -92,7 +94,7 @@ def render(
     else:  # apprise moves the title into the body: it shares the body's budget
         title = _cut(title, MAX_TITLE)
         body_limit -= len(title) + MERGED_TITLE_OVERHEAD
-    doc = _doc(alerts, note)
+    doc = _doc(alerts, note, label_metadata)
     body = _format(doc, fmt)
     fits = True
     if len(body) > body_limit:
@@ -139,9 +141,9 @@ def _happened(alert: Alert) -> str:
 # -- building the document --------------------------------------------------------------
 
 
-def _doc(alerts: Sequence[Alert], note: str | None) -> _Doc:
+def _doc(alerts: Sequence[Alert], note: str | None, label_metadata: Sequence[str]) -> _Doc:
     first = alerts[0]
-    labels = tuple(a.label_line() for a in alerts)
+    labels = tuple(a.label_line(label_metadata) for a in alerts)
     prefix = f"{note}. " if note else ""
     if len(alerts) == 1:
         return _Doc(

@@ -6,13 +6,14 @@ pure core can take thresholds, routes and quiet hours without touching a file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time, timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from monitor.core.alerts import Severity
 from monitor.core.model import ProviderKind
+from monitor.core.routing import JobMatch
 
 
 class Secret:
@@ -66,6 +67,7 @@ class MonitorSettings:
     log_format: LogFormat = LogFormat.AUTO
     listen: str = ""
     heartbeat_url: Secret | None = None
+    label_metadata: tuple[str, ...] = ()  # metadata keys the label line carries
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +90,7 @@ class ProviderConfig:
     lookback: timedelta = timedelta(days=7)
     webhook_secret: Secret | None = None  # OpenAI's signing secret: webhooks accepted
     webhook_poll_interval: timedelta | None = None  # poll this slowly while webhooks arrive
+    watch: JobMatch = field(default_factory=JobMatch)  # jobs it does not take: not followed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +116,7 @@ class RouteConfig:
     providers: tuple[str, ...] = ()
     group_wait: timedelta = timedelta(seconds=30)
     quiet_hours: QuietHours | None = None
+    match: JobMatch = field(default_factory=JobMatch)  # job matchers: model, suffix, ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -67,8 +67,10 @@ class Dispatcher:
         rng: Callable[[], float] = random.random,
         give_up_after: timedelta = policy.GIVE_UP_AFTER,
         bucket: policy.TokenBucket | None = None,
+        label_metadata: Sequence[str] = (),
     ) -> None:
         self._store = store
+        self._label_metadata = tuple(label_metadata)
         self._outbox = store.outbox
         self._channels = dict(channels)
         self._routes = tuple(routes)
@@ -96,10 +98,11 @@ class Dispatcher:
             self._route(now, report)
         rows = self._outbox.due(now, only)
         rows = self._give_up(rows, now, report)
+        routes = policy.route_lookup(rows, self._routes)  # each alert matched once a pass
         if only is None:
-            rows = self._quiet_hours(rows, now, report)
+            rows = self._quiet_hours(rows, routes, now, report)
         rows = self._dedup(rows)
-        groups = self._group(rows, now, report, flush=flush)
+        groups = self._group(rows, routes, now, report, flush=flush)
         batches = self._rate_limit(groups, now, report)
         await self._send_and_record(batches, now, report)
         return report
@@ -176,9 +179,13 @@ class Dispatcher:
         return [d for d in rows if d not in stale]
 
     def _quiet_hours(
-        self, rows: list[Delivery], now: datetime, report: DeliveryReport
+        self,
+        rows: list[Delivery],
+        routes: policy.RouteLookup,
+        now: datetime,
+        report: DeliveryReport,
     ) -> list[Delivery]:
-        passed, held = policy.hold_for_quiet_hours(rows, self._routes, now)
+        passed, held = policy.hold_for_quiet_hours(rows, routes, now)
         for until, group in held.items():
             self._outbox.hold(group, until)
             report.held += len(group)
@@ -203,9 +210,15 @@ class Dispatcher:
         ]
 
     def _group(
-        self, rows: list[Delivery], now: datetime, report: DeliveryReport, *, flush: bool
+        self,
+        rows: list[Delivery],
+        routes: policy.RouteLookup,
+        now: datetime,
+        report: DeliveryReport,
+        *,
+        flush: bool,
     ) -> list[Batch]:
-        ready, waiting = policy.batches(rows, self._routes, now, flush=flush)
+        ready, waiting = policy.batches(rows, routes, now, flush=flush)
         for g in waiting:
             report.waiting += len(g.members)
             report.wake_at(g.decision.until)
@@ -251,7 +264,9 @@ class Dispatcher:
         self, name: str, queue: list[Batch], now: datetime, report: DeliveryReport
     ) -> None:
         channel = self._channels[name]
-        messages = [part for batch in queue for part in _messages(batch, channel)]
+        messages = [
+            part for batch in queue for part in _messages(batch, channel, self._label_metadata)
+        ]
         for n, (members, message) in enumerate(messages):
             if name in report.disabled:
                 break  # the claims lapse; the rows wait for the channel to be fixed
@@ -313,16 +328,25 @@ class Dispatcher:
         report.wake_at(now)
 
 
-def _messages(batch: Batch, channel: Channel) -> list[tuple[tuple[Delivery, ...], Message]]:
+def _messages(
+    batch: Batch, channel: Channel, label_metadata: Sequence[str]
+) -> list[tuple[tuple[Delivery, ...], Message]]:
     """Render a batch for the channel; a group too big for the service is split in halves."""
     alerts = [d.alert for d in batch.members]
-    message = render(alerts, channel.fmt, channel.body_limit, channel.title_limit, note=batch.note)
+    message = render(
+        alerts,
+        channel.fmt,
+        channel.body_limit,
+        channel.title_limit,
+        note=batch.note,
+        label_metadata=label_metadata,
+    )
     if message.fits or len(batch.members) == 1:
         return [(batch.members, message)]
     half = len(batch.members) // 2
     first = Batch(batch.channel, batch.members[:half], batch.note)
     second = Batch(batch.channel, batch.members[half:], batch.note)
-    return _messages(first, channel) + _messages(second, channel)
+    return _messages(first, channel, label_metadata) + _messages(second, channel, label_metadata)
 
 
 def channel_failed_alert(name: str, error: str, now: datetime, channel: object) -> Alert:

@@ -130,12 +130,42 @@ def parse_job(raw: object, provider: str, where: Where | None = None) -> JobSnap
         model=opt_str(obj, "model"),
         output_name=opt_str(obj, "fine_tuned_model"),
         training_file=opt_str(obj, "training_file"),
-        suffix=opt_str(obj, "user_provided_suffix"),
+        suffix=model_suffix(opt_str(obj, "fine_tuned_model"))
+        or opt_str(obj, "user_provided_suffix"),
         n_epochs=_n_epochs(obj),
         estimated_finish=unix_time(obj.get("estimated_finish")),
         trained_tokens=opt_int(obj, "trained_tokens"),
         error=parse_error(obj.get("error")),
+        wandb_project=wandb_project(obj.get("integrations")),
+        metadata=string_map(obj.get("metadata")),
     )
+
+
+def model_suffix(fine_tuned_model: str | None) -> str | None:
+    """The suffix named in `ft:<base>:<org>:<suffix>:<id>`; None when it is empty."""
+    parts = (fine_tuned_model or "").split(":")
+    if parts[0] != "ft" or len(parts) < 5:
+        return None
+    return parts[-2] or None
+
+
+def wandb_project(integrations: object) -> str | None:
+    """The project of the job's first `wandb` integration, if it has one."""
+    if not isinstance(integrations, list):
+        return None
+    for item in integrations:
+        if isinstance(item, Mapping) and item.get("type") == "wandb":
+            detail = item.get("wandb")
+            if isinstance(detail, Mapping) and (project := opt_str(detail, "project")):
+                return project
+    return None
+
+
+def string_map(raw: object) -> dict[str, str]:
+    """`metadata`: string keys to string values; anything else in it is left out."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def _has_more(raw: object) -> bool:

@@ -195,6 +195,7 @@ def parse_job(raw: object, provider: str, where: Where | None = None) -> JobSnap
         seconds_remaining=_seconds_remaining(obj.get("progress")),
         price_usd=_price_usd(obj.get("total_price")),
         wandb_url=opt_str(obj, "wandb_url"),
+        wandb_project=opt_str(obj, "wandb_project_name"),
         events=tuple(log),
     )
 

@@ -111,6 +111,32 @@ def test_good_config_prints_the_masked_config(tmp_path: Path) -> None:
     assert_no_secret(result)
 
 
+def test_routes_and_watch_filters_are_described_in_words(tmp_path: Path) -> None:
+    """check-config says what each route and each watch filter takes, in words."""
+    path = tmp_path / "teams.toml"
+    path.write_text(
+        '[[providers]]\nname = "oa"\nkind = "openai"\napi_key = "k"\n'
+        'watch = { metadata = { team = ["support", "search"] } }\n'
+        '[[channels]]\nname = "support"\nurl = "json://localhost/support"\n'
+        '[[channels]]\nname = "oncall"\nurl = "json://localhost/oncall"\n'
+        '[[routes]]\nchannels = ["support"]\nmetadata = { team = "support" }\n'
+        'suffix = ["support-*", "helpdesk"]\n'
+        '[[routes]]\nchannels = ["oncall"]\nkinds = ["monitor.*"]\nmin_severity = "failure"\n'
+    )
+    result = ftmon("check-config", "-c", str(path))
+    assert (result.code, result.stderr) == (0, "")
+    assert 'follows jobs whose metadata team is "support" or "search"' in result.stdout
+    assert (
+        "# takes * alerts of any severity from any provider, about jobs whose suffix is "
+        '"support-*" or "helpdesk" and metadata team is "support" (never monitor alerts); '
+        "sent to support" in result.stdout
+    )
+    assert (
+        "# takes monitor.* alerts of severity failure or worse from any provider, about every "
+        "job and monitor alerts; sent to oncall" in result.stdout
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -136,6 +162,17 @@ def test_good_config_prints_the_masked_config(tmp_path: Path) -> None:
          '[[routes]]\nchannels = ["c"]\nquiet_hours = "22:00-07:00 Nowhere/Land"\n',
          'routes[0].quiet_hours: expected an IANA time zone like "Europe/Berlin", '
          'got "22:00-07:00 Nowhere/Land"'),
+        # a job matcher that does not exist, in a route
+        ('[[providers]]\nname = "a"\nkind = "openai"\napi_key = "k"\n'
+         '[[channels]]\nname = "c"\nurl = "json://localhost"\n'
+         '[[routes]]\nchannels = ["c"]\nteam = "support"\n',
+         "routes[0].team: unknown key; expected one of kinds, min_severity, providers, channels, "
+         "group_wait, quiet_hours, model, suffix, output, wandb_project, metadata, job"),
+        # a bad glob in a provider's watch filter
+        ('[[providers]]\nname = "a"\nkind = "openai"\napi_key = "k"\n'
+         'watch = { metadata = { team = "sup[port" } }\n',
+         'providers[0].watch.metadata.team: expected a glob like "support-*", got "sup[port": '
+         "an unclosed [ (write [[] for a literal bracket)"),
     ],
 )  # fmt: skip
 def test_bad_config_exits_78_with_the_message(tmp_path: Path, text: str, message: str) -> None:

@@ -28,6 +28,7 @@ from monitor.core.settings import (
 FILE = "ftmon.toml"
 PROVIDER = '[[providers]]\nname = "tg"\nkind = "together"\napi_key = "k"\n'
 CHANNEL = '[[channels]]\nname = "slack"\nurl = "slack://T/B/tok"\n'
+ROUTE = '[[routes]]\nchannels = ["slack"]\n'
 DURATION = '"90s", "15m", "1h30m" or "7d"'
 
 
@@ -313,15 +314,48 @@ BAD = [
     # an unknown key, with the likely intended one
     ("unknown_key_typo", "[monitor]\npoll_intervall = \"60s\"\n" + PROVIDER, {}, {},
      "monitor.poll_intervall: unknown key; expected one of state, poll_interval, first_run, "
-     "log_format, listen, heartbeat_url, heartbeat_url_file (did you mean poll_interval?)"),
+     "log_format, listen, heartbeat_url, heartbeat_url_file, label_metadata "
+     "(did you mean poll_interval?)"),
     # an unknown key in an array-of-tables entry names its index
     ("unknown_key_provider", PROVIDER + 'token = "x"\n', {}, {},
      "providers[0].token: unknown key; expected one of name, kind, api_key, api_key_file, "
-     "base_url, jobs, lookback, webhook_secret, webhook_secret_file, webhook_poll_interval"),
+     "base_url, jobs, lookback, webhook_secret, webhook_secret_file, webhook_poll_interval, "
+     "watch"),
     # an unknown key in a route
     ("unknown_key_route", PROVIDER + CHANNEL + '[[routes]]\nchannel = ["slack"]\n', {}, {},
      "routes[0].channel: unknown key; expected one of kinds, min_severity, providers, "
-     "channels, group_wait, quiet_hours (did you mean channels?)"),
+     "channels, group_wait, quiet_hours, model, suffix, output, wandb_project, metadata, job "
+     "(did you mean channels?)"),
+    # job matchers: an unknown key in a watch filter, with the likely intended one
+    ("watch_unknown_key", PROVIDER + 'watch = { sufix = "support-*" }\n', {}, {},
+     "providers[0].watch.sufix: unknown key; expected one of model, suffix, output, "
+     "wandb_project, metadata, job (did you mean suffix?)"),
+    # a glob with an unclosed bracket, in a route
+    ("route_glob_unclosed", PROVIDER + CHANNEL + ROUTE + 'suffix = "team-[ab"\n', {}, {},
+     'routes[0].suffix: expected a glob like "support-*", got "team-[ab": an unclosed [ '
+     "(write [[] for a literal bracket)"),
+    # an empty glob in a list names its index
+    ("route_glob_empty", PROVIDER + CHANNEL + ROUTE + 'model = ["gpt-*", ""]\n', {}, {},
+     'routes[0].model[1]: expected a glob like "support-*", got "": an empty glob matches '
+     "nothing"),
+    # a matcher that is neither a glob nor a list of them
+    ("route_glob_number", PROVIDER + CHANNEL + ROUTE + "job = 7\n", {}, {},
+     'routes[0].job: expected a glob like "support-*" or a non-empty list of globs, got 7'),
+    # metadata must be a table of globs
+    ("route_metadata_not_table", PROVIDER + CHANNEL + ROUTE + 'metadata = "team"\n', {}, {},
+     'routes[0].metadata: expected a table of metadata key = glob like { team = "support-*" }, '
+     'got "team"'),
+    ("watch_metadata_bad_glob", PROVIDER + 'watch = { metadata = { team = ["a", 1] } }\n', {},
+     {}, 'providers[0].watch.metadata.team[1]: expected a glob like "support-*", got 1'),
+    # label_metadata: a built-in label name would make the label line ambiguous
+    ("label_metadata_builtin", '[monitor]\nlabel_metadata = ["job"]\n' + PROVIDER, {}, {},
+     "monitor.label_metadata[0]: expected a metadata key of letters, digits, _ . or - that is "
+     "not a built-in label (kind, severity, cause, provider, job, new_job, original_job, state, "
+     'model, suffix), got "job"'),
+    ("label_metadata_space", '[monitor]\nlabel_metadata = ["cost center"]\n' + PROVIDER, {},
+     {}, "monitor.label_metadata[0]: expected a metadata key of letters, digits, _ . or - that "
+     "is not a built-in label (kind, severity, cause, provider, job, new_job, original_job, "
+     'state, model, suffix), got "cost center"'),
     # a section that is not a table
     ("section_not_table", 'monitor = "x"\n' + PROVIDER, {}, {},
      'monitor: expected a table [monitor], got "x"'),

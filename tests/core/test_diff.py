@@ -371,11 +371,23 @@ def test_auth_failed_at_once() -> None:
 
 
 def test_label_line_contract() -> None:
-    """The label line: kind, severity, cause, provider, job, in that order."""
+    """The label line: kind, severity, cause, provider, job, in that order, then what
+    routing matches on (model, suffix)."""
     _s, alerts = run((together("cancelled"), [BILLING, CANCEL_REQ], 33))
     assert alerts[-1].label_line() == (
         f"kind=job.cancelled severity=failure cause=billing_limit provider=together-prod job={JOB}"
+        " model=meta-llama/Llama-3-8b suffix=demo"
     )
+
+
+def test_label_line_carries_named_metadata_cleaned() -> None:
+    """Metadata keys named in `label_metadata` follow, values cleaned like every label
+    value; keys not named, and keys the job lacks, are left out."""
+    snap = replace(openai("failed"), metadata={"team": "support ml", "cost_center": "42"})
+    _s, alerts = run((snap, [], 5))
+    line = alerts[-1].label_line(["team", "owner"])
+    assert line.endswith(" team=support_ml")
+    assert "cost_center" not in line and "owner=" not in line
 
 
 def test_alert_json_round_trip_keeps_nan() -> None:
