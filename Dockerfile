@@ -19,7 +19,9 @@ RUN pip install --prefix=/install .
 
 FROM python:3.11-slim
 COPY --from=build /install /usr/local
-RUN useradd --system --uid 10001 --user-group --no-create-home \
+# The group is made first with the same number, so USER 10001:10001 names a real group.
+RUN groupadd --system --gid 10001 ftmon \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home \
         --home-dir /var/lib/ftmon --shell /usr/sbin/nologin ftmon \
     && install -d -o ftmon -g ftmon -m 0700 /var/lib/ftmon \
     && install -d -m 0755 /etc/ftmon

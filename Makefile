@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo check lint test soak bench clean
+.PHONY: demo check lint test soak bench deploy-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/ftmon demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests $(wildcard bench)
-	$(BIN)/ruff format --check monitor tests $(wildcard bench)
+	$(BIN)/ruff check monitor tests deploycheck $(wildcard bench)
+	$(BIN)/ruff format --check monitor tests deploycheck $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -31,6 +31,11 @@ soak: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The deployment test (root): the units under systemd-nspawn, the image under a private
+# dockerd. Installs debootstrap, systemd-container and docker.io if they are missing.
+deploy-check: $(STAMP)
+	$(BIN)/python -m deploycheck --repo .
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -33,6 +33,10 @@ ReadFile = Callable[[str], str]
 """Returns a file's text; raises OSError (or UnicodeError) when it cannot."""
 
 E = TypeVar("E", bound=StrEnum)
+# What the shipped units' `SetCredential=` lines put in a credential whose `LoadCredential=`
+# file is missing (followed by that file's path): systemd then starts ftmon instead of
+# failing with 243 in a restart loop, and ftmon names the credential and exits 78.
+MISSING_CREDENTIAL = "ftmon:missing-credential:"
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
 
@@ -279,6 +283,13 @@ class Table:
         value = content.rstrip("\r\n")
         if not value:
             raise self.error(file_key, f"expected {what} in {path}, but the file is empty")
+        if value.startswith(MISSING_CREDENTIAL):
+            missing = value.removeprefix(MISSING_CREDENTIAL).strip() or "its source file"
+            raise self.error(
+                file_key,
+                f"expected {what} in {path}, but systemd did not load that credential: "
+                f"{missing} does not exist (LoadCredential=); create it, or remove what uses it",
+            )
         return Sourced(value=value, source=f"file {path}")
 
 

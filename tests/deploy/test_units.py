@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -25,7 +25,11 @@ from monitor import cli, config
 from monitor.app import wiring
 from monitor.app.metrics import Metrics
 from monitor.app.web import HealthServer, HealthState
+from monitor.config.fields import MISSING_CREDENTIAL
 from monitor.config.load import DEFAULT_STATE_FILE
+from monitor.core import policy
+from monitor.core.alerts import Alert, Kind, Severity
+from monitor.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ("ftmon.service", "ftmon-once.service", "ftmon-once.timer")
@@ -85,10 +89,10 @@ def test_verify_would_catch_a_typo(installed_units: list[Path]) -> None:
 def test_the_units_speak_the_cli_exit_codes() -> None:
     """78 stops restarts of the daemon; the once-unit treats 1, 2 and 3 as findings."""
     daemon = unit_settings("ftmon.service")
-    assert daemon["RestartPreventExitStatus"] == [str(cli.EX_CONFIG)]
+    assert daemon["RestartPreventExitStatus"] == [f"{cli.EX_CONFIG} 243"]  # 243: CREDENTIALS
     assert daemon["Type"] == ["notify"]
     assert daemon["NotifyAccess"] == ["main"]
-    assert daemon["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert daemon["ExecReload"] == ["/bin/sh -c 'kill -HUP $MAINPID'"]  # no procps needed
     once = unit_settings("ftmon-once.service")
     findings = {wiring.EXIT_WARNING, wiring.EXIT_FAILURE, wiring.EXIT_UNPOLLED}
     assert {int(code) for code in once["SuccessExitStatus"][0].split()} == findings
@@ -136,6 +140,78 @@ def test_systemd_example_config_reads_the_units_credentials(tmp_path: Path) -> N
     }
     assert cfg.channels[0].url.reveal() == "value-of-slack_webhook_url"
     assert cfg.monitor.state == tmp_path / DEFAULT_STATE_FILE
+
+
+@pytest.mark.parametrize("unit", ["ftmon.service", "ftmon-once.service"])
+def test_every_credential_has_a_missing_file_default(unit: str) -> None:
+    """Each LoadCredential= has a SetCredential= default: the marker and the file's path."""
+    settings = unit_settings(unit)
+    loads = dict(v.split(":", 1) for v in settings["LoadCredential"])
+    defaults = dict(v.split(":", 1) for v in settings["SetCredential"])
+    assert defaults == {name: MISSING_CREDENTIAL + path for name, path in loads.items()}
+
+
+def test_a_missing_credential_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    """What systemd hands over for a missing LoadCredential= file stops ftmon with 78 and the
+    file's name; the credentials that are present still load."""
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    settings = unit_settings("ftmon.service")
+    for name, default in (v.split(":", 1) for v in settings["SetCredential"]):
+        present = name != "openai_api_key"
+        (credentials / name).write_text(f"value-of-{name}" if present else default)
+    env = {"CREDENTIALS_DIRECTORY": str(credentials), "STATE_DIRECTORY": str(tmp_path)}
+    with pytest.raises(ConfigError) as caught:
+        config.load(ROOT / "deploy/systemd/ftmon.toml", env)
+    message = str(caught.value)
+    assert "providers[1].api_key_file" in message
+    assert "/etc/ftmon/credentials/openai_api_key does not exist" in message
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "check-config", "-c", "deploy/systemd/ftmon.toml"],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == cli.EX_CONFIG
+    assert "openai_api_key does not exist" in done.stderr
+
+
+@pytest.mark.parametrize("shipped", ["deploy/systemd/ftmon.toml", "deploy/sidecar/ftmon.toml"])
+def test_shipped_configs_route_every_kind(shipped: str, tmp_path: Path) -> None:
+    """No alert kind of any severity is left unmatched (it would only be logged)."""
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    for name in ("together_api_key", "openai_api_key"):
+        (credentials / name).write_text("a-key")
+    (credentials / "slack_webhook_url").write_text("json://127.0.0.1:9/hook")
+    env = {
+        "CREDENTIALS_DIRECTORY": str(credentials),
+        "STATE_DIRECTORY": str(tmp_path),
+        "TOGETHER_API_KEY": "a-key",
+        "SLACK_WEBHOOK_URL": "json://127.0.0.1:9/hook",
+    }
+    cfg = config.load(ROOT / shipped, env)
+    unrouted = [
+        f"{kind}/{severity}"
+        for kind in Kind
+        for severity in Severity
+        if not policy.channels_for(_alert(kind, severity), cfg.routes)
+    ]
+    assert unrouted == []
+
+
+def _alert(kind: Kind, severity: Severity) -> Alert:
+    return Alert(
+        kind=kind,
+        severity=severity,
+        provider="together-prod",
+        job_id="ft-1",
+        summary="s",
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+        dedup_key=f"{kind}:{severity}",
+    )
 
 
 @dataclass
@@ -199,6 +275,14 @@ def test_image_basics(dockerfile: Dockerfile) -> None:
     assert env["FTMON_CONFIG"] == "/etc/ftmon/ftmon.toml"
     port = env["FTMON_HEALTHCHECK_URL"].rsplit(":", 1)[1].split("/")[0]
     assert dockerfile.values("EXPOSE") == [port]
+
+
+def test_image_user_and_group_agree(dockerfile: Dockerfile) -> None:
+    """USER's uid and gid are the ones the image creates, so the gid has a group entry."""
+    uid, gid = dockerfile.values("USER")[-1].split(":")
+    run = " ".join(dockerfile.values("RUN"))
+    assert f"groupadd --system --gid {gid} ftmon" in run
+    assert f"useradd --system --uid {uid} --gid {gid} " in run
 
 
 def test_entrypoint_and_cmd_run_ftmon(dockerfile: Dockerfile) -> None:
