@@ -1,13 +1,16 @@
-"""Logging: structlog, console on a TTY and JSON otherwise, and no secret ever.
+"""Logging: one set-up for every entry point; structlog renders every line, JSON or console.
 
-Every configured secret (API keys, channel URLs and the tokens inside them, the
-heartbeat URL) is registered here; a processor replaces any occurrence of one in any
-log value — messages, exceptions and tracebacks included — before rendering. Standard
-library loggers (apprise, httpx) go through the same redaction.
+ftmon's own loggers and the standard library's (httpx, apscheduler, asyncio, …) all end in
+one handler whose formatter is structlog's `ProcessorFormatter`: in JSON mode every line on
+stderr is one JSON object, so a pipeline reading a sidecar's output never meets plain text.
+Every configured secret (API keys, the secret parts of channel URLs, the heartbeat URL)
+is masked in every line — messages, exceptions and tracebacks included — by the one
+`REDACTOR` before rendering.
 
-`$FTMON_LOG_LEVEL` (debug, info, warning, error; default info) sets the level; at debug
-the standard library loggers (httpx, httpcore) log at debug too, through the same
-redaction.
+`$FTMON_LOG_LEVEL` (debug, info, warning, error; default info) sets ftmon's level. Other
+libraries log at WARNING and above only, unless the level is debug: httpx would otherwise
+write one INFO line per request, where ftmon writes one `poll_completed` line per poll.
+apprise's own lines never reach the handler (`delivery.channels` captures them per send).
 """
 
 from __future__ import annotations
@@ -41,11 +44,7 @@ def level_from(env: Mapping[str, str]) -> int:
     return LEVELS[word]
 
 
-class _RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = REDACTOR(record.getMessage())
-        record.args = None
-        return True
+OWN_LOGGERS = ("ftmon", "monitor")  # structlog names (`ftmon.*`) and module names
 
 
 def configure(
@@ -55,7 +54,7 @@ def configure(
     *,
     level: int = logging.INFO,
 ) -> None:
-    """Set up structlog and the standard library loggers; logs go to stderr."""
+    """Route structlog and the standard library through one redacting handler on stderr."""
     out = stream or sys.stderr
     REDACTOR.register(secrets)
     use_json = log_format is LogFormat.JSON or (log_format is LogFormat.AUTO and not out.isatty())
@@ -64,22 +63,30 @@ def configure(
         if use_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             REDACTOR.processor,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(out),
-        cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
-    handler.addFilter(_RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(min(level, logging.WARNING))
+    root.setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)

@@ -23,7 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.simulator import SCENARIOS, RealClock, Simulator
-from tests.e2e.harness import ftmon_env, write_config
+from tests.e2e.harness import TOGETHER_KEY, ftmon_env, write_config
 from tests.receivers import HttpReceiver, free_port
 
 FAST = {
@@ -184,6 +184,11 @@ def test_daemon_delivers_reloads_and_drains(
     assert "STOPPING=1" in "".join(daemon.notes)
     received = Counter(labels(receiver))
     assert all(n == 1 for n in received.values()), received
+    lines = daemon.log.read_text().splitlines()
+    assert all(isinstance(json.loads(line), dict) for line in lines)  # the libraries' too
+    assert not [line for line in lines if "HTTP Request" in line]  # one line per poll instead
+    assert daemon.logged("poll_completed")
+    assert TOGETHER_KEY not in daemon.log.read_text()
 
 
 def test_sigkill_and_restart_neither_loses_nor_repeats(
