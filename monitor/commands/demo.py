@@ -1,11 +1,13 @@
 """`ftmon demo`: the whole pipeline against the built-in simulator, in under a minute.
 
-It starts the simulator in real time with five scripted scenarios compressed to about
+It starts the simulator in real time with seven scripted scenarios compressed to about
 half a minute each (a Together success, a billing-limit cancellation, a hardware failure
-restarted under a new job id with a refund, a job stuck in the queue, an OpenAI failure),
-runs the real daemon on `config/demo.toml` with a throw-away state file, and prints every
-message as a channel receives it: a local JSON webhook stands in for Slack. `--notify
-URL` adds real apprise channels beside it. No keys, no setup.
+restarted under a new job id with a refund, a job stuck in the queue, an OpenAI failure,
+cancellation and success), runs the real daemon on `config/demo.toml` with a throw-away
+state file, and prints every message as a channel receives it: a local JSON webhook
+stands in for Slack. The simulator pushes OpenAI's signed webhooks to the daemon as
+OpenAI would (`demo_webhooks`); a message pushed that way says so. `--notify URL` adds
+real apprise channels beside it. No keys, no setup.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +32,7 @@ from monitor import config as config_mod
 from monitor.app import logs
 from monitor.app.daemon import Daemon
 from monitor.app.wiring import system_clock
-from monitor.commands import status
+from monitor.commands import demo_webhooks, status
 from monitor.core.settings import ChannelConfig, Config, LogFormat, Secret
 from monitor.simulator import SCENARIOS, RealClock, Simulator
 
@@ -42,6 +44,8 @@ DEMO_SCENARIOS = (
     ("together_restart", 4.0),
     ("together_queue_stuck", 6.0),
     ("openai_failure", 3.0),
+    ("openai_cancel", 6.0),
+    ("openai_success", 10.0),
 )
 
 
@@ -56,8 +60,11 @@ def main(notify: Sequence[str], *, out: TextIO = sys.stdout, seconds: float = RU
             "FTMON_SIM_URL": sim.base_url,
             "FTMON_DEMO_STATE": str(Path(tmp) / "state.db"),
             "FTMON_DEMO_CHANNEL": f"json://127.0.0.1:{console.port}/",
+            "FTMON_DEMO_LISTEN": demo_webhooks.free_listen(),
         }
         config = _with_extra_channels(config_mod.load(demo_config_path(), env), notify)
+        demo_webhooks.connect(sim, config)
+        console.note = demo_webhooks.PushNote(sim, config)
         logs.configure(
             LogFormat.CONSOLE,
             [s.reveal() for s in config.secrets()],
@@ -120,6 +127,7 @@ class _ConsoleReceiver:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.count = 0
+        self.note: Callable[[str], str | None] = lambda _message: None
         self._lock = threading.Lock()
         receiver = self
 
@@ -148,8 +156,12 @@ class _ConsoleReceiver:
             stamp = datetime.now(UTC).strftime("%H:%M:%S")
             kind = str(payload.get("type", "info")).upper()
             print(f"── {stamp} {kind:<8} {payload.get('title', '')}", file=self.out)
-            for line in str(payload.get("message", "")).splitlines():
+            message = str(payload.get("message", ""))
+            for line in message.splitlines():
                 print(f"   {line}", file=self.out)
+            note = self.note(message)
+            if note:
+                print(f"   {note}", file=self.out)
             print(file=self.out, flush=True)
 
     def __enter__(self) -> _ConsoleReceiver:

@@ -290,6 +290,7 @@ def test_demo_config_validates_with_the_demo_variables(tmp_path: Path) -> None:
         "FTMON_SIM_URL": "http://127.0.0.1:8765",
         "FTMON_DEMO_STATE": str(tmp_path / "demo.db"),
         "FTMON_DEMO_CHANNEL": "json://127.0.0.1:8766/",
+        "FTMON_DEMO_LISTEN": "127.0.0.1:8767",
     }
     result = ftmon("check-config", "-c", str(DEMO), env=env)
     assert (result.code, result.stderr) == (0, "")
@@ -302,8 +303,12 @@ def test_demo_config_validates_with_the_demo_variables(tmp_path: Path) -> None:
         'repeat = "1m"',
         'group_wait = "0s"',
         'channels = ["console"]',
+        'listen = "127.0.0.1:8767"',
+        'webhook_secret = "********"  # from the config file',
+        'webhook_poll_interval = "20s"',
     ]:
         assert line in result.stdout
+    assert "ZnRtb24tZGVtby1vbmx5" not in result.stdout
 
 
 # Bad configurations whose error sits next to a secret: the message must not echo it.

@@ -96,12 +96,15 @@ def test_status_shows_jobs_restarts_and_the_outbox(tmp_path: Path) -> None:
 
 
 def test_demo_shows_alerts_as_they_are_delivered() -> None:
-    """The README's main command: simulator, real daemon and console receiver, no setup."""
+    """The README's main command: simulator, real daemon and console receiver, no setup;
+    the OpenAI failure (26 s in) is pushed by its webhook, and the demo says so."""
     from monitor.commands import demo
 
     out = StringIO()
-    assert demo.main([], out=out, seconds=14) == 0
+    assert demo.main([], out=out, seconds=34) == 0
     text = out.getvalue()
     assert "ftmon demo: the simulator serves" in text
     assert "kind=job.started" in text
+    failed = text.index("kind=job.failed severity=failure cause=invalid_file provider=openai-sim")
+    assert text[failed:].splitlines()[1].strip().startswith("↳ pushed by OpenAI's webhook")
     assert "JOBS (" in text and "OUTBOX" in text
