@@ -257,3 +257,11 @@ def label_keys(t: Table, key: str, reserved: Sequence[str]) -> tuple[str, ...]:
                 f"label ({', '.join(reserved)}), got {show(name)}",
             )
     return names
+
+
+def megabytes(t: Table, key: str, default: int, *, at_most: int = 1024) -> int:
+    """A whole number of MiB from 1 to `at_most`."""
+    value = t.raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= at_most:
+        raise t.error(key, f"expected a whole number of MiB from 1 to {at_most}, got {show(value)}")
+    return value

@@ -101,6 +101,7 @@ def _provider(p: ProviderConfig) -> list[str]:
         _line("lookback", p.lookback),
         *_webhook_lines(p),
         *_watch(p.watch),
+        _line("max_response_mb", p.max_response_mb),
         "",
     ]
 

@@ -30,6 +30,7 @@ from monitor.config.checks import (
     job_match,
     kind_globs,
     label_keys,
+    megabytes,
     quiet_window,
     references,
     unique_name,
@@ -42,6 +43,7 @@ from monitor.core.errors import ConfigError
 from monitor.core.model import ProviderKind
 from monitor.core.routing import MATCHER_KEYS
 from monitor.core.settings import (
+    DEFAULT_MAX_RESPONSE_MB,
     ChannelConfig,
     Config,
     FirstRun,
@@ -95,6 +97,7 @@ _PROVIDER_KEYS = (
     "webhook_secret_file",
     "webhook_poll_interval",
     "watch",
+    "max_response_mb",
 )
 _CHANNEL_KEYS = ("name", "url", "url_file")
 _ROUTE_KEYS = (
@@ -264,6 +267,7 @@ def _provider(t: Table, seen: dict[str, str], poll_interval: timedelta) -> Provi
             t, secret is not None, poll_interval, MAX_WEBHOOK_POLL
         ),
         watch=job_match(t.table("watch", MATCHER_KEYS)),
+        max_response_mb=megabytes(t, "max_response_mb", DEFAULT_MAX_RESPONSE_MB),
     )
 
 

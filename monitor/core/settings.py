@@ -80,6 +80,9 @@ class Thresholds:
     loss_spike_factor: float = 3.0
 
 
+DEFAULT_MAX_RESPONSE_MB = 32  # a larger provider answer is refused (a poll error), never kept
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderConfig:
     name: str
@@ -91,6 +94,7 @@ class ProviderConfig:
     webhook_secret: Secret | None = None  # OpenAI's signing secret: webhooks accepted
     webhook_poll_interval: timedelta | None = None  # poll this slowly while webhooks arrive
     watch: JobMatch = field(default_factory=JobMatch)  # jobs it does not take: not followed
+    max_response_mb: int = DEFAULT_MAX_RESPONSE_MB
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

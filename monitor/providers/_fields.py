@@ -4,22 +4,34 @@ Optional readers return None for anything missing, null or of the wrong type: pr
 add fields, drop fields and send `""` or `0` for "unset", and none of that is an error.
 Required readers raise `ProviderSchemaError` naming the field (with its path inside the
 payload, e.g. `data[3].status`) and the job when it is known.
+
+Ranges are checked here, at the boundary, so no value a provider sends can crash the pure
+core later: times outside 1970–2199 read as absent (a date near year 9999 overflows as soon
+as a threshold is added to it), integers beyond ±2**53 as absent, and every decoded string
+is made encodable (`clean`: a lone surrogate, which JSON's `\ud800` escape can produce,
+cannot be written to SQLite or quoted into a URL).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from monitor.core.errors import ProviderSchemaError
+from monitor.core.text import encodable
 
 JsonObject = Mapping[str, object]
 EventData = dict[str, float | int | str | None]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)  # later than any real job; far from datetime.max
+MAX_INT = 2**53  # the largest integer every JSON reader agrees on
+MAX_EPOCHS = 100_000  # more is no real job; the core multiplies an epoch's time by it
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +88,12 @@ def opt_str(obj: JsonObject, key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def opt_int(obj: JsonObject, key: str) -> int | None:
+def opt_int(obj: JsonObject, key: str, *, at_most: int = MAX_INT) -> int | None:
+    """An integer within ±`at_most` (a count beyond any real one reads as absent)."""
     value = obj.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if -at_most <= value <= at_most else None
 
 
 def opt_bool(obj: JsonObject, key: str) -> bool | None:
@@ -102,6 +117,16 @@ def finite_float(value: object) -> float | None:
     return result if result is not None and math.isfinite(result) else None
 
 
+def bounded_float(value: object, low: float, high: float) -> float | None:
+    """A finite float within [low, high], else None (`seconds_remaining` of 1e12 is none)."""
+    result = finite_float(value)
+    return result if result is not None and low <= result <= high else None
+
+
+def _in_range(at: datetime) -> datetime | None:
+    return at if EPOCH <= at < LATEST else None
+
+
 def iso_time(value: object) -> datetime | None:
     """ISO-8601 (`…Z`, with or without a fraction, or with an offset) as aware UTC.
 
@@ -112,8 +137,8 @@ def iso_time(value: object) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+            return _in_range(parsed.replace(tzinfo=UTC))
+        return _in_range(parsed.astimezone(UTC))
     except (ValueError, OverflowError):
         return None
 
@@ -124,7 +149,7 @@ def unix_time(value: object) -> datetime | None:
     if seconds is None:
         return None
     try:
-        return datetime.fromtimestamp(seconds, UTC)
+        return _in_range(datetime.fromtimestamp(seconds, UTC))
     except (ValueError, OverflowError, OSError):
         return None
 
@@ -134,7 +159,7 @@ def ns_time(value: object) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     try:
-        return EPOCH + timedelta(microseconds=value // 1000)
+        return _in_range(EPOCH + timedelta(microseconds=value // 1000))
     except OverflowError:
         return None
 
@@ -171,3 +196,23 @@ def read_identity(
     status = required_str(obj, "status", where)
     created_at = required_time(obj, "created_at", where, parse_time)
     return Identity(obj, where, job_id, status, created_at)
+
+
+def may_hold_surrogates(content: bytes) -> bool:
+    """Whether a raw body may decode to a lone surrogate (an escaped or raw one)."""
+    return _SURROGATE.search(content) is not None
+
+
+def clean(value: object) -> object:
+    """`value` with every lone surrogate in its strings (keys too) replaced by U+FFFD.
+
+    Walked only when `may_hold_surrogates(body)`, so the usual answer costs one scan of
+    its bytes.
+    """
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, list):
+        return [clean(item) for item in value]
+    if isinstance(value, dict):
+        return {encodable(str(k)): clean(v) for k, v in value.items()}
+    return value

@@ -4,8 +4,8 @@ Together's job list has no paging: ten thousand jobs are one ~6 MB body, and dec
 whole holds every job's dict at once (~15 MB) before the first is parsed. `each_item`
 walks the envelope with the standard decoder and hands over one item at a time, so a
 job's dict is gone once it is parsed. Anything it does not expect (another shape, bad
-JSON, a repeated key) makes it give up, and the caller decodes the body whole, which
-keeps every error exactly as before.
+JSON, a repeated key, nesting deeper than Python's recursion limit) makes it give up, and
+the caller decodes the body whole, which keeps every error exactly as before.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def each_item(content: bytes, key: str, visit: Callable[[int, object], None]) ->
     try:
         text = content.decode("utf-8")
         _walk(text, key, visit)
-    except (UnicodeDecodeError, ValueError, IndexError) as exc:
+    except (UnicodeDecodeError, ValueError, IndexError, RecursionError) as exc:
         if isinstance(exc, NotPlain):
             raise
         raise NotPlain(str(exc)) from None

@@ -17,10 +17,19 @@ mapped onto `monitor.core.errors`:
     a 2xx body that is not JSON               ProviderSchemaError    names the job
 
 `retry_after` comes from `retry-after-ms`, else `Retry-After` (seconds or an HTTP date),
-else Together's `x-ratelimit-reset`. The client never retries: the caller decides. Every
-request waits its turn at the provider's `Pacer` (pacing.py), which every answer informs,
-so a 429 or a dwindling rate-limit budget slows the next requests down. The API key is
-read only to build the Authorization header and never appears in an error.
+else Together's `x-ratelimit-reset`, and is never more than `MAX_PAUSE` (five minutes).
+
+Nothing a provider sends is trusted to be small, quick or harmless: each request has a
+total deadline (`REQUEST_DEADLINE`, headers and body, so a body trickled a byte at a time
+cannot hold a poll forever), a body larger than the provider's `max_response_mb` is
+refused without being buffered, the provider's key is masked in the raw body before it
+is parsed and quoted error text passes the redactor (a provider echoing `Bearer <key>`
+shows a mask), and a transport failure is described in our words (what failed, on which
+path), never by quoting the exception, whose text may carry a header.
+
+The client never retries: the caller decides. Every request waits its turn at the
+provider's `Pacer` (pacing.py), which every answer informs, so a 429 or a dwindling
+rate-limit budget slows the next requests down.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol
 from urllib.parse import quote
 
+import anyio
 import httpx
 
 from monitor.core.errors import (
@@ -48,8 +58,11 @@ from monitor.core.errors import (
     ProviderUnavailable,
 )
 from monitor.core.model import Checkpoint, JobEvent, JobSnapshot, LossPoint, ProviderKind
+from monitor.core.redact import MASK, REDACTOR
 from monitor.core.settings import ProviderConfig
-from monitor.providers.pacing import Pacer
+from monitor.core.text import one_line
+from monitor.providers._fields import clean, may_hold_surrogates
+from monitor.providers.pacing import MAX_PAUSE, Pacer
 
 # Told the HTTP status of every response, or None when the request got no response
 # (timeout, refused, dropped): how the daemon counts provider requests for /metrics.
@@ -103,6 +116,11 @@ LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 QUOTA_CODES = frozenset({"insufficient_quota"})
 EPOCH_CUTOFF = 1_000_000_000.0  # a reset header this large is a unix time, not an interval
+REQUEST_DEADLINE = 60.0  # seconds for one whole request: connect, headers and body
+ERROR_BODY_LIMIT = 65_536  # bytes of a non-2xx body read for its message
+MB = 1024 * 1024
+MASK_BYTES = MASK.encode()
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "cf-ray")
 
 
 def user_agent() -> str:
@@ -167,11 +185,17 @@ def _http_date(text: str) -> datetime | None:
 
 
 def retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
-    """Seconds to wait before the next request, as the provider asked, else None.
+    """Seconds to wait before the next request, as the provider asked (at most
+    `MAX_PAUSE`), else None.
 
     An HTTP date is measured from the response's own `Date` header when present (immune
     to clock skew), else from `now`.
     """
+    asked = _asked_wait(headers, now)
+    return None if asked is None else min(asked, MAX_PAUSE)
+
+
+def _asked_wait(headers: Mapping[str, str], now: datetime) -> float | None:
     millis = _seconds(headers.get("retry-after-ms"))
     if millis is not None:
         return millis / 1000.0
@@ -201,16 +225,40 @@ def _error_body(content: bytes) -> tuple[str, str]:
         return "", ""
     words = " ".join(str(error.get(k)) for k in ("type", "code") if error.get(k))
     message = error.get("message")
-    return words, (message[:200] if isinstance(message, str) else "")
+    return _shown(words, 80), (_shown(message, 200) if isinstance(message, str) else "")
+
+
+def _shown(text: str, limit: int) -> str:
+    """Provider text fit to quote: one line, secrets masked (before it is cut, so no cut
+    can leave half a key), at most `limit` characters."""
+    return REDACTOR(one_line(text[: limit * 10]))[:limit]
+
+
+def request_id(headers: Mapping[str, str]) -> str | None:
+    """The provider's id for this request (support asks for it), if it looks like one."""
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name, "")
+        if value and len(value) <= 64 and all(c.isalnum() or c in "-_:." for c in value):
+            return value
+    return None
 
 
 def error_for_response(
-    provider: str, response: httpx.Response, *, path: str, job_id: str | None, now: datetime
+    provider: str,
+    response: httpx.Response,
+    *,
+    path: str,
+    job_id: str | None,
+    now: datetime,
+    content: bytes | None = None,
 ) -> ProviderError:
-    """The ftmon error for a non-2xx answer; see the module docstring for the table."""
+    """The ftmon error for a non-2xx answer (`content`: its body, when read apart from
+    `response`); see the module docstring for the table."""
     code = response.status_code
-    words, message = _error_body(response.content)
+    words, message = _error_body(response.content if content is None else content)
+    rid = request_id(response.headers)
     what = f"HTTP {code} on {path}" + (f" ({words})" if words else "")
+    what += f" [request {rid}]" if rid else ""
     if code in (401, 403):  # the body is not quoted: it may echo part of the key
         return ProviderAuthError(provider, f"{what}: credentials rejected", status_code=code)
     if code == 402 or (code == 429 and QUOTA_CODES.intersection(words.split())):
@@ -226,24 +274,54 @@ def error_for_response(
 
 
 def decode_json(provider: str, content: bytes, job_id: str | None) -> object:
-    """Python's json: NaN and Infinity survive; truncated or malformed bodies do not."""
+    """Python's json: NaN and Infinity survive; truncated, malformed or nested-too-deep
+    bodies do not; lone surrogates in strings are replaced (`_fields.clean`)."""
     try:
-        return json.loads(content)
+        decoded = json.loads(content)
+        return clean(decoded) if may_hold_surrogates(content) else decoded
     except (ValueError, RecursionError) as exc:
-        detail = f"invalid JSON ({type(exc).__name__}: {str(exc)[:120]})"
+        detail = f"invalid JSON ({type(exc).__name__}: {_shown(str(exc), 120)})"
         raise ProviderSchemaError(provider, "<body>", job_id, detail) from None
+
+
+# What went wrong, in our words: an httpx exception's text may quote a header (the key).
+_TRANSPORT_WORDS: tuple[tuple[type[Exception], str], ...] = (
+    (httpx.ConnectTimeout, "connection timed out"),
+    (httpx.ReadTimeout, "no data within the read timeout"),
+    (httpx.WriteTimeout, "request could not be sent in time"),
+    (httpx.PoolTimeout, "no free connection in time"),
+    (httpx.ConnectError, "connection failed"),
+    (httpx.ReadError, "connection lost while reading the answer"),
+    (httpx.WriteError, "connection lost while sending the request"),
+    (httpx.RemoteProtocolError, "the server broke the HTTP protocol"),
+    (httpx.LocalProtocolError, "the request could not be built (a header is invalid)"),
+    (httpx.ProxyError, "the proxy failed"),
+    (httpx.UnsupportedProtocol, "unsupported URL scheme"),
+    (httpx.DecodingError, "the answer could not be decoded"),
+    (httpx.TooManyRedirects, "too many redirects"),
+)
+
+
+def transport_summary(exc: Exception) -> str:
+    """What failed, in our words, with the exception's class name (never its text)."""
+    words = next((w for kind, w in _TRANSPORT_WORDS if isinstance(exc, kind)), "request failed")
+    return f"{words} ({type(exc).__name__})"
 
 
 @contextmanager
 def transport_errors(provider: str, path: str) -> Iterator[None]:
-    """Timeouts and connection failures (refused, reset, dropped mid-body) → retryable."""
+    """Timeouts and connection failures (refused, reset, dropped mid-body) → retryable;
+    so is a request that does not finish within `REQUEST_DEADLINE` (anyio's TimeoutError)."""
     try:
         yield
-    except httpx.TimeoutException as exc:
-        raise ProviderUnavailable(provider, f"timeout ({type(exc).__name__}) on {path}") from exc
-    except httpx.RequestError as exc:
-        detail = f"{type(exc).__name__} on {path}: {str(exc)[:200]}"
-        raise ProviderUnavailable(provider, detail) from exc
+    except httpx.HTTPError as exc:
+        raise ProviderUnavailable(provider, f"{transport_summary(exc)} on {path}") from None
+    except TimeoutError:
+        detail = f"no complete answer within {REQUEST_DEADLINE:.0f}s on {path}"
+        raise ProviderUnavailable(provider, detail) from None
+    except (UnicodeError, ValueError) as exc:  # a URL or header httpx cannot encode
+        detail = f"the request could not be built ({type(exc).__name__}) on {path}"
+        raise ProviderUnavailable(provider, detail) from None
 
 
 # --- the boundary --------------------------------------------------------------------------
@@ -264,6 +342,8 @@ class ProviderHttp:
         self._client = build_http_client(cfg, transport=transport)
         self._count: ResponseCounter = on_response or (lambda _status: None)
         self.pacer = pacer or Pacer()
+        self._max_body = cfg.max_response_mb * MB
+        self._key = cfg.api_key.reveal().encode("ascii", "replace")
 
     async def get_json(
         self,
@@ -283,25 +363,47 @@ class ProviderHttp:
         params: Mapping[str, str | int] | None = None,
         job_id: str | None = None,
     ) -> bytes:
-        """GET `path`: the body of a 2xx answer, every other outcome mapped to an error."""
+        """GET `path`: the body of a 2xx answer (the key masked in it), every other outcome
+        mapped to an error."""
         async with self.pacer.slot():
             try:
                 with transport_errors(self.name, path):
-                    response = await self._client.get(path, params=params)
+                    response, content = await self._request(path, params)
             except ProviderUnavailable:
                 self._count(None)
                 raise
         self._count(response.status_code)
+        if content is None:
+            limit = f"larger than max_response_mb = {self._max_body // MB}"
+            raise ProviderSchemaError(self.name, "<body>", job_id, f"an answer {limit}")
+        content = content.replace(self._key, MASK_BYTES) if self._key else content
         if response.is_success:
             self.pacer.observe(response.status_code, response.headers)
-            return response.content
+            return content
         now = datetime.now(UTC)
-        error = error_for_response(self.name, response, path=path, job_id=job_id, now=now)
+        error = error_for_response(
+            self.name, response, path=path, job_id=job_id, now=now, content=content
+        )
         if isinstance(error, ProviderUnavailable) and response.status_code == 429:
             self.pacer.observe(429, response.headers, wait=error.retry_after)
         else:  # a quota 429 is billing, not pace: it says nothing about the rate
             self.pacer.observe(response.status_code, response.headers)
         raise error
+
+    async def _request(
+        self, path: str, params: Mapping[str, str | int] | None
+    ) -> tuple[httpx.Response, bytes | None]:
+        """One GET within `REQUEST_DEADLINE`; its body, or None when over the size limit
+        (an error answer's body is only read as far as `ERROR_BODY_LIMIT`)."""
+        with anyio.fail_after(REQUEST_DEADLINE):
+            async with self._client.stream("GET", path, params=params) as response:
+                limit = self._max_body if response.is_success else ERROR_BODY_LIMIT
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        return response, (None if response.is_success else bytes(body[:limit]))
+        return response, bytes(body)
 
     async def aclose(self) -> None:
         await self._client.aclose()

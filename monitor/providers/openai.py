@@ -35,6 +35,7 @@ from monitor.core.model import (
 )
 from monitor.core.settings import ProviderConfig
 from monitor.providers._fields import (
+    MAX_EPOCHS,
     JsonObject,
     Where,
     as_object,
@@ -103,7 +104,10 @@ def parse_error(raw: object) -> JobError | None:
 def _n_epochs(obj: JsonObject) -> int | None:
     """`hyperparameters.n_epochs` when an int (not `"auto"`), else the method's copy."""
     for holder in (obj.get("hyperparameters"), _method_hyperparameters(obj.get("method"))):
-        if isinstance(holder, Mapping) and (n := opt_int(holder, "n_epochs")) is not None:
+        if (
+            isinstance(holder, Mapping)
+            and (n := opt_int(holder, "n_epochs", at_most=MAX_EPOCHS)) is not None
+        ):
             return n
     return None
 

@@ -12,6 +12,11 @@ answer and adjusts both:
     any other answer                 spacing 0; limit creeps back up by one per `limit`
                                      answers, to the ceiling it started at
 
+No pause or spacing is ever longer than `MAX_PAUSE` (five minutes), whatever a header
+says: a `Retry-After` of a year or an `x-ratelimit-reset` of a day would otherwise stop
+the provider (and hang `run --once`) for as long. A provider that keeps asking for more
+keeps failing its polls instead, which counts toward `monitor.provider_down`.
+
 So a provider that says "slow down" is slowed down smoothly instead of failed; the poll
 service retries a rate-limited request, and its retry waits here for the pause to end.
 Headers read: `x-ratelimit-remaining-requests` / `x-ratelimit-reset-requests` (OpenAI,
@@ -32,6 +37,7 @@ import anyio
 DEFAULT_LIMIT = 8
 LOW_WATER = 2  # fewer requests left than two rounds at the ceiling: start spacing them
 DEFAULT_PAUSE = 1.0  # seconds, when a provider says stop but not for how long
+MAX_PAUSE = 300.0  # seconds: the longest any header may hold requests back
 EPOCH_CUTOFF = 1_000_000_000.0  # a reset this large is a unix time, not an interval
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
@@ -122,15 +128,15 @@ class Pacer:
             self.throttled += 1
             self._set_limit(self.limit // 2)
             pause = wait if wait is not None else (reset if reset is not None else DEFAULT_PAUSE)
-            self.resume_at = max(self.resume_at, now + pause)
+            self.resume_at = max(self.resume_at, now + min(pause, MAX_PAUSE))
             return
         if remaining is None:
             self.spacing = 0.0
             self._creep()
         elif remaining == 0:
-            self.resume_at = max(self.resume_at, now + (reset or DEFAULT_PAUSE))
+            self.resume_at = max(self.resume_at, now + min(reset or DEFAULT_PAUSE, MAX_PAUSE))
         elif remaining < LOW_WATER * self.ceiling:
-            self.spacing = (reset or DEFAULT_PAUSE) / remaining
+            self.spacing = min((reset or DEFAULT_PAUSE) / remaining, MAX_PAUSE)
             self._set_limit(min(self.limit, remaining))
         else:
             self.spacing = 0.0

@@ -33,13 +33,17 @@ from monitor.core.model import (
 )
 from monitor.core.settings import ProviderConfig
 from monitor.providers._fields import (
+    MAX_EPOCHS,
     EventData,
     JsonObject,
     Where,
     as_object,
+    bounded_float,
+    clean,
     envelope_items,
     finite_float,
     iso_time,
+    may_hold_surrogates,
     opt_bool,
     opt_int,
     opt_str,
@@ -82,6 +86,7 @@ EVENT_INT_FIELDS = ("step", "total_steps", "token_count", "param_count", "traini
 EVENT_STR_FIELDS = ("checkpoint_path", "model_path", "wandb_url")
 
 NANODOLLARS_PER_USD = 1_000_000_000
+MAX_ESTIMATE = 10 * 365 * 86_400.0  # seconds; a longer estimate is no estimate
 JOBS = "fine-tunes"
 
 
@@ -160,7 +165,7 @@ def parse_event_list(raw: object, provider: str, job_id: str) -> list[JobEvent]:
 def _seconds_remaining(progress: object) -> float | None:
     if not isinstance(progress, Mapping) or opt_bool(progress, "estimate_available") is not True:
         return None
-    return finite_float(progress.get("seconds_remaining"))
+    return bounded_float(progress.get("seconds_remaining"), 0.0, MAX_ESTIMATE)
 
 
 def _price_usd(total_price: object) -> float | None:
@@ -187,7 +192,7 @@ def parse_job(raw: object, provider: str, where: Where | None = None) -> JobSnap
         output_name=opt_str(obj, "model_output_name"),
         training_file=opt_str(obj, "training_file"),
         suffix=opt_str(obj, "suffix"),
-        n_epochs=opt_int(obj, "n_epochs"),
+        n_epochs=opt_int(obj, "n_epochs", at_most=MAX_EPOCHS),
         epochs_completed=opt_int(obj, "epochs_completed"),
         steps_completed=opt_int(obj, "steps_completed"),
         total_steps=opt_int(obj, "total_steps"),
@@ -216,9 +221,10 @@ def parse_job_list_body(
     after `created_after`."""
     where = Where(provider)
     jobs: list[JobSnapshot] = []
+    dirty = may_hold_surrogates(content)
 
     def visit(index: int, item: object) -> None:
-        job = parse_job(item, provider, where.at(f"data[{index}]."))
+        job = parse_job(clean(item) if dirty else item, provider, where.at(f"data[{index}]."))
         if created_after is None or job.created_at > created_after:
             jobs.append(job)
 

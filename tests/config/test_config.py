@@ -320,7 +320,7 @@ BAD = [
     ("unknown_key_provider", PROVIDER + 'token = "x"\n', {}, {},
      "providers[0].token: unknown key; expected one of name, kind, api_key, api_key_file, "
      "base_url, jobs, lookback, webhook_secret, webhook_secret_file, webhook_poll_interval, "
-     "watch"),
+     "watch, max_response_mb"),
     # an unknown key in a route
     ("unknown_key_route", PROVIDER + CHANNEL + '[[routes]]\nchannel = ["slack"]\n', {}, {},
      "routes[0].channel: unknown key; expected one of kinds, min_severity, providers, "
@@ -628,6 +628,9 @@ BAD = [
     # a lookback so long that now - lookback is before year 1
     ("lookback_too_long", PROVIDER + 'lookback = "99999999d"\n', {}, {},
      'providers[0].lookback: expected a duration of at most 3650d, got "99999999d"'),
+    # a body limit that is not a whole number of MiB
+    ("max_response_mb_zero", PROVIDER + "max_response_mb = 0\n", {}, {},
+     "providers[0].max_response_mb: expected a whole number of MiB from 1 to 1024, got 0"),
     # a poll interval of more than a day watches nothing
     ("poll_interval_too_long", '[monitor]\npoll_interval = "2d"\n' + PROVIDER, {}, {},
      'monitor.poll_interval: expected a duration of at most 1d, got "2d"'),
