@@ -32,6 +32,7 @@ class Answer:
     trickle: float = 0.0  # between chunks of `chunk` bytes
     chunk: int = 0  # 0: the whole body at once
     length: int | None = None  # Content-Length to announce (None: the body's own)
+    close: bool = False  # close the connection once the body is sent (cut it short)
 
     @classmethod
     def json(cls, value: object, status: int = 200, **kw: Any) -> Answer:
@@ -127,6 +128,7 @@ class HostileServer:
             handler.send_header("Connection", "close")
             handler.close_connection = True
         handler.end_headers()
+        handler.close_connection = handler.close_connection or answer.close
         for piece in chunks:
             if self.stopping.is_set():
                 return
