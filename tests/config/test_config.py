@@ -605,17 +605,17 @@ BAD = [
      'routes[0].quiet_hours: expected an IANA time zone like "Europe/Berlin", '
      'got "22:00-07:00 Europe"'),
     # a key file saved with a trailing tab: the header would be refused (and quote the key)
-    ("api_key_trailing_tab", KP + 'api_key_file = "/k"\n', {}, {"/k": "tg-key\t\n"},
+    ("api_key_trailing_tab", KP + 'api_key_file = "/tab.key"\n', {}, {"/tab.key": "tg-key\t\n"},
      "providers[0].api_key_file: expected an API key of printable ASCII characters without "
-     "spaces; the key from file /k has whitespace at position 7 of 7"),
+     "spaces; the key from file /tab.key has whitespace at position 7 of 7"),
     # a key with a space in it, from the environment
     ("api_key_space", KP + 'api_key = "${K}"\n', {"K": "tg key"}, {},
      "providers[0].api_key: expected an API key of printable ASCII characters without "
      "spaces; the key from env K has whitespace at position 3 of 6"),
     # a NUL byte pasted into a key
-    ("api_key_control", KP + 'api_key = "${K}"\n', {"K": "tg\x00key"}, {},
-     "providers[0].api_key: expected an API key of printable ASCII characters without "
-     "spaces; the key from env K has a control character at position 3 of 6"),
+    ("api_key_control", KP + 'api_key_file = "/nul.key"\n', {}, {"/nul.key": "tg\x00key\n"},
+     "providers[0].api_key_file: expected an API key of printable ASCII characters without "
+     "spaces; the key from file /nul.key has a control character at position 3 of 6"),
     # a non-ASCII character (a typographic dash) in a key
     ("api_key_non_ascii", KP + 'api_key = "${K}"\n', {"K": "tg\u2013key"}, {},
      "providers[0].api_key: expected an API key of printable ASCII characters without "

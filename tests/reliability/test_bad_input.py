@@ -65,8 +65,10 @@ NOT_CONFIG: list[tuple[str, bytes, str]] = [
 
 
 def _localize(text: str, files: dict[str, str], directory: Path) -> tuple[str, dict[str, str]]:
-    """Put the case's key files in `directory`; return the text and a path mapping."""
+    """Put the case's key files in `directory` (a subdirectory of their own, so no case
+    overwrites another's); return the text and a path mapping."""
     mapping = {}
+    directory.mkdir()
     for n, (path, content) in enumerate(files.items()):
         local = directory / f"secret-{n}"
         local.write_text(content)
@@ -86,7 +88,7 @@ def config_cases(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any
     directory = tmp_path_factory.mktemp("bad-configs")
     cases: list[dict[str, Any]] = []
     for name, text, env, files, message in BAD:
-        _, mapping = _localize(text, files, directory)
+        _, mapping = _localize(text, files, directory / f"{name}-files")
         path = directory / f"{name}.toml"
         path.write_text(_replace_paths(text, mapping))
         expected = f"ftmon: configuration error: {path}: {_replace_paths(message, mapping)}\n"
