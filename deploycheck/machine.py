@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploycheck.host import CheckError, Owned, run, say
+from deploycheck.results import wait_for
 from deploycheck.tree import PATH
 
 
@@ -53,10 +54,14 @@ def boot(root: Path, owned: Owned) -> Machine:
     process = owned.start("systemd-nspawn", argv, owned.workdir / "nspawn.log")
     leader = _leader(process)
     machine = Machine(root=root, nspawn=process, leader=leader)
-    done = machine.sh("systemctl is-system-running --wait")
-    state = done.stdout.strip()
-    if state not in ("running", "degraded"):
-        raise CheckError(f"the container's systemd did not come up: {state!r}")
+    states: list[str] = []
+
+    def up() -> bool:  # its bus may not answer yet in the first instants: ask again
+        states.append(machine.sh("systemctl is-system-running --wait").stdout.strip())
+        return states[-1] in ("running", "degraded")
+
+    if not wait_for(up, 120, step=1):
+        raise CheckError(f"the container's systemd did not come up: {states[-3:]}")
     return machine
 
 
