@@ -149,13 +149,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 async def _run_once(cfg: Config, as_json: bool) -> int:
     """One cycle for every provider, then deliver what it (and earlier runs) left."""
-    from monitor.delivery.channels import build_channels
     from monitor.delivery.dispatch import Dispatcher
+    from monitor.delivery.lazy import checked_lazy_channels
 
     clock = wiring.system_clock()
-    channels = build_channels(cfg.channels, cfg.file)  # a URL apprise cannot use: exit 78 now
     runtime = wiring.open_runtime(cfg, clock)
     try:
+        # apprise is loaded only to validate a channel set not seen before (a URL it cannot
+        # use: exit 78 before anything is polled) or to send.
+        channels = checked_lazy_channels(cfg.channels, cfg.file, runtime.store)
         report = await wiring.poll_all(runtime)
         dispatcher = Dispatcher(
             runtime.store,

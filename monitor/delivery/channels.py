@@ -1,5 +1,8 @@
 """Channels: the only module that imports apprise. One apprise instance per channel.
 
+apprise (and its ~130 plugins) is imported on first use, not with this module: a
+`run --once` with nothing to send never loads it (see `delivery.lazy`).
+
 Each configured channel gets its own `apprise.Apprise` holding its one URL, so each has
 its own result, attempts and error. apprise blocks (and sleeps to throttle), so a send
 runs in a worker thread. What the message looks like is decided from the URL's plugin:
@@ -31,8 +34,6 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio.to_thread
-import apprise
-from apprise.manager_plugins import NotificationManager
 
 from monitor.core.errors import ConfigError
 from monitor.core.render import BodyFormat, Message
@@ -54,9 +55,13 @@ class Channel(Protocol):
     """What the dispatcher needs of a channel; `AppriseChannel` is the real one."""
 
     name: str
-    fmt: BodyFormat
-    body_limit: int
-    title_limit: int
+
+    @property
+    def fmt(self) -> BodyFormat: ...
+    @property
+    def body_limit(self) -> int: ...
+    @property
+    def title_limit(self) -> int: ...
 
     async def send(self, message: Message) -> SendResult: ...
 
@@ -74,7 +79,7 @@ class AppriseChannel:
         self.body_limit, self.title_limit = _limits(plugin, self.fmt)
         self._timeout = timeout
         self.fingerprint = fingerprint(name, url)
-        self._apprise = apprise.Apprise(asset=_asset())
+        self._apprise = _apprise().Apprise(asset=_asset())
         self._apprise.add(plugin)
         self._lock = threading.Lock()
 
@@ -82,6 +87,7 @@ class AppriseChannel:
         return await anyio.to_thread.run_sync(self._send_blocking, message)
 
     def _send_blocking(self, message: Message) -> SendResult:
+        apprise = _apprise()
         with self._lock:
             try:
                 result = self._apprise.notify(
@@ -232,12 +238,15 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
 
 # -- apprise plumbing -----------------------------------------------------------------
 
-_FORMATS: dict[Any, BodyFormat] = {
-    apprise.NotifyFormat.MARKDOWN: "markdown",
-    apprise.NotifyFormat.HTML: "html",
-    apprise.NotifyFormat.TEXT: "text",
-}
+_FORMATS: dict[str, BodyFormat] = {"markdown": "markdown", "html": "html", "text": "text"}
 _prepared = threading.Event()
+
+
+def _apprise() -> Any:
+    """apprise itself, imported on first use."""
+    import apprise
+
+    return apprise
 
 
 def _prepare_apprise() -> None:
@@ -246,6 +255,9 @@ def _prepare_apprise() -> None:
     on import (`imghdr`, via its PGP helper) — not ours to fix, and noise to an operator."""
     if _prepared.is_set():
         return
+    apprise = _apprise()
+    from apprise.manager_plugins import NotificationManager
+
     log = logging.getLogger(apprise.LOGGER_NAME)
     log.setLevel(logging.DEBUG)
     log.propagate = False
@@ -256,12 +268,12 @@ def _prepare_apprise() -> None:
 
 
 def _asset() -> Any:
-    return apprise.AppriseAsset(storage_mode="memory")
+    return _apprise().AppriseAsset(storage_mode="memory")
 
 
 def _instantiate(url: str) -> Any:
     try:
-        return apprise.Apprise.instantiate(url, asset=_asset(), suppress_exceptions=True)
+        return _apprise().Apprise.instantiate(url, asset=_asset(), suppress_exceptions=True)
     except Exception:  # apprise promises None for a bad URL; be sure of it
         return None
 
@@ -279,7 +291,8 @@ def _scheme(url: str) -> str:
 
 def _format_of(plugin: Any) -> BodyFormat:
     """The plugin's own default (or its `?format=`): markdown for Slack, html for email."""
-    return _FORMATS.get(plugin.resolve_format(None), "text")
+    chosen = plugin.resolve_format(None)
+    return _FORMATS.get(str(getattr(chosen, "value", chosen)), "text")
 
 
 def _limits(plugin: Any, fmt: BodyFormat) -> tuple[int, int]:

@@ -75,13 +75,13 @@ def jobs_cutoff(
 
 def due(conn: sqlite3.Connection, now: datetime, every: timedelta = EVERY) -> bool:
     """True when the last pass is `every` or more ago (or there was none)."""
-    last = _meta(conn, "pruned_at")
+    last = read_meta(conn, "pruned_at")
     return last is None or now - datetime.fromisoformat(last) >= every
 
 
 def pruned_before(conn: sqlite3.Connection, provider: str) -> datetime | None:
     """The creation time before which `provider`'s finished jobs were forgotten."""
-    value = _meta(conn, f"jobs_pruned_before:{provider}")
+    value = read_meta(conn, f"jobs_pruned_before:{provider}")
     return datetime.fromisoformat(value) if value else None
 
 
@@ -104,7 +104,7 @@ def prune(
         alerts = conn.execute(_DELETE_ALERTS, cutoff).rowcount
         for provider, lookback in sorted(lookbacks.items()):
             forgotten[provider] = _prune_jobs(conn, provider, now, lookback, margin)
-        _set_meta(conn, "pruned_at", ts(now))
+        write_meta(conn, "pruned_at", ts(now))
     jobs = sum(len(ids) for ids in forgotten.values())
     counts = Pruned(alerts=alerts, deliveries=deliveries, attempts=attempts, jobs=jobs)
     return counts, forgotten
@@ -121,18 +121,19 @@ def _prune_jobs(
         "DELETE FROM jobs WHERE provider = ? AND job_id = ?", [(provider, i) for i in ids]
     )
     key = f"jobs_pruned_before:{provider}"
-    known = _meta(conn, key)
+    known = read_meta(conn, key)
     if ids and (known is None or datetime.fromisoformat(known) < cutoff):
-        _set_meta(conn, key, ts(cutoff))
+        write_meta(conn, key, ts(cutoff))
     return ids
 
 
-def _meta(conn: sqlite3.Connection, key: str) -> str | None:
+def read_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    """A value of the `meta` table (retention's marks; the checked channel set)."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return str(row[0]) if row else None
 
 
-def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+def write_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?, ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

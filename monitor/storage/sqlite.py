@@ -108,6 +108,9 @@ CREATE INDEX attempts_by_alert ON attempts (alert_id);
 MIGRATIONS: Sequence[str] = (_V1, _V2)
 
 
+CHECKED_CHANNELS = "channels_checked"  # the `meta` key of `checked_channels`
+
+
 class SqliteStore:
     """The `Store` of `storage.base` in one SQLite file; `outbox` shares its connection."""
 
@@ -250,6 +253,14 @@ class SqliteStore:
         with self._reading():
             rows = self.connection.execute("SELECT payload FROM alerts ORDER BY id")
             return [Alert.from_json(r[0]) for r in rows]
+
+    def checked_channels(self) -> str | None:
+        with self._reading():
+            return retention.read_meta(self.connection, CHECKED_CHANNELS)
+
+    def remember_checked_channels(self, key: str) -> None:
+        with transaction(self.connection, "could not record the checked channels"):
+            retention.write_meta(self.connection, CHECKED_CHANNELS, key)
 
     def close(self) -> None:
         self.connection.close()
