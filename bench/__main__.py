@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import coldstart, cycles, latency, report
 
-SECTIONS = ("cycles", "scale", "latency", "coldstart")
+SECTIONS = ("cycles", "scale", "latency", "coldstart", "once")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -98,7 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print("\n" + report.coldstart_table(cold, jobs=100), flush=True)
         out["coldstart"] = asdict(cold)
-    print("\n" + report.targets(ftmon, sdk, scale, lat, cold))
+    both = None
+    if "once" in args.only:
+        with cycles.scale_sim(args.jobs, args.latency, args.seed) as sim:
+            sdk_wall = sdk.avg("wall") if sdk is not None else None
+            if sdk_wall is None:  # the same jobs as the cycles section's SDK loop read
+                sdk_wall = cycles.run_sdk(sim, cycles=1).avg("wall")
+            both = coldstart.side_by_side(sim, sdk_wall, jobs=args.jobs, runs=args.cold_runs)
+        print("\n" + report.side_by_side_table(both), flush=True)
+        out["once"] = asdict(both)
+    print("\n" + report.targets(ftmon, sdk, scale, lat, cold, both))
     print(f"\nBenchmark took {time.monotonic() - started:,.0f} s.")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
