@@ -314,14 +314,10 @@ class PollService:
 
     def _quiet_before(self, provider: ProviderConfig, health: ProviderHealth) -> datetime | None:
         """When the watch filter changed since the last poll, the jobs it now takes that
-        were there before are seen for the first time like on a first poll: recorded
-        silently under `first_run = "baseline"`, so a new filter re-alerts nothing old."""
+        were there before are recorded silently, like a baseline first poll (whatever
+        `first_run` says): a new filter tells nothing about the past, only what follows."""
         changed = health.watch != routing.watch_mark(provider.watch)
-        if not (health.polled_once and changed):
-            return None
-        if self.config.monitor.first_run is not FirstRun.BASELINE:
-            return None
-        return health.last_success_at
+        return health.last_success_at if health.polled_once and changed else None
 
     def _log_unknown(self, name: str, polled: list[PolledJob], bound: Logger) -> None:
         for job in polled:

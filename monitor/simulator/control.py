@@ -4,7 +4,7 @@ No auth; JSON in and out; never counted in the stats.
 
     GET  /_sim/now           -> {now, unix}
     POST /_sim/advance       {"seconds": 90} -> {now, unix}   (manual clock only)
-    POST /_sim/scenario      {"name", "time_scale"?, "at"?, "job_id"?}
+    POST /_sim/scenario      {"name", "time_scale"?, "at"?, "job_id"?, "fields"?}
                              -> {name, provider, job_id, job_ids, start, end}
     GET  /_sim/scenarios     -> {name: description}
     GET  /_sim/jobs          -> {jobs: [{id, provider, status, scenario, created_at}]}
@@ -76,6 +76,7 @@ def _scenario(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
         at=float(body.get("at", 0.0)),
         time_scale=float(body.get("time_scale", 1.0)),
         job_id=body.get("job_id"),
+        fields=body.get("fields"),
     )
     return {
         "name": handle.name,

@@ -259,17 +259,20 @@ class Faults:
 
 
 class Stats:
-    """Requests per (method, route template), statuses, and body bytes sent."""
+    """Requests per (method, route template) and per job, statuses, and body bytes sent."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
+        self._by_job: Counter[str] = Counter()
         self._statuses: Counter[int] = Counter()
         self._bytes: Counter[str] = Counter()
 
-    def record(self, route: str, status: int, sent: int) -> None:
+    def record(self, route: str, status: int, sent: int, job: str | None = None) -> None:
         with self._lock:
             self._requests[route] += 1
+            if job is not None:
+                self._by_job[job] += 1
             self._statuses[status] += 1
             self._bytes[route] += sent
 
@@ -277,6 +280,7 @@ class Stats:
         with self._lock:
             return {
                 "requests": dict(self._requests),
+                "requests_by_job": dict(self._by_job),  # requests naming a job in the path
                 "total_requests": sum(self._requests.values()),
                 "statuses": {str(k): v for k, v in sorted(self._statuses.items())},
                 "bytes_sent": sum(self._bytes.values()),
@@ -286,5 +290,6 @@ class Stats:
     def reset(self) -> None:
         with self._lock:
             self._requests.clear()
+            self._by_job.clear()
             self._statuses.clear()
             self._bytes.clear()

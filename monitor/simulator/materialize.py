@@ -20,7 +20,13 @@ class Materializer:
         self._seq = itertools.count(1_000_000)
 
     def scenario(
-        self, scenario: Scenario, *, start: float, scale: float, job_id: str | None = None
+        self,
+        scenario: Scenario,
+        *,
+        start: float,
+        scale: float,
+        job_id: str | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> list[Job]:
         provider = scenario.provider
         job_ids = [self.ids.job_id(provider) for _ in scenario.jobs]
@@ -28,7 +34,7 @@ class Materializer:
             job_ids[0] = job_id
         all_fields: list[dict[str, Any]] = []
         for index, spec in enumerate(scenario.jobs):
-            overrides = dict(spec.fields)
+            overrides = {**spec.fields, **(fields or {})}
             if spec.inherit is not None:
                 parent = all_fields[spec.inherit]
                 for key in INHERITED[provider]:

@@ -124,6 +124,7 @@ class Handler(BaseHTTPRequestHandler):
         found = match(method, url.path)
         provider = found[0].provider if found else provider_of(url.path)
         route = f"{method} {found[0].template}" if found else f"{method} (unmatched)"
+        job = found[1].get("id") if found else None
         plan = server.faults.plan(provider, url.path)
         delay = server.faults.latency + plan.delay
         if delay > 0 and server.stopping.wait(delay):
@@ -143,9 +144,11 @@ class Handler(BaseHTTPRequestHandler):
                 traceback.print_exc()
                 reply = server.api.internal_error(provider, exc)
         damage = rule.kind if rule is not None and rule.kind in BODY_FAULTS else None
-        self._send(reply, damage, route)
+        self._send(reply, damage, route, job)
 
-    def _send(self, reply: Reply, damage: str | None, route: str | None) -> None:
+    def _send(
+        self, reply: Reply, damage: str | None, route: str | None, job: str | None = None
+    ) -> None:
         """Send `reply` (damaged as the fault says); count it first, so a client that has
         its answer always finds it in the stats."""
         body = reply.body
@@ -160,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         part = body[: len(body) // 2] if damage == "drop" else body
         if route is not None:
-            self.server.stats.record(route, reply.status, len(part))
+            self.server.stats.record(route, reply.status, len(part), job)
         self.end_headers()
         if damage == "drop":
             self.wfile.write(part)

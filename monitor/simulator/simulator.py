@@ -11,6 +11,7 @@ Everything a test can do here is also reachable over HTTP under `/_sim/` (see `c
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -155,9 +156,19 @@ class Simulator:
         return catalogue()
 
     def add_scenario(
-        self, name: str, *, at: float = 0.0, time_scale: float = 1.0, job_id: str | None = None
+        self,
+        name: str,
+        *,
+        at: float = 0.0,
+        time_scale: float = 1.0,
+        job_id: str | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> ScenarioHandle:
-        """Start scenario `name` `at` seconds from now (negative: already under way)."""
+        """Start scenario `name` `at` seconds from now (negative: already under way).
+
+        `fields` set job fields on every job of the scenario, over the script's own (a
+        team's `suffix`, OpenAI `metadata` or `integrations`, Together
+        `wandb_project_name`), as a person submitting the job would have."""
         scenario = SCENARIOS.get(name)
         if scenario is None:
             raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
@@ -166,7 +177,7 @@ class Simulator:
         with self.world.lock:
             start = round(self.clock.timestamp() + at, 3)
             jobs = self.materializer.scenario(
-                scenario, start=start, scale=time_scale, job_id=job_id
+                scenario, start=start, scale=time_scale, job_id=job_id, fields=fields
             )
             for job in jobs:
                 job.meta["scenario"] = name

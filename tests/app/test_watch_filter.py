@@ -1,0 +1,140 @@
+"""A provider's watch filter, through real poll cycles against the simulator.
+
+Jobs the filter does not take are not followed at all: no log, metrics or retrieve
+request after the list (counted per job by the simulator), no state, no alert. Changing
+the filter re-alerts nothing: jobs it stops taking are left as they were, jobs it starts
+taking that were already there are seen for the first time (silently, like a first poll).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.app import wiring
+from monitor.core.model import ProviderKind
+from monitor.core.routing import JobMatch
+from monitor.core.settings import (
+    Config,
+    FirstRun,
+    MonitorSettings,
+    ProviderConfig,
+    Secret,
+    Thresholds,
+)
+from monitor.simulator import ManualClock, Simulator
+from monitor.storage.sqlite import SqliteStore
+
+START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+SEARCH = JobMatch(suffix=("search-*",))
+SUPPORT = JobMatch(metadata=(("team", ("support",)),))
+
+
+def config(tmp: Path, sim: Simulator, together: JobMatch, openai: JobMatch) -> Config:
+    def provider(name: str, kind: ProviderKind, key: str, watch: JobMatch) -> ProviderConfig:
+        return ProviderConfig(
+            name=name, kind=kind, api_key=Secret(key), base_url=sim.base_url, watch=watch
+        )
+
+    return Config(
+        file=tmp / "ftmon.toml",
+        monitor=MonitorSettings(state=tmp / "state.db", first_run=FirstRun.ALERT),
+        thresholds=Thresholds(),
+        providers=(
+            provider("together-sim", ProviderKind.TOGETHER, "sim-together-key", together),
+            provider("openai-sim", ProviderKind.OPENAI, "sim-openai-key", openai),
+        ),
+    )
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(clock=ManualClock(START), seed=18) as simulator:
+        yield simulator
+
+
+def add_teams(sim: Simulator) -> dict[str, str]:
+    """Two teams' jobs and two nobody asked about, on both providers."""
+    scale = 0.01
+    return {
+        "search": sim.add_scenario(
+            "together_billing_limit", time_scale=scale, fields={"suffix": "search-ranker"}
+        ).job_id,
+        "nightly": sim.add_scenario(
+            "together_success", time_scale=scale, fields={"suffix": "nightly-exp"}
+        ).job_id,
+        "support": sim.add_scenario(
+            "openai_success", time_scale=scale, fields={"metadata": {"team": "support"}}
+        ).job_id,
+        "research": sim.add_scenario(
+            "openai_cancel", time_scale=scale, fields={"metadata": {"team": "research"}}
+        ).job_id,
+    }
+
+
+async def run(cfg: Config, sim: Simulator, polls: int, step: float) -> list[tuple[str, str]]:
+    """`polls` poll cycles `step` simulated seconds apart; (job, kind) of every alert."""
+    rt = wiring.open_runtime(cfg, lambda: sim.now)
+    raised: list[tuple[str, str]] = []
+    try:
+        for _ in range(polls):
+            report = await wiring.poll_all(rt)
+            assert all(o.ok for o in report.outcomes), [o.error for o in report.outcomes]
+            raised += [(a.job_id or "-", str(a.kind)) for a in report.alerts]
+            sim.advance(step)
+    finally:
+        await rt.aclose()
+    return raised
+
+
+def tracked(path: Path) -> set[str]:
+    store = SqliteStore(path)
+    try:
+        return {s.job_id for s in store.all_jobs()}
+    finally:
+        store.close()
+
+
+async def test_unwatched_jobs_cost_nothing_after_the_list(sim: Simulator, tmp_path: Path) -> None:
+    """Through a whole scenario, the jobs the filters do not take are never named in a
+    request (only the lists show them), are not tracked, and raise nothing; the watched
+    ones are read and alerted as usual."""
+    jobs = add_teams(sim)
+    cfg = config(tmp_path, sim, SEARCH, SUPPORT)
+    raised = await run(cfg, sim, polls=40, step=30)
+    by_job = sim.stats()["requests_by_job"]
+    assert by_job.get(jobs["nightly"], 0) == 0
+    assert by_job.get(jobs["research"], 0) == 0
+    assert by_job[jobs["search"]] > 0 and by_job[jobs["support"]] > 0
+    assert tracked(cfg.monitor.state) == {jobs["search"], jobs["support"]}
+    assert {job for job, _ in raised} == {jobs["search"], jobs["support"]}
+    assert (jobs["search"], "job.cancelled") in raised
+    assert (jobs["support"], "job.succeeded") in raised
+
+
+async def test_changing_the_filter_re_alerts_nothing(sim: Simulator, tmp_path: Path) -> None:
+    """Widen Together's filter after the jobs finished, then narrow it to the other team:
+    the job it newly takes is recorded silently, the one it drops is left alone (no
+    request names it), and nothing alerted before is alerted again."""
+    jobs = add_teams(sim)
+    first = config(tmp_path, sim, SEARCH, SUPPORT)
+    before = await run(first, sim, polls=40, step=30)
+    assert (jobs["search"], "job.cancelled") in before
+
+    sim.reset_stats()
+    widened = replace(first.providers[0], watch=JobMatch(suffix=("search-*", "nightly-*")))
+    second = replace(first, providers=(widened, first.providers[1]))
+    assert await run(second, sim, polls=3, step=30) == []
+    assert jobs["nightly"] in tracked(first.monitor.state)
+
+    sim.reset_stats()
+    narrowed = replace(first.providers[0], watch=JobMatch(suffix=("nightly-*",)))
+    third = replace(first, providers=(narrowed, first.providers[1]))
+    late = sim.add_scenario("together_success", time_scale=0.01, fields={"suffix": "search-x"})
+    assert await run(third, sim, polls=40, step=30) == []
+    assert sim.stats()["requests_by_job"].get(jobs["search"], 0) == 0
+    assert sim.stats()["requests_by_job"].get(late.job_id, 0) == 0
