@@ -51,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("-c", "--config", type=Path, help="config file")
     notify.add_argument("--channel", help="only this channel")
     notify.add_argument("--kind", default="job.failed", help="alert kind to sample")
+    notify.add_argument(
+        "--job", help="send nothing: show which routes and channels this job's alerts reach"
+    )
+    notify.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="send nothing: show where a sample job with this metadata goes (repeatable)",
+    )
 
     status = sub.add_parser("status", help="tracked jobs and the outbox")
     status.add_argument("-c", "--config", type=Path, help="config file")
@@ -130,6 +140,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             [s.reveal() for s in cfg.secrets()],
             level=logs.level_from(os.environ),
         )
+        if args.job is not None or args.metadata:
+            from monitor.commands import route_preview
+
+            return route_preview.preview(
+                cfg,
+                cfg.monitor.state,
+                wiring.system_clock()(),
+                job=args.job,
+                metadata=args.metadata,
+            )
         from monitor.commands import test_notify as notify_cmd
 
         return anyio.run(notify_cmd.test_notify, cfg, cfg.monitor.state, args.channel, args.kind)

@@ -38,6 +38,7 @@ def sample_alert(kind: Kind, now: datetime, nonce: str, provider: str | None = N
         new_job=_job_id(str(pkind), nonce + "-new") if kind is Kind.RESTARTED else None,
         model=None if job is None else _MODELS[str(pkind)],
         output_name=_output(str(pkind), nonce) if kind is Kind.SUCCEEDED else None,
+        suffix=None if job is None else "support-bot",
         facts=_facts(kind, now),
         status_path=() if job is None else _path(kind, t0),
         recent_events=() if job is None else _events(kind, pkind == "together", t0),
