@@ -158,7 +158,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         cfg = config_mod.load(args.config, os.environ)
         REDACTOR.register(s.reveal() for s in cfg.secrets())
-        print(status.report(cfg.monitor.state, wiring.system_clock()(), as_json=args.json))
+        now = wiring.system_clock()()
+        print(status.report(cfg.monitor.state, now, as_json=args.json, config=cfg.providers))
         return 0
     if args.command == "demo":
         from monitor.commands import demo  # the simulator is loaded only for the demo

@@ -329,14 +329,7 @@ class PollService:
 
 def _watched_states(provider: ProviderConfig, states: Iterable[JobState]) -> list[JobState]:
     """The tracked jobs the provider's watch filter still takes (or `jobs` names)."""
-    watch = provider.watch
-    return [
-        s
-        for s in states
-        if watch.empty
-        or s.job_id in provider.jobs
-        or routing.matches(watch, routing.fields_of_state(s))
-    ]
+    return [s for s in states if routing.watches_state(provider.watch, provider.jobs, s)]
 
 
 def _settle(

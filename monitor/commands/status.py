@@ -15,9 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from monitor.core import routing
 from monitor.core.alerts import human_duration
 from monitor.core.model import JobState, ProviderHealth
 from monitor.core.redact import REDACTOR
+from monitor.core.settings import ProviderConfig
 from monitor.core.text import one_line
 from monitor.storage.base import OutboxSummary
 from monitor.storage.sqlite import SqliteStore
@@ -25,11 +27,25 @@ from monitor.storage.sqlite import SqliteStore
 BAR_WIDTH = 10
 
 
-def report(state_path: Path, now: datetime, *, as_json: bool) -> str:
-    """The whole status page, read from the state file."""
+def report(
+    state_path: Path,
+    now: datetime,
+    *,
+    as_json: bool,
+    config: Sequence[ProviderConfig] = (),
+) -> str:
+    """The whole status page, read from the state file. Jobs a provider's watch filter
+    no longer takes are left out: ftmon does not follow them."""
+    watch = {p.name: p for p in config}
     store = SqliteStore(state_path)
     try:
-        jobs = job_rows(store.all_jobs(), now)
+        states = [
+            s
+            for s in store.all_jobs()
+            if s.provider not in watch
+            or routing.watches_state(watch[s.provider].watch, watch[s.provider].jobs, s)
+        ]
+        jobs = job_rows(states, now)
         providers = provider_rows(store.all_health())
         box = outbox_rows(store.outbox.pending_summary())
     finally:

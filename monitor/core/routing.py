@@ -25,7 +25,7 @@ Rules:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
@@ -153,6 +153,12 @@ def watched(
     if state is not None:
         fields = inherit(fields, fields_of_state(state))
     return matches(watch, fields)
+
+
+def watches_state(watch: JobMatch, named: Sequence[str], state: JobState) -> bool:
+    """Whether a tracked job is still followed: the filter takes it, or `jobs` names it.
+    One it no longer takes is left as it is: not read, not alerted, not in `status`."""
+    return watch.empty or state.job_id in named or matches(watch, fields_of_state(state))
 
 
 def watch_mark(watch: JobMatch) -> str | None:
