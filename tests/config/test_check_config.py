@@ -23,6 +23,8 @@ SECRETS = {
     "OPENAI_API_KEY": "fake-openai-key-8d2b4f6a11",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0AAA/B0BBB/slackTokenXyz987",
     "HB_TOKEN": "hb-token-4c4c4c4c",
+    "SEARCH_SLACK_URL": "https://hooks.slack.com/services/T0AAA/B0CCC/searchTokenAbc123",
+    "SUPPORT_SLACK_URL": "https://hooks.slack.com/services/T0AAA/B0DDD/supportTokenDef456",
 }
 FILE_KEY = "fake-key-from-credential-file-31337"
 SLACK_TOKEN = "slackTokenXyz987"
@@ -266,15 +268,23 @@ def test_state_directory_default_under_systemd(tmp_path: Path) -> None:
 
 
 def test_example_config_validates_with_its_variables() -> None:
-    """The shipped example is valid once its three variables are set."""
+    """The shipped example is valid once its variables are set; its two team routes are
+    described in words."""
     result = ftmon("check-config", "-c", str(EXAMPLE), env=SECRETS)
     assert (result.code, result.stderr) == (0, "")
     assert 'name = "together-prod"' in result.stdout
     assert 'quiet_hours = "22:00-07:00 Europe/Berlin"' in result.stdout
+    assert 'about jobs whose suffix is "search-*" (never monitor alerts); sent to search-ml' in (
+        result.stdout
+    )
+    assert 'follows jobs whose metadata team is "search" or "support"' in result.stdout
     assert_no_secret(result)
 
 
-@pytest.mark.parametrize("missing", ["TOGETHER_API_KEY", "OPENAI_API_KEY", "SLACK_WEBHOOK_URL"])
+@pytest.mark.parametrize(
+    "missing",
+    ["TOGETHER_API_KEY", "OPENAI_API_KEY", "SLACK_WEBHOOK_URL", "SEARCH_SLACK_URL"],
+)
 def test_example_config_names_a_missing_variable(missing: str) -> None:
     """Without one of its variables, the example fails naming that variable."""
     env = {k: v for k, v in SECRETS.items() if k != missing}
