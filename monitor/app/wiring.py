@@ -7,7 +7,7 @@ tests that drive the simulator's virtual time across separate `ftmon` processes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -93,7 +93,7 @@ class CycleReport:
             return EXIT_WARNING
         return EXIT_OK
 
-    def summary(self) -> dict[str, object]:
+    def summary(self, label_metadata: Sequence[str] = ()) -> dict[str, object]:
         return {
             "exit_status": self.exit_status,
             "providers": [
@@ -118,7 +118,7 @@ class CycleReport:
                     "cause": str(a.cause) if a.cause else None,
                     "summary": a.summary,
                     "hint": a.hint,
-                    "labels": a.label_line(),
+                    "labels": a.label_line(label_metadata),
                 }
                 for a in self.alerts
             ],

@@ -221,6 +221,25 @@ def test_restart_chain_links_new_job() -> None:
     assert {s.job_id: s.restart_of for s in states}[NEW_JOB] == JOB
 
 
+def test_a_successor_carries_its_originals_job_fields() -> None:
+    """Where the provider shows no suffix or W&B project for the successor, the original's
+    fill in, so routes and watch filters take both alike; its own fields win."""
+    old = PolledJob(
+        snapshot=together("error", wandb_project="search"), events=[START, JOB_ERROR, RESTARTED]
+    )
+    new = PolledJob(
+        snapshot=together("running", job_id=NEW_JOB, created_at=at(41), suffix=None),
+        events=[event("job_start", "Job started", 42, key="n1")],
+    )
+    states, alerts = diff_provider({}, [old, new], at(45), TH)
+    started_new = next(a for a in alerts if a.job_id == NEW_JOB)
+    assert (started_new.suffix, started_new.wandb_project) == ("demo", "search")
+    assert {s.job_id: s.suffix for s in states}[NEW_JOB] == "demo"
+    own = together("running", job_id=NEW_JOB, created_at=at(41), wandb_project="mine")
+    _states, alerts = diff_provider({}, [old, PolledJob(snapshot=own)], at(45), TH)
+    assert {a.wandb_project for a in alerts if a.job_id == NEW_JOB} == {"mine"}
+
+
 def test_restart_without_id_is_correlated_by_model_file_suffix() -> None:
     """A restart line without an id: the new job with the same model, file and suffix is it."""
     old_state, _ = diff(None, together("error"), [START, JOB_ERROR, RESTARTED_NO_ID], at(42), TH)

@@ -205,3 +205,36 @@ def test_checkpoint_cursor_is_the_last_id_while_has_more(fixture_json: Load) -> 
     payload["has_more"] = True
     _, cursor = oa.parse_checkpoint_page(payload, "oa", SUCCEEDED_ID)
     assert cursor == "ftckpt_3brQAHUgiwbNlrPrervlxa5r"
+
+
+@pytest.mark.parametrize(
+    ("fields", "suffix", "wandb_project", "metadata"),
+    [
+        # the suffix named in fine_tuned_model wins over the one the job was submitted with
+        ({"fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme:support-bot:AbC12",
+          "user_provided_suffix": "other"}, "support-bot", None, {}),
+        # no suffix in the output name (ft:model:org::id): the submitted one
+        ({"fine_tuned_model": "ft:gpt-4o-mini-2024-07-18:acme::AbC12",
+          "user_provided_suffix": "search-ranker"}, "search-ranker", None, {}),
+        # not finished yet: only the submitted suffix; none at all is None
+        ({"fine_tuned_model": None, "user_provided_suffix": "nightly"}, "nightly", None, {}),
+        ({}, None, None, {}),
+        # the first wandb integration's project; other integration types are skipped
+        ({"integrations": [{"type": "other"}, {"type": "wandb", "wandb": {"project": "p1"}},
+                           {"type": "wandb", "wandb": {"project": "p2"}}]}, None, "p1", {}),
+        ({"integrations": None}, None, None, {}),
+        # metadata: string values kept, anything else in it left out; null is none
+        ({"metadata": {"team": "support", "n": 3}}, None, None, {"team": "support"}),
+        ({"metadata": None}, None, None, {}),
+    ],
+)  # fmt: skip
+def test_routing_fields_come_from_the_payload(
+    fields: dict[str, Any],
+    suffix: str | None,
+    wandb_project: str | None,
+    metadata: dict[str, str],
+) -> None:
+    """What routes and watch filters match on, read from OpenAI's own fields."""
+    payload = {"id": "ftjob-1", "status": "running", "created_at": 1773068667, **fields}
+    job = oa.parse_job(payload, "oa")
+    assert (job.suffix, job.wandb_project, dict(job.metadata)) == (suffix, wandb_project, metadata)

@@ -231,3 +231,24 @@ def test_metrics_absent_means_none_yet() -> None:
     """A job that has not logged a step yet has no rows, not an error."""
     assert tm.parse_metrics({"metrics": None}, "tg", "ft-1") == []
     assert tm.parse_metrics({}, "tg", "ft-1") == []
+
+
+def test_routing_fields_come_from_the_payload() -> None:
+    """Together's suffix, output name and W&B project are what routes match on; an empty
+    string is Together's "unset"."""
+    payload = {
+        "id": "ft-1",
+        "status": "running",
+        "created_at": "2026-03-09T14:09:37.000Z",
+        "suffix": "search-ranker",
+        "model_output_name": "acme/Llama-3-8b-search-ranker-1",
+        "wandb_project_name": "search",
+    }
+    job = tg.parse_job(payload, "tg")
+    assert (job.suffix, job.output_name, job.wandb_project) == (
+        "search-ranker",
+        "acme/Llama-3-8b-search-ranker-1",
+        "search",
+    )
+    assert tg.parse_job({**payload, "wandb_project_name": ""}, "tg").wandb_project is None
+    assert tg.parse_job(payload, "tg").metadata == {}
