@@ -223,7 +223,7 @@ class PollService:
         absent = [s.job_id for s in plan.open_jobs(states.values()) if s.job_id not in listed]
         links = {s.restarted_as for s in states.values() if s.restarted_as}
         followed = frozenset(provider.jobs) | links
-        unseen = plan.nudged_unknown(focus, states, listed, provider.jobs, followed)
+        unseen = plan.nudged_unknown(focus, everything, listed, provider.jobs, followed)
         async with anyio.create_task_group() as tg:
             for job_id in absent:
                 tg.start_soon(self._retrieve, client, job_id, listed, fetched)

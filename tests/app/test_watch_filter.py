@@ -138,3 +138,8 @@ async def test_changing_the_filter_re_alerts_nothing(sim: Simulator, tmp_path: P
     assert await run(third, sim, polls=40, step=30) == []
     assert sim.stats()["requests_by_job"].get(jobs["search"], 0) == 0
     assert sim.stats()["requests_by_job"].get(late.job_id, 0) == 0
+
+    # back to the first filter: the search job resumes from its state (nothing again), the
+    # late one it now takes finished while unwatched and is recorded silently
+    assert await run(first, sim, polls=3, step=30) == []
+    assert late.job_id in tracked(first.monitor.state)
