@@ -77,11 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, seams: wiring.Seams | None = None) -> int:
+    """The `ftmon` command; a test entry point may pass `seams` (see `wiring.Seams`)."""
     args = build_parser().parse_args(argv)
     try:
         try:
-            return _dispatch(args)
+            return _dispatch(args, seams or wiring.Seams())
         except BaseExceptionGroup as group:  # from tasks run at once (providers polled together)
             raise _sole(group) from None
     except ConfigError as exc:
@@ -109,7 +110,7 @@ def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return inner
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
     if args.command == "check-config":
         from monitor.delivery.channels import build_channels, privacy_url
 
@@ -128,10 +129,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         _warn_loose_secret_files(cfg)
         if args.once:
-            return anyio.run(_run_once, cfg, args.json)
+            return anyio.run(_run_once, cfg, args.json, seams)
         from monitor.app.daemon import Daemon
 
-        daemon = Daemon(cfg, config_path=args.config, env=os.environ, clock=wiring.system_clock())
+        daemon = Daemon(cfg, config_path=args.config, env=os.environ, seams=seams)
         return anyio.run(daemon.run)
     if args.command == "test-notify":
         cfg = config_mod.load(args.config, os.environ)
@@ -158,8 +159,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         cfg = config_mod.load(args.config, os.environ)
         REDACTOR.register(s.reveal() for s in cfg.secrets())
-        now = wiring.system_clock()()
-        print(status.report(cfg.monitor.state, now, as_json=args.json, config=cfg.providers))
+        print(status.report(cfg, seams.clock(), as_json=args.json))
         return 0
     if args.command == "demo":
         from monitor.commands import demo  # the simulator is loaded only for the demo
@@ -168,13 +168,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
-async def _run_once(cfg: Config, as_json: bool) -> int:
+async def _run_once(cfg: Config, as_json: bool, seams: wiring.Seams) -> int:
     """One cycle for every provider, then deliver what it (and earlier runs) left."""
     from monitor.delivery.dispatch import Dispatcher
     from monitor.delivery.lazy import checked_lazy_channels
 
-    clock = wiring.system_clock()
-    runtime = wiring.open_runtime(cfg, clock)
+    clock = seams.clock
+    runtime = wiring.open_runtime(cfg, clock, connect=seams.connect)
     try:
         # apprise is loaded only to validate a channel set not seen before (a URL it cannot
         # use: exit 78 before anything is polled) or to send.

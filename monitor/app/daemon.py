@@ -36,7 +36,7 @@ from monitor.app.scheduler import PollScheduler
 from monitor.app.sdnotify import Notifier
 from monitor.app.web import HealthServer, HealthState
 from monitor.app.webhooks import WebhookReceiver
-from monitor.app.wiring import Runtime, open_runtime
+from monitor.app.wiring import Runtime, Seams, open_runtime
 from monitor.core import cadence
 from monitor.core.errors import ConfigError, StoreError
 from monitor.core.settings import Config
@@ -46,7 +46,6 @@ from monitor.delivery.dispatch import Dispatcher
 log = structlog.get_logger("ftmon.daemon")
 
 DRAIN_SECONDS = 20.0
-POLL_SEAM = "FTMON_TEST_POLL_SECONDS"
 RETENTION_LOOK_SECONDS = 600.0
 JOBS_STOP_SECONDS = 10.0  # a poll in flight at SIGTERM or reload may finish within this
 JITTER_FRACTION = 0.1
@@ -69,13 +68,14 @@ class Daemon:
         *,
         config_path: Path | None,
         env: Mapping[str, str],
-        clock: Clock,
+        seams: Seams | None = None,
         notifier: Notifier | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
         self.env = env
-        self.clock = clock
+        self.seams = seams or Seams()
+        self.clock = self.seams.clock
         self.notifier = notifier or Notifier.from_env(env)
         self._control = _Control(stop=anyio.Event())
 
@@ -105,7 +105,7 @@ class Daemon:
                         self.notifier,
                         metrics,
                         health,
-                        poll_seconds=poll_seconds(self.config, self.env),
+                        seams=self.seams,
                         nudges=nudges,
                     ).run(control)
                     if control.stopping or control.next_config is None:
@@ -146,15 +146,6 @@ class Daemon:
         control.stop.set()
 
 
-def poll_seconds(config: Config, env: Mapping[str, str]) -> float:
-    """`[monitor] poll_interval` in seconds; `$FTMON_TEST_POLL_SECONDS` (a fraction welcome)
-    overrides it. A test seam: the soak suite runs thousands of cycles in minutes."""
-    seam = env.get(POLL_SEAM)
-    if seam:
-        return max(0.05, float(seam))
-    return config.monitor.poll_interval.total_seconds()
-
-
 def webhook_secrets(config: Config) -> dict[str, str]:
     """Provider name -> signing secret, for the providers that take webhooks."""
     return {
@@ -192,12 +183,13 @@ class Generation:
         metrics: Metrics,
         health: HealthState,
         *,
-        poll_seconds: float | None = None,
+        seams: Seams,
         nudges: LocalNudges | None = None,
     ) -> None:
         self.config = config
+        self.seams = seams
         self.nudges = nudges or LocalNudges()
-        self.base = poll_seconds or config.monitor.poll_interval.total_seconds()
+        self.base = seams.poll_seconds or config.monitor.poll_interval.total_seconds()
         self.clock = clock
         self.notifier = notifier
         self.metrics = metrics
@@ -210,7 +202,10 @@ class Generation:
     async def run(self, control: _Control) -> None:
         channels = build_channels(self.config.channels, self.config.file)
         runtime = open_runtime(
-            self.config, self.clock, counter=lambda name: partial(self.metrics.request, name)
+            self.config,
+            self.clock,
+            counter=lambda name: partial(self.metrics.request, name),
+            connect=self.seams.connect,
         )
         dispatcher = Dispatcher(
             runtime.store,

@@ -178,9 +178,7 @@ class PollService:
             health, name, now, self.config.thresholds, auth=auth, message=str(exc)
         )
         enqueued = self.store.commit_poll(name, [], health, alerts, now)
-        bound.warning(
-            "poll_failed", error=str(exc), error_type=type(exc).__name__, retryable=exc.retryable
-        )
+        bound.warning("poll_failed", error=str(exc), error_type=type(exc).__name__)
         return PollOutcome(
             provider=name,
             ok=False,

@@ -1,13 +1,13 @@
 """Wiring shared by `run --once`, the daemon and the demo: clients, store, poll service.
 
-Also the one place the clock is chosen. `FTMON_NOW` (an ISO-8601 instant) pins it for
-tests that drive the simulator's virtual time across separate `ftmon` processes.
+Also the one place where what a test may inject comes in: `Seams` (the clock, the daemon's
+poll interval, how the SQLite file is opened) is passed down from the entry point
+(`monitor.cli.main(seams=…)`); production passes none and reads no test variable.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,7 +20,7 @@ from monitor.core.alerts import Alert, Severity
 from monitor.core.settings import Config
 from monitor.providers import ProviderClient, ResponseCounter, make_client
 from monitor.storage.base import Store
-from monitor.storage.sqlite import SqliteStore
+from monitor.storage.sqlite import Connect, SqliteStore
 
 if TYPE_CHECKING:  # dispatch loads apprise: only a run that delivers needs it
     from monitor.delivery.dispatch import DeliveryReport
@@ -28,13 +28,23 @@ if TYPE_CHECKING:  # dispatch loads apprise: only a run that delivers needs it
 EXIT_OK, EXIT_WARNING, EXIT_FAILURE, EXIT_UNPOLLED = 0, 1, 2, 3
 
 
-def system_clock(env: Mapping[str, str] = os.environ) -> Clock:
-    pinned = env.get("FTMON_NOW")
-    if pinned:
-        instant = datetime.fromisoformat(pinned)
-        instant = instant if instant.tzinfo else instant.replace(tzinfo=UTC)
-        return lambda: instant
-    return lambda: datetime.now(UTC)
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Seams:
+    """What a test entry point injects into a real `ftmon` process; production uses none.
+
+    `clock` tells the time (a test pins it to the simulator's virtual time);
+    `poll_seconds` overrides the daemon's poll interval with fractions of a second;
+    `connect` opens the SQLite file (a test caps its size or kills the process at the Nth
+    statement).
+    """
+
+    clock: Clock = system_clock
+    poll_seconds: float | None = None
+    connect: Connect | None = None
 
 
 @dataclass
@@ -57,9 +67,10 @@ def open_runtime(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     counter: Callable[[str], ResponseCounter] | None = None,
+    connect: Connect | None = None,
 ) -> Runtime:
     """Open the store and one pooled client per provider (`counter` counts its responses)."""
-    store = SqliteStore(config.monitor.state)
+    store = SqliteStore(config.monitor.state, connect=connect)
     clients = {
         p.name: make_client(
             p, transport=transport, on_response=counter(p.name) if counter else None

@@ -31,7 +31,6 @@ import anyio
 from monitor import config as config_mod
 from monitor.app import logs
 from monitor.app.daemon import Daemon
-from monitor.app.wiring import system_clock
 from monitor.commands import demo_webhooks, status
 from monitor.core.settings import ChannelConfig, Config, LogFormat, Secret
 from monitor.simulator import SCENARIOS, RealClock, Simulator
@@ -75,9 +74,9 @@ def main(notify: Sequence[str], *, out: TextIO = sys.stdout, seconds: float = RU
             scale = SCENARIO_SECONDS / max(SCENARIOS[name].duration, 1.0)
             sim.add_scenario(name, at=delay, time_scale=min(scale, 1.0))
         _intro(out, sim, seconds)
-        daemon = Daemon(config, config_path=None, env=env, clock=system_clock())
+        daemon = Daemon(config, config_path=None, env=env)
         anyio.run(_run_for, daemon, seconds)
-        print(status.report(config.monitor.state, datetime.now(UTC), as_json=False), file=out)
+        print(status.report(config, datetime.now(UTC), as_json=False), file=out)
         print(
             f"\nDemo over: {console.count} messages delivered. "
             "Point a config at your own keys with `ftmon check-config`.",

@@ -1,10 +1,12 @@
 """`ftmon status`: what ftmon is tracking and what it still has to deliver.
 
-It only reads the state file, so it is safe beside a running daemon. Rows are built by a
-pure function (`job_rows`) and printed as a table or JSON; channel names (never URLs) name
-the outbox rows. What a provider wrote (model names, errors) is shown one line per row with
-no control characters (`text.one_line`), and the whole page passes the redactor, so a key a
-provider echoed into an error is masked here too.
+It only reads the state file, so it is safe beside a running daemon: it never creates,
+migrates or writes one. A path with nothing there is a configuration error naming it
+(exit 78); a file that is not ftmon's is refused as every command refuses it. Rows are built
+by a pure function (`job_rows`) and printed as a table or JSON; channel names (never URLs)
+name the outbox rows. What a provider wrote (model names, errors) is shown one line per row
+with no control characters (`text.one_line`), and the whole page passes the redactor, so a
+key a provider echoed into an error is masked here too.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from monitor.core import routing
 from monitor.core.alerts import human_duration
+from monitor.core.errors import ConfigError, NotAStateFile
 from monitor.core.model import JobState, ProviderHealth
 from monitor.core.redact import REDACTOR
-from monitor.core.settings import ProviderConfig
+from monitor.core.settings import Config
 from monitor.core.text import one_line
 from monitor.storage.base import OutboxSummary
 from monitor.storage.sqlite import SqliteStore
@@ -27,17 +29,16 @@ from monitor.storage.sqlite import SqliteStore
 BAR_WIDTH = 10
 
 
-def report(
-    state_path: Path,
-    now: datetime,
-    *,
-    as_json: bool,
-    config: Sequence[ProviderConfig] = (),
-) -> str:
-    """The whole status page, read from the state file. Jobs a provider's watch filter
-    no longer takes are left out: ftmon does not follow them."""
-    watch = {p.name: p for p in config}
-    store = SqliteStore(state_path)
+def report(config: Config, now: datetime, *, as_json: bool) -> str:
+    """The whole status page, read from the state file the config names. Jobs a provider's
+    watch filter no longer takes are left out: ftmon does not follow them."""
+    watch = {p.name: p for p in config.providers}
+    try:
+        store = SqliteStore(config.monitor.state, read_only=True)
+    except NotAStateFile as exc:
+        if config.monitor.state.exists():
+            raise  # another program's file: refused like every command refuses it
+        raise ConfigError(str(config.file), "monitor.state", str(exc)) from None
     try:
         states = [
             s

@@ -1,9 +1,10 @@
 """JSON for the state records, driven by their declared types (pure).
 
 Encoding walks a frozen dataclass field by field; decoding reads each field's type hint
-and rebuilds exactly that type: datetimes from ISO text, enums from their words, tuples,
-frozensets and mappings of any of these, nested records. So a field added to a record
-round-trips as its type without anyone keeping a list of field names. Non-finite floats
+and rebuilds exactly that type: datetimes and times from ISO text, durations from seconds,
+enums from their words, tuples, frozensets and mappings of any of these, nested records.
+So a field added to a record round-trips as its type without anyone keeping a list of
+field names. Non-finite floats
 (a NaN loss) are written as the words "nan" / "inf" / "-inf" (JSON has no NaN); `null`
 in a float position, as older files wrote a NaN loss, reads back as NaN. Fields the
 record no longer has (a file from a newer ftmon) are dropped; a value of the wrong type
@@ -18,7 +19,7 @@ import math
 import types
 import typing
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from enum import Enum
 from functools import cache
 from typing import Any, TypeVar
@@ -43,8 +44,10 @@ def encode(value: object) -> object:
         return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | time):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, frozenset | set):
@@ -65,6 +68,10 @@ def decode(tp: Any, raw: object) -> Any:
         return _record(tp, raw)
     if tp is datetime:
         return datetime.fromisoformat(_expect(str, raw))
+    if tp is time:
+        return time.fromisoformat(_expect(str, raw))
+    if tp is timedelta:
+        return timedelta(seconds=_expect(int | float, raw))
     if isinstance(tp, type) and issubclass(tp, Enum):
         return tp(raw)
     if tp is float:

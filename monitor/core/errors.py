@@ -8,18 +8,19 @@
     │   ├── ProviderUnavailable     408/409/429/5xx, timeouts, connection errors: retryable
     │   ├── ProviderNotFound        404 for one job (the job may have vanished)
     │   └── ProviderSchemaError     a payload that cannot be understood: names field and job
-    ├── StoreError                  the state database cannot be used safely
-    └── DeliveryError               a channel could not take a message
-        └── (retryable flag)        transient vs permanent, decided by channels.py
+    └── StoreError                  the state database cannot be used safely
+        └── NotAStateFile           the path holds no ftmon state (missing, or another's file)
 
-Every error carries `retryable`, so callers decide by one attribute instead of by type.
+Callers decide by type: the poll maps each ProviderError subclass to what it does to the
+provider's health; the CLI maps ConfigError to exit 78. Delivery outcomes are not
+exceptions: a channel returns a `SendResult` saying whether a failure is transient.
 """
 
 from __future__ import annotations
 
 
 class FtmonError(Exception):
-    retryable: bool = False
+    pass
 
 
 class ConfigError(FtmonError):
@@ -42,7 +43,7 @@ class ProviderError(FtmonError):
 
 
 class ProviderAuthError(ProviderError):
-    retryable = False
+    """The key was rejected: permanent until a person changes it."""
 
 
 class ProviderQuotaError(ProviderAuthError):
@@ -51,7 +52,7 @@ class ProviderQuotaError(ProviderAuthError):
 
 
 class ProviderUnavailable(ProviderError):
-    retryable = True
+    """Transient: the provider is down, slow or asks us to wait."""
 
     def __init__(
         self,
@@ -66,7 +67,7 @@ class ProviderUnavailable(ProviderError):
 
 
 class ProviderNotFound(ProviderError):
-    retryable = False
+    """404 for one job: the job may have vanished."""
 
     def __init__(self, provider: str, job_id: str) -> None:
         super().__init__(provider, f"job {job_id} not found", status_code=404)
@@ -75,8 +76,6 @@ class ProviderNotFound(ProviderError):
 
 class ProviderSchemaError(ProviderError):
     """A payload that cannot be understood at all: a poll error, never a job alert."""
-
-    retryable = True
 
     def __init__(self, provider: str, field: str, job_id: str | None, detail: str) -> None:
         self.field = field
@@ -89,8 +88,6 @@ class StoreError(FtmonError):
     pass
 
 
-class DeliveryError(FtmonError):
-    def __init__(self, channel: str, message: str, *, retryable: bool) -> None:
-        self.channel = channel
-        self.retryable = retryable
-        super().__init__(f"{channel}: {message}")
+class NotAStateFile(StoreError):
+    """A reader (`ftmon status`) found no ftmon state at the path: nothing there, or a
+    file that belongs to something else. Readers never create or migrate a file."""

@@ -19,7 +19,7 @@ Rules of this module:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -79,6 +79,22 @@ class Delivery:
     next_attempt_at: datetime | None
     created_at: datetime  # when the alert entered the outbox
     alert: Alert
+    route: RoutedBy | None = None  # None: routed by an older ftmon, or by test-notify
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutedBy:
+    """The route that sent an alert to a channel, as it was when the alert was routed: it
+    is stored on the delivery row, so its grouping and quiet hours keep applying to that
+    row after a reload changes the routes, and no row is matched against routes again."""
+
+    index: int
+    group_wait: timedelta
+    quiet_hours: QuietHours | None = None
+
+    @classmethod
+    def of(cls, index: int, route: RouteConfig) -> RoutedBy:
+        return cls(index=index, group_wait=route.group_wait, quiet_hours=route.quiet_hours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,52 +154,33 @@ def channels_for(alert: Alert, routes: Sequence[RouteConfig]) -> list[str]:
 
 def delivery_targets(
     alert: Alert, routes: Sequence[RouteConfig], known: Sequence[str]
-) -> tuple[str, ...]:
-    """The configured channels an alert goes to. A `monitor.channel_failed` alert never goes
-    to the channel it is about; if its routes name no other, it goes to every other one."""
-    targets = [c for c in channels_for(alert, routes) if c in known]
+) -> dict[str, RoutedBy | None]:
+    """The configured channels an alert goes to, each with the first route that names it
+    (its grouping and quiet hours apply). Matched once, when the alert is routed.
+
+    A `monitor.channel_failed` alert never goes to the channel it is about; if its routes
+    name no other, it goes to every other one (with no route: sent without waiting)."""
+    targets: dict[str, RoutedBy | None] = {}
+    for i, channels in route(alert, routes):
+        for c in channels:
+            if c in known and c not in targets:
+                targets[c] = RoutedBy.of(i, routes[i])
     if alert.kind is Kind.CHANNEL_FAILED:
         failed = alert.facts.get("channel")
-        targets = [c for c in targets if c != failed] or [c for c in known if c != failed]
-    return tuple(targets)
+        targets.pop(str(failed), None)
+        if not targets:
+            targets = {c: None for c in known if c != failed}
+    return targets
 
 
-def route_for(alert: Alert, channel: str, routes: Sequence[RouteConfig]) -> RouteConfig | None:
-    """The first matching route that names `channel`: its timers and quiet hours apply."""
-    return next((routes[i] for i, chans in route(alert, routes) if channel in chans), None)
-
-
-@dataclass(frozen=True, slots=True)
-class RouteLookup:
-    """Each alert's first route per channel, matched once per alert for a whole pass:
-    quiet hours, grouping and group_wait all read it instead of matching again."""
-
-    routes: tuple[RouteConfig, ...]
-    first: Mapping[int, Mapping[str, int]]  # alert id -> channel -> route index
-
-    def index(self, d: Delivery) -> int | None:
-        return self.first.get(d.alert_id, {}).get(d.channel)
-
-    def of(self, d: Delivery) -> RouteConfig | None:
-        i = self.index(d)
-        return None if i is None else self.routes[i]
-
-
-def route_lookup(
-    rows: Sequence[Delivery], routes: Sequence[RouteConfig] | RouteLookup
-) -> RouteLookup:
-    """Match each distinct alert of `rows` against the routes once (a lookup passes through)."""
-    if isinstance(routes, RouteLookup):
-        return routes
-    first: dict[int, dict[str, int]] = {}
-    for d in rows:
-        if d.alert_id not in first:
-            by_channel: dict[str, int] = {}
-            for i, chans in route(d.alert, routes):
-                for name in chans:
-                    by_channel.setdefault(name, i)
-            first[d.alert_id] = by_channel
-    return RouteLookup(tuple(routes), first)
+def _routed_by(d: Delivery, routes: Sequence[RouteConfig]) -> RoutedBy | None:
+    """The route stored on the row; rows routed by an older ftmon are matched once here."""
+    if d.route is not None:
+        return d.route
+    for i, chans in route(d.alert, routes):
+        if d.channel in chans:
+            return RoutedBy.of(i, routes[i])
+    return None
 
 
 # -- quiet hours -------------------------------------------------------------------------
@@ -270,14 +267,13 @@ def group(
 
 
 def hold_for_quiet_hours(
-    rows: Sequence[Delivery], routes: Sequence[RouteConfig] | RouteLookup, now: datetime
+    rows: Sequence[Delivery], routes: Sequence[RouteConfig], now: datetime
 ) -> tuple[list[Delivery], dict[datetime, list[Delivery]]]:
     """(rows to go on with, rows to hold by release time). Held rows whose time came pass."""
-    lookup = route_lookup(rows, routes)
     passed: list[Delivery] = []
     held: dict[datetime, list[Delivery]] = {}
     for d in rows:
-        r = lookup.of(d)
+        r = _routed_by(d, routes)
         quiet = r.quiet_hours if r and d.status is DeliveryStatus.PENDING else None
         decision = quiet_decision(d.alert, quiet, now)
         if decision.go or decision.until is None:
@@ -289,7 +285,7 @@ def hold_for_quiet_hours(
 
 def batches(
     rows: Sequence[Delivery],
-    routes: Sequence[RouteConfig] | RouteLookup,
+    routes: Sequence[RouteConfig],
     now: datetime,
     *,
     flush: bool = False,
@@ -300,16 +296,16 @@ def batches(
     from quiet hours form one digest per channel. Retries and `flush` wait no longer.
     """
 
-    lookup = route_lookup(rows, routes)
+    routed = {(d.alert_id, d.channel): _routed_by(d, routes) for d in rows}
 
     def key(d: Delivery) -> Hashable:
         if d.status is DeliveryStatus.HELD:
             return (d.channel, "digest")
-        index = lookup.index(d)
-        return (d.channel, -1 if index is None else index, d.alert.provider, d.alert.group_cause)
+        r = routed[(d.alert_id, d.channel)]
+        return (d.channel, r.index if r else -1, d.alert.provider, d.alert.group_cause)
 
     def wait(d: Delivery) -> timedelta:
-        r = lookup.of(d)
+        r = routed[(d.alert_id, d.channel)]
         again = d.status is DeliveryStatus.HELD or d.attempts > 0
         return timedelta(0) if flush or again or r is None else r.group_wait
 

@@ -23,7 +23,7 @@ from structlog.typing import FilteringBoundLogger
 
 from monitor.core import policy
 from monitor.core.alerts import KIND_HINTS, Alert, Kind, Severity
-from monitor.core.policy import Batch, Delivery
+from monitor.core.policy import Batch, Delivery, Reason
 from monitor.core.redact import REDACTOR
 from monitor.core.render import Message, render
 from monitor.core.settings import RouteConfig
@@ -98,11 +98,10 @@ class Dispatcher:
             self._route(now, report)
         rows = self._outbox.due(now, only)
         rows = self._give_up(rows, now, report)
-        routes = policy.route_lookup(rows, self._routes)  # each alert matched once a pass
         if only is None:
-            rows = self._quiet_hours(rows, routes, now, report)
+            rows = self._quiet_hours(rows, now, report)
         rows = self._dedup(rows)
-        groups = self._group(rows, routes, now, report, flush=flush)
+        groups = self._group(rows, now, report, flush=flush)
         batches = self._rate_limit(groups, now, report)
         await self._send_and_record(batches, now, report)
         return report
@@ -134,7 +133,7 @@ class Dispatcher:
                     break
                 wait = (report.next_due - self._clock()).total_seconds()
                 if wait > 0 and self._clock() == start:
-                    break  # a pinned clock (FTMON_NOW): what is not due now never comes due
+                    break  # a clock that stands still (virtual time) never brings it due
                 await anyio.sleep(max(0.0, wait))
         return total
 
@@ -158,41 +157,42 @@ class Dispatcher:
                 )
             else:
                 report.unmatched += 1
-                self._log.warning("alert_unmatched", reason="no_route", **_about(routed.alert))
+                self._log.warning("alert_unmatched", reason=Reason.NO_ROUTE, **_about(routed.alert))
 
     def _give_up(
         self, rows: list[Delivery], now: datetime, report: DeliveryReport
     ) -> list[Delivery]:
         after = self._give_up_after
-        stale = [d for d in rows if policy.give_up_decision(d.created_at, now, after).go]
+        decided = [(d, policy.give_up_decision(d.created_at, now, after)) for d in rows]
+        stale = [d for d, decision in decided if decision.go]
         if stale:
             self._outbox.give_up(stale, f"given up after {after}")
             report.given_up += len(stale)
-        for d in stale:
-            self._log.error(
-                "delivery_given_up",
-                reason="give_up",
-                channel=d.channel,
-                attempts=d.attempts,
-                **_about(d.alert),
-            )
+        for d, decision in decided:
+            if decision.go:
+                self._log.error(
+                    "delivery_given_up",
+                    reason=decision.reason,
+                    channel=d.channel,
+                    attempts=d.attempts,
+                    **_about(d.alert),
+                )
         return [d for d in rows if d not in stale]
 
     def _quiet_hours(
         self,
         rows: list[Delivery],
-        routes: policy.RouteLookup,
         now: datetime,
         report: DeliveryReport,
     ) -> list[Delivery]:
-        passed, held = policy.hold_for_quiet_hours(rows, routes, now)
+        passed, held = policy.hold_for_quiet_hours(rows, self._routes, now)
         for until, group in held.items():
             self._outbox.hold(group, until)
             report.held += len(group)
             report.wake_at(until)
             self._log.info(
                 "delivery_held",
-                reason="quiet_hours",
+                reason=Reason.QUIET_HOURS,
                 alerts=len(group),
                 until=until.isoformat(),
                 channels=sorted({d.channel for d in group}),
@@ -202,26 +202,34 @@ class Dispatcher:
     def _dedup(self, rows: list[Delivery]) -> list[Delivery]:
         """Never resend a sent (alert, channel); a disabled or unknown channel's rows wait."""
         off = self._outbox.disabled_channels()
-        return [
-            d
-            for d in rows
-            if policy.send_decision(str(d.status), d.channel in off).go
-            and d.channel in self._channels
-        ]
+        passed = []
+        for d in rows:
+            decision = policy.send_decision(str(d.status), d.channel in off)
+            if decision.go and d.channel in self._channels:
+                passed.append(d)
+            else:
+                why = decision.reason if not decision.go else "channel_not_configured"
+                self._log.debug(
+                    "delivery_skipped", reason=why, channel=d.channel, **_about(d.alert)
+                )
+        return passed
 
     def _group(
         self,
         rows: list[Delivery],
-        routes: policy.RouteLookup,
         now: datetime,
         report: DeliveryReport,
         *,
         flush: bool,
     ) -> list[Batch]:
-        ready, waiting = policy.batches(rows, routes, now, flush=flush)
+        ready, waiting = policy.batches(rows, self._routes, now, flush=flush)
         for g in waiting:
             report.waiting += len(g.members)
             report.wake_at(g.decision.until)
+            until = g.decision.until.isoformat() if g.decision.until else None
+            self._log.debug(
+                "delivery_waiting", reason=g.decision.reason, alerts=len(g.members), until=until
+            )
         return ready
 
     def _rate_limit(
@@ -244,6 +252,12 @@ class Dispatcher:
             else:  # it waits in the outbox, never dropped
                 report.rate_limited += len(batch.members)
                 report.wake_at(decision.until)
+                self._log.info(
+                    "delivery_waiting",
+                    reason=decision.reason,
+                    channel=batch.channel,
+                    alerts=len(batch.members),
+                )
         return out
 
     async def _send_and_record(

@@ -1,7 +1,8 @@
 """The delivery SQL over the store's connection: routing, due rows, claims, attempts.
 
 Tables (schema in `sqlite._V1`): `alerts` is the outbox (`routed_at` NULL until routed);
-`deliveries` has one row per (alert, channel) with its status; `attempts` keeps every
+`deliveries` has one row per (alert, channel) with its status and the route that sent it
+there (its grouping and quiet hours keep applying after a reload); `attempts` keeps every
 attempt; `channels` remembers a channel disabled by a permanent failure.
 
 Delivery statuses:
@@ -24,8 +25,9 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from monitor.core import codec
 from monitor.core.alerts import Alert
-from monitor.core.policy import Delivery, delivery_targets
+from monitor.core.policy import Delivery, RoutedBy, delivery_targets
 from monitor.core.policy import DeliveryStatus as Status
 from monitor.core.settings import RouteConfig
 from monitor.storage.base import DisabledChannel, OutboxSummary, Outcome, Routed
@@ -39,7 +41,8 @@ from monitor.storage.sql import transaction, ts
 # interrupted message waits out its claim; later ones may pass it), nor does a held row
 # (quiet hours): a failure goes through quiet hours.
 _DUE = """
-SELECT d.alert_id, d.channel, d.status, d.attempts, d.next_attempt_at, a.created_at, a.payload
+SELECT d.alert_id, d.channel, d.status, d.attempts, d.next_attempt_at, a.created_at, a.payload,
+  d.route
 FROM deliveries d JOIN alerts a ON a.id = d.alert_id
 WHERE d.status IN ('pending', 'held')
   AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= :now)
@@ -79,18 +82,21 @@ class SqliteOutbox:
                 alert = Alert.from_json(payload)
                 targets = delivery_targets(alert, routes, channels)
                 self._insert_deliveries(alert_id, targets, now)
-                out.append(Routed(alert_id=alert_id, alert=alert, channels=targets))
+                out.append(Routed(alert_id=alert_id, alert=alert, channels=tuple(targets)))
         return out
 
     def route_to(self, alert_id: int, channels: Sequence[str], now: datetime) -> None:
         """Route one alert to named channels, bypassing the routes (test-notify)."""
         with transaction(self._conn, self._what):
-            self._insert_deliveries(alert_id, channels, now)
+            self._insert_deliveries(alert_id, dict.fromkeys(channels), now)
 
-    def _insert_deliveries(self, alert_id: int, channels: Sequence[str], now: datetime) -> None:
+    def _insert_deliveries(
+        self, alert_id: int, targets: Mapping[str, RoutedBy | None], now: datetime
+    ) -> None:
         self._conn.executemany(
-            "INSERT OR IGNORE INTO deliveries (alert_id, channel, status) VALUES (?, ?, 'pending')",
-            [(alert_id, c) for c in channels],
+            "INSERT OR IGNORE INTO deliveries (alert_id, channel, status, route) "
+            "VALUES (?, ?, 'pending', ?)",
+            [(alert_id, c, codec.dumps(r) if r else None) for c, r in targets.items()],
         )
         self._conn.execute(
             "UPDATE alerts SET routed_at = ? WHERE id = ? AND routed_at IS NULL",
@@ -270,8 +276,8 @@ class SqliteOutbox:
         )
 
 
-def _delivery(row: tuple[int, str, str, int, str | None, str, str]) -> Delivery:
-    alert_id, channel, status, attempts, next_at, created, payload = row
+def _delivery(row: tuple[int, str, str, int, str | None, str, str, str | None]) -> Delivery:
+    alert_id, channel, status, attempts, next_at, created, payload, route = row
     return Delivery(
         alert_id=alert_id,
         channel=channel,
@@ -280,4 +286,5 @@ def _delivery(row: tuple[int, str, str, int, str | None, str, str]) -> Delivery:
         next_attempt_at=datetime.fromisoformat(next_at) if next_at else None,
         created_at=_aware(datetime.fromisoformat(created)),
         alert=Alert.from_json(payload),
+        route=codec.loads(RoutedBy, route) if route else None,
     )

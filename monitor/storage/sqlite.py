@@ -22,16 +22,15 @@ process is the only writer of job states; other processes (`ftmon status`) only 
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.core.alerts import Alert
-from monitor.core.errors import StoreError
+from monitor.core.errors import NotAStateFile, StoreError
 from monitor.core.model import JobState, ProviderHealth
 from monitor.storage import retention
 from monitor.storage.base import ProviderView, Pruned
@@ -39,8 +38,7 @@ from monitor.storage.outbox import SqliteOutbox
 from monitor.storage.sql import transaction, ts
 
 APPLICATION_ID = 0x46544D4E  # "FTMN"
-SCHEMA_VERSION = 2
-PAGE_LIMIT_SEAM = "FTMON_MAX_PAGE_COUNT"
+
 
 _V1 = """
 CREATE TABLE jobs (
@@ -105,7 +103,27 @@ CREATE TABLE meta (
 CREATE INDEX attempts_by_alert ON attempts (alert_id);
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2)
+# Version 3: each delivery row keeps the route that sent it (`policy.RoutedBy`, as JSON),
+# so routes are matched once per alert and a reload does not regroup rows already routed.
+_V3 = """
+ALTER TABLE deliveries ADD COLUMN route TEXT;
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
+
+Connect = Callable[[Path, float], sqlite3.Connection]
+
+
+def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection that cannot create, migrate or write the file (`ftmon status`)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+
+
+def plain_connect(path: Path, timeout: float) -> sqlite3.Connection:
+    """How the store opens its file: autocommit (transactions are explicit), one thread at
+    a time but not always the one that opened it (delivery runs in worker threads)."""
+    return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
 
 
 CHECKED_CHANNELS = "channels_checked"  # the `meta` key of `checked_channels`
@@ -114,27 +132,40 @@ CHECKED_CHANNELS = "channels_checked"  # the `meta` key of `checked_channels`
 class SqliteStore:
     """The `Store` of `storage.base` in one SQLite file; `outbox` shares its connection."""
 
-    def __init__(self, path: Path, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        timeout: float = 5.0,
+        connect: Connect | None = None,
+        read_only: bool = False,
+    ) -> None:
+        """Open (creating and migrating it if need be) the state file at `path`; with
+        `read_only`, open an existing one as it is, or raise NotAStateFile."""
         self.path = path
         self._views: dict[str, ProviderView] = {}  # the decoded state, kept as committed
-        _prepare_private_dir(path)
-        _create_private(path)
+        if read_only and not path.is_file():
+            raise NotAStateFile(f"{path}: no ftmon state file here (ftmon run creates it)")
+        if not read_only:
+            _prepare_private_dir(path)
+            _create_private(path)
         try:
-            self.connection = sqlite3.connect(
-                path, timeout=timeout, isolation_level=None, check_same_thread=False
-            )
-            _check_ours(self.connection, path)
-            _check_intact(self.connection, path)
+            if read_only:
+                self.connection = _connect_read_only(path, timeout)
+            else:
+                self.connection = (connect or plain_connect)(path, timeout)
+            _check_ours(self.connection, path, adopt_empty=not read_only)
             _check_version(self.connection, path)
-            _limit_pages(self.connection)
-            self.connection.execute("PRAGMA journal_mode=WAL")
-            self.connection.execute("PRAGMA synchronous=NORMAL")
-            self.connection.execute("PRAGMA foreign_keys=ON")
-            _migrate(self.connection, path)
+            if not read_only:
+                _check_intact(self.connection, path)
+                self.connection.execute("PRAGMA journal_mode=WAL")
+                self.connection.execute("PRAGMA synchronous=NORMAL")
+                self.connection.execute("PRAGMA foreign_keys=ON")
+                _migrate(self.connection, path)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot open the state database: {exc}") from exc
-        _restrict_file(path)
-        _install_crash_hook(self.connection)
+        if not read_only:
+            _restrict_file(path)
         self.outbox = SqliteOutbox(self.connection)
 
     # -- reads ---------------------------------------------------------------------
@@ -323,31 +354,23 @@ def _check_intact(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
-def _limit_pages(conn: sqlite3.Connection) -> None:
-    """Test seam: $FTMON_MAX_PAGE_COUNT caps the file at that many pages, which SQLite then
-    reports as a full disk (`SQLITE_FULL`); the storage suite uses it where it cannot mount
-    a small filesystem."""
-    limit = os.environ.get(PAGE_LIMIT_SEAM)
-    if limit:
-        conn.execute(f"PRAGMA max_page_count = {int(limit)}")
-
-
 def _restrict_file(path: Path) -> None:
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         if candidate.exists():
             candidate.chmod(0o600)
 
 
-def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse a database that belongs to something else, before writing a byte."""
+def _check_ours(conn: sqlite3.Connection, path: Path, *, adopt_empty: bool) -> None:
+    """Refuse a database that belongs to something else, before writing a byte; a new,
+    empty file is made ours unless the caller only reads."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     if app_id == APPLICATION_ID:
         return
     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    if app_id == 0 and tables == 0:
+    if app_id == 0 and tables == 0 and adopt_empty:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         return
-    raise StoreError(
+    raise NotAStateFile(
         f"{path}: this file is not an ftmon state database; refusing to touch it. "
         "Point [monitor] state at another path."
     )
@@ -371,22 +394,3 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             for statement in filter(str.strip, script.split(";")):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
-
-
-def _install_crash_hook(conn: sqlite3.Connection) -> None:
-    """Test seam: FTMON_CRASH_AFTER_STATEMENTS=N kills the process at the Nth statement.
-
-    The crash-consistency tests use it to stop the real process between any two database
-    statements, which a signal sent from outside could only hit by luck.
-    """
-    limit = os.environ.get("FTMON_CRASH_AFTER_STATEMENTS")
-    if not limit:
-        return
-    remaining = [int(limit)]
-
-    def count(_statement: str) -> None:
-        remaining[0] -= 1
-        if remaining[0] <= 0:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    conn.set_trace_callback(count)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -32,6 +32,8 @@ class NewRecord:
     words: frozenset[str] = frozenset()
     pair: tuple[str, datetime] | None = None
     loss: float = 0.0
+    wait: timedelta = timedelta(0)
+    opens: time | None = None
 
 
 def test_a_new_nested_datetime_field_comes_back_as_a_datetime() -> None:
@@ -44,6 +46,8 @@ def test_a_new_nested_datetime_field_comes_back_as_a_datetime() -> None:
         words=frozenset({"b", "a"}),
         pair=("x", T0),
         loss=math.inf,
+        wait=timedelta(seconds=90.5),
+        opens=time(22, 30),
     )
     back = codec.loads(NewRecord, codec.dumps(record))
     assert back == record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -14,9 +15,11 @@ from monitor.core.policy import (
     Delivery,
     DeliveryStatus,
     Reason,
+    RoutedBy,
     TokenBucket,
     batches,
     channels_for,
+    delivery_targets,
     give_up_decision,
     hold_for_quiet_hours,
     in_quiet_hours,
@@ -222,6 +225,24 @@ def test_grouping_table(rows: list[Delivery], sizes: list[int]) -> None:
     routes = (RouteConfig(channels=("slack", "email"), group_wait=timedelta(seconds=30)),)
     ready, _ = batches(rows, routes, T0 + timedelta(minutes=5))
     assert sorted((len(b.members) for b in ready), reverse=True) == sizes
+
+
+def test_a_row_keeps_the_route_it_was_routed_by_after_the_routes_change() -> None:
+    """Routes are matched once, when an alert is routed; the row keeps that route's
+    grouping, so a reload to other routes neither releases nor regroups it."""
+    alerts = [_alert(nonce=f"j{i}") for i in range(3)]
+    targets = [delivery_targets(a, SLACK_30S, ["slack"]) for a in alerts]
+    assert all(t == {"slack": RoutedBy.of(0, SLACK_30S[0])} for t in targets)
+    rows = [
+        replace(_row(a, i), route=t["slack"])
+        for i, (a, t) in enumerate(zip(alerts, targets, strict=True))
+    ]
+    reloaded = (RouteConfig(channels=("slack",), group_wait=timedelta(0)),)
+    ready, waiting = batches(rows, reloaded, T0 + timedelta(seconds=5))
+    assert (ready, [len(g.members) for g in waiting]) == ([], [3])
+    # a row routed by an older ftmon (no stored route) is matched against today's routes
+    ready, _ = batches([_row(alerts[0], 9)], reloaded, T0 + timedelta(seconds=5))
+    assert len(ready) == 1
 
 
 def test_retries_and_flush_skip_group_wait_and_digests_are_marked() -> None:

@@ -86,7 +86,7 @@ def ftmon(
     args: Sequence[str], env: Mapping[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
+        [sys.executable, "-m", "tests.entry", *args],
         env=dict(env),
         capture_output=True,
         text=True,

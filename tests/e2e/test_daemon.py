@@ -86,7 +86,7 @@ def start_daemon(config: Path, tmp: Path, name: str = "ftmon") -> Daemon:
     env = ftmon_env(NOTIFY_SOCKET=str(notify_path), WATCHDOG_USEC="1000000")
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+            [sys.executable, "-m", "tests.entry", "run", "-c", str(config)],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
@@ -93,6 +94,30 @@ def test_status_shows_jobs_restarts_and_the_outbox(tmp_path: Path) -> None:
     assert {j["job"] for j in report["jobs"]} >= {old, new}
     assert report["outbox"]["totals"].get("sent", 0) >= 4
     assert "sim-together-key" not in table.stdout + as_json.stdout
+
+
+def test_status_only_reads_a_state_file_that_is_there(tmp_path: Path) -> None:
+    """A mistyped state path is a config error naming it (exit 78), and nothing is created;
+    a file that is not ftmon's is refused (as `run` refuses it), untouched."""
+    with Simulator(clock=ManualClock(START)) as sim:
+        config = write_config(tmp_path, sim)
+        typo = tmp_path / "elsewhere" / "state.db"
+        mistyped = config.read_text().replace(str(tmp_path / "state.db"), str(typo))
+        assert mistyped != config.read_text()
+        config.write_text(mistyped)
+        env = ftmon_env(sim.now)
+        missing = ftmon(["status", "-c", str(config)], env)
+        assert missing.returncode == 78
+        assert str(typo) in missing.stderr and "monitor.state" in missing.stderr
+        assert not typo.exists() and not typo.parent.exists()
+        typo.parent.mkdir()
+        with sqlite3.connect(typo) as other:  # someone else's database
+            other.execute("CREATE TABLE notes (body TEXT)")
+        before = typo.read_bytes()
+        foreign = ftmon(["status", "-c", str(config)], env)
+        assert foreign.returncode == 70, foreign.stderr
+        assert f"{typo}: this file is not an ftmon state database" in foreign.stderr
+        assert typo.read_bytes() == before
 
 
 def test_demo_shows_alerts_as_they_are_delivered() -> None:

@@ -1,5 +1,5 @@
-"""`python -m tests.reliability.cli_shim ARGS`: the real `monitor.cli.main`, apprise aimed at
-loopback.
+"""`python -m tests.reliability.cli_shim ARGS`: the real `monitor.cli.main` with the test
+seams of `tests.entry`, apprise aimed at loopback.
 
 Two test-only adjustments to apprise, nothing to ftmon: the Slack plugin's fixed webhook
 host (`hooks.slack.com`) is replaced by `$FTMON_TEST_SLACK_URL` when set (the class
@@ -23,6 +23,7 @@ from typing import Any
 from monitor.app.poll import PollService
 from monitor.cli import main
 from monitor.delivery.channels import AppriseChannel, check_url
+from tests.entry import seams_from
 
 check_url("json://localhost")  # loads apprise's plugins the way channels.py does
 from apprise.plugins.email.base import NotifyEmail  # noqa: E402
@@ -67,4 +68,4 @@ if os.environ.get("FTMON_TEST_CRASH_POLLS"):
     _crash_polls(int(os.environ["FTMON_TEST_CRASH_POLLS"]))
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(seams=seams_from(os.environ)))
