@@ -147,7 +147,7 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
             return route_preview.preview(
                 cfg,
                 cfg.monitor.state,
-                wiring.system_clock()(),
+                seams.clock(),
                 job=args.job,
                 metadata=args.metadata,
             )
