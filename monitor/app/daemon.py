@@ -41,7 +41,7 @@ from monitor.core import cadence
 from monitor.core.errors import ConfigError, StoreError
 from monitor.core.settings import Config
 from monitor.delivery.channels import build_channels
-from monitor.delivery.dispatch import Dispatcher
+from monitor.delivery.dispatch import DeliveryReport, Dispatcher, Doorbell
 
 log = structlog.get_logger("ftmon.daemon")
 
@@ -197,7 +197,7 @@ class Generation:
         metrics.prepare([p.name for p in config.providers], [c.name for c in config.channels])
         self.last_ok: dict[str, bool] = {}
         self.scheduler = PollScheduler()
-        self.wake_dispatcher = anyio.Event()
+        self.doorbell = Doorbell()
 
     async def run(self, control: _Control) -> None:
         channels = build_channels(self.config.channels, self.config.file)
@@ -304,20 +304,14 @@ class Generation:
         return max(self.base, slower.total_seconds())
 
     async def _deliver(self, dispatcher: Dispatcher, runtime: Runtime, stop: anyio.Event) -> None:
-        """The dispatcher's own loop: woken after each poll, else every second."""
-        while not stop.is_set():
-            try:
-                report = await dispatcher.run_once()
-                summary = runtime.store.outbox.pending_summary()
-                self.metrics.outbox_depth(summary.totals.get("pending", 0) + summary.unrouted)
-                self.metrics.unmatched_alert(report.unmatched)
-            except StoreError as exc:  # locked, full or damaged: nothing recorded, try again
-                log.error("dispatch_not_recorded", error=str(exc))
-            except Exception:  # the boundary: log, keep delivering
-                log.exception("dispatch_failed")
-            with anyio.move_on_after(1.0):
-                await self.wake_dispatcher.wait()
-            self.wake_dispatcher = anyio.Event()
+        """Delivery for this generation: the dispatcher's loop, woken after each poll."""
+
+        def count(report: DeliveryReport) -> None:
+            summary = runtime.store.outbox.pending_summary()
+            self.metrics.outbox_depth(summary.totals.get("pending", 0) + summary.unrouted)
+            self.metrics.unmatched_alert(report.unmatched)
+
+        await dispatcher.run_forever(stop, doorbell=self.doorbell, after_pass=count)
 
 
 class _PollJob:
@@ -364,7 +358,7 @@ class _PollJob:
         gen.metrics.alerts_raised(outcome.enqueued)
         gen.health.mark_cycle(now, ok=outcome.ok)
         gen.last_ok[self.name] = outcome.ok
-        gen.wake_dispatcher.set()
+        gen.doorbell.ring()
         base = gen.base_for(self.name)
         interval = cadence.next_interval(
             base, ok=outcome.ok, running=outcome.running, waiting=outcome.waiting

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.core import routing
-from monitor.core.alerts import human_duration
+from monitor.core.durations import human_duration
 from monitor.core.errors import ConfigError, NotAStateFile
 from monitor.core.model import JobState, ProviderHealth
 from monitor.core.redact import REDACTOR

@@ -318,16 +318,18 @@ def severity_at_least(severity: Severity, minimum: Severity) -> bool:
     return severity.rank >= minimum.rank
 
 
-def human_duration(seconds: float) -> str:
-    """`2h05m`, `45m`, `30s`: short enough for a title, exact enough to act on."""
-    total = max(0, round(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m" if not secs else f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+# How each cause is said in a title and on the message's "Cause:" line (one table for both).
+CAUSE_PHRASES = {
+    Cause.BILLING_LIMIT: "billing limit reached",
+    Cause.INSUFFICIENT_BALANCE: "insufficient balance or quota",
+    Cause.WANDB_AUTH: "Weights & Biases key rejected",
+    Cause.DATA_VALIDATION: "training data failed validation",
+    Cause.INVALID_FILE: "invalid training file",
+    Cause.PROVIDER_ERROR: "provider-side error",
+    Cause.USER_REQUESTED: "requested by a person",
+    Cause.AUTH: "API key missing or inactive",
+    Cause.QUOTA: "out of quota",
+    Cause.LOSS_NAN: "loss is NaN/inf",
+    Cause.LOSS_SPIKE: "loss spiked",
+    Cause.UNKNOWN: "reason not given by the provider",
+}

@@ -139,19 +139,3 @@ def refund_amount(text: str) -> float | None:
         return float(number)
     except ValueError:
         return None
-
-
-CAUSE_PHRASES = {
-    Cause.BILLING_LIMIT: "billing limit reached",
-    Cause.INSUFFICIENT_BALANCE: "insufficient balance or quota",
-    Cause.WANDB_AUTH: "Weights & Biases key rejected",
-    Cause.DATA_VALIDATION: "training data failed validation",
-    Cause.INVALID_FILE: "invalid training file",
-    Cause.PROVIDER_ERROR: "provider-side error",
-    Cause.USER_REQUESTED: "cancelled by a person",
-    Cause.AUTH: "API key rejected",
-    Cause.QUOTA: "out of quota",
-    Cause.LOSS_NAN: "loss is NaN/inf",
-    Cause.LOSS_SPIKE: "loss spiked",
-    Cause.UNKNOWN: "reason not given by the provider",
-}

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from monitor.core.alerts import Alert, ConditionState, FactValue, Kind
+from monitor.core.alerts import KIND_HINTS, Alert, ConditionState, FactValue, Kind, Severity
+from monitor.core.durations import human_duration
 from monitor.core.model import Condition
 
 
@@ -64,3 +65,41 @@ def step(
 
 def episode_key(prefix: str, kind: Kind, condition: Condition, suffix: str) -> str:
     return f"{prefix}/{kind}/{condition.since.isoformat()}/{suffix}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Said:
+    """What a condition alert says, the same way for a job's conditions and a provider's."""
+
+    summary: str
+    severity: Severity
+    hint: str | None
+    state: ConditionState
+    dedup_key: str
+    resolved: bool
+
+
+def say(
+    check: Check,
+    cstate: ConditionState,
+    suffix: str,
+    condition: Condition,
+    now: datetime,
+    *,
+    prefix: str,
+    firing: Severity,
+    cleared: str,
+) -> Said:
+    """The words of a firing, reminder or resolved alert: a resolved one says `cleared`
+    ("left the queue", "recovered") and how long the condition lasted, at info; the others
+    say the check's summary at `firing` severity, with the kind's next step."""
+    resolved = cstate is ConditionState.RESOLVED
+    lasted = human_duration((now - condition.since).total_seconds())
+    return Said(
+        summary=f"{cleared} after {lasted}" if resolved else check.summary or condition.detail,
+        severity=Severity.INFO if resolved else firing,
+        hint=None if resolved else KIND_HINTS[check.kind],
+        state=cstate,
+        dedup_key=episode_key(prefix, check.kind, condition, suffix),
+        resolved=resolved,
+    )

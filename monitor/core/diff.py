@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from monitor.core import causes, conditions
 from monitor.core.alerts import (
+    CAUSE_PHRASES,
     HINTS,
     KIND_HINTS,
     Alert,
@@ -31,8 +32,8 @@ from monitor.core.alerts import (
     FactValue,
     Kind,
     Severity,
-    human_duration,
 )
+from monitor.core.durations import human_duration
 from monitor.core.model import Condition, JobEvent, JobSnapshot, JobState, LossPoint, Status
 from monitor.core.settings import Thresholds
 
@@ -445,7 +446,7 @@ def _failed(state: JobState, snapshot: JobSnapshot, now: datetime) -> tuple[JobS
         Severity.FAILURE,
         "failed",
         snapshot.finished_at or now,
-        f"failed — {causes.CAUSE_PHRASES[cause]}",
+        f"failed — {CAUSE_PHRASES[cause]}",
         cause=cause,
         hint=hint,
         detail=state.error_detail,
@@ -464,7 +465,7 @@ def _cancelled(state: JobState, snapshot: JobSnapshot, now: datetime) -> Alert:
         severity = Severity.INFO
     else:
         severity = Severity.WARNING
-    phrase = causes.CAUSE_PHRASES[cause]
+    phrase = CAUSE_PHRASES[cause]
     summary = "cancelled by a person" if cause is Cause.USER_REQUESTED else f"cancelled — {phrase}"
     return _alert(
         state,
@@ -587,20 +588,21 @@ def _condition_alert_maker(state: JobState, now: datetime) -> conditions.AlertMa
     def make(
         check: conditions.Check, cstate: ConditionState, suffix: str, cond: Condition
     ) -> Alert:
-        resolved = cstate is ConditionState.RESOLVED
-        lasted = human_duration((now - cond.since).total_seconds())
-        summary = f"{_RESOLVED_WORDS[check.kind]} after {lasted}" if resolved else check.summary
+        said = conditions.say(
+            check, cstate, suffix, cond, now,
+            prefix=prefix, firing=Severity.WARNING, cleared=_RESOLVED_WORDS[check.kind],
+        )  # fmt: skip
         return _alert(
             state,
             check.kind,
-            Severity.INFO if resolved else Severity.WARNING,
+            said.severity,
             "",
             now,
-            summary or cond.detail,
-            hint=None if resolved else KIND_HINTS[check.kind],
-            state_=cstate,
+            said.summary,
+            hint=said.hint,
+            state_=said.state,
             facts=check.facts,
-            dedup_key=conditions.episode_key(prefix, check.kind, cond, suffix),
+            dedup_key=said.dedup_key,
         )
 
     return make

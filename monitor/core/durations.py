@@ -65,3 +65,19 @@ def _why_not(text: str) -> str | None:
     if text.isascii() and text.isdigit():
         return "a number needs a unit"
     return None
+
+
+def human_duration(seconds: float) -> str:
+    """A duration for people: `1d05h`, `2h05m`, `45m`, `4m30s`, `30s` — short enough for a
+    title, exact enough to act on. (`format_duration` is the exact form the config takes.)"""
+    total = max(0, round(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m" if not secs else f"{minutes}m{secs:02d}s"
+    return f"{secs}s"

@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 
 from monitor.core import conditions, diff
 from monitor.core.alerts import (
-    KIND_HINTS,
     Alert,
     Cause,
     ConditionState,
     Kind,
     Severity,
-    human_duration,
 )
+from monitor.core.durations import human_duration
 from monitor.core.model import (
     Condition,
     JobEvent,
@@ -172,21 +171,22 @@ def _step_health(
     def make(
         check: conditions.Check, cstate: ConditionState, suffix: str, cond: Condition
     ) -> Alert:
-        resolved = cstate is ConditionState.RESOLVED
-        lasted = human_duration((now - cond.since).total_seconds())
-        summary = f"recovered after {lasted}" if resolved else check.summary or cond.detail
+        said = conditions.say(
+            check, cstate, suffix, cond, now,
+            prefix=f"{provider}/-", firing=Severity.FAILURE, cleared="recovered",
+        )  # fmt: skip
         return Alert(
             kind=check.kind,
-            severity=Severity.INFO if resolved else Severity.FAILURE,
+            severity=said.severity,
             provider=provider,
             job_id=None,
             at=now,
-            summary=summary,
-            dedup_key=conditions.episode_key(f"{provider}/-", check.kind, cond, suffix),
+            summary=said.summary,
+            dedup_key=said.dedup_key,
             cause=Cause.AUTH if check.kind is Kind.AUTH_FAILED else None,
-            hint=None if resolved else KIND_HINTS[check.kind],
-            state=cstate,
-            detail=health.last_error if not resolved else None,
+            hint=said.hint,
+            state=said.state,
+            detail=None if said.resolved else health.last_error,
         )
 
     opened, alerts = conditions.step(health.conditions, checks, now, thresholds.repeat, make)

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Literal
 
-from monitor.core.alerts import Alert, Cause, ConditionState, Kind, Severity
+from monitor.core.alerts import CAUSE_PHRASES, Alert, Cause, ConditionState, Kind, Severity
+from monitor.core.durations import human_duration
 from monitor.core.model import ProviderKind, dashboard_url
 from monitor.core.text import one_line
 
@@ -42,14 +43,6 @@ _WHAT: dict[Kind, str] = {
     Kind.LOSS_ANOMALY: "loss went bad", Kind.PAUSED: "paused", Kind.RESUMED: "resumed",
     Kind.VANISHED: "vanished (the API answers 404)", Kind.AUTH_FAILED: "API key rejected",
     Kind.PROVIDER_DOWN: "API unreachable", Kind.CHANNEL_FAILED: "a notification channel failed",
-}
-_WHY: dict[Cause, str] = {
-    Cause.BILLING_LIMIT: "billing limit reached", Cause.USER_REQUESTED: "by a person",
-    Cause.INSUFFICIENT_BALANCE: "insufficient balance", Cause.INVALID_FILE: "invalid training file",
-    Cause.WANDB_AUTH: "Weights & Biases key rejected", Cause.PROVIDER_ERROR: "provider-side error",
-    Cause.DATA_VALIDATION: "training data failed validation", Cause.QUOTA: "out of quota",
-    Cause.AUTH: "key missing or inactive", Cause.LOSS_NAN: "loss is NaN/inf",
-    Cause.LOSS_SPIKE: "loss spiked", Cause.UNKNOWN: "reason unknown",
 }
 # fmt: on
 
@@ -134,7 +127,7 @@ def _happened(alert: Alert) -> str:
     if alert.kind is Kind.CHANNEL_FAILED and alert.facts.get("channel"):
         what = f"channel {alert.facts['channel']} failed and was disabled"
     if alert.cause is not None and alert.cause is not Cause.UNKNOWN:
-        return f"{what} — {_WHY[alert.cause]}"
+        return f"{what} — {CAUSE_PHRASES[alert.cause]}"
     return what
 
 
@@ -169,7 +162,9 @@ def _doc(alerts: Sequence[Alert], note: str | None, label_metadata: Sequence[str
 
 
 def _required(alert: Alert, whose: str) -> tuple[tuple[str, str], ...]:
-    cause = [(f"Cause{whose}", f"{_WHY[alert.cause]} ({alert.cause})")] if alert.cause else []
+    cause = (
+        [(f"Cause{whose}", f"{CAUSE_PHRASES[alert.cause]} ({alert.cause})")] if alert.cause else []
+    )
     return (*cause, *([(f"Next step{whose}", alert.hint)] if alert.hint else []))
 
 
@@ -204,7 +199,8 @@ def _state(alert: Alert) -> str:
         start = datetime.fromisoformat(str(since))
     except ValueError:
         return str(alert.state) + (f" since {since}" if since else "")
-    return f"{alert.state} for {_span((alert.at - start).total_seconds())} (since {_clock(start)})"
+    lasted = human_duration((alert.at - start).total_seconds())
+    return f"{alert.state} for {lasted} (since {_clock(start)})"
 
 
 def _fact(key: str, value: str | int | float | None) -> str:
@@ -232,24 +228,12 @@ def _path(path: Sequence[tuple[str, datetime]]) -> tuple[str, ...]:
     out = [f"{status} {_clock(at)}" for status, at in path[:1]]
     for (_, before), (status, at) in pairwise(path):
         shown = _clock(at) if at.date() != before.date() else f"{at:%H:%M:%S}"
-        out.append(f"{status} {shown} (+{_span((at - before).total_seconds())})")
+        out.append(f"{status} {shown} (+{human_duration((at - before).total_seconds())})")
     return tuple(out)
 
 
 def _clock(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _span(seconds: float) -> str:
-    left = max(0, int(seconds))
-    days, left = divmod(left, 86_400)
-    hours, left = divmod(left, 3_600)
-    minutes, secs = divmod(left, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _cut(text: str, limit: int) -> str:

@@ -23,6 +23,7 @@ from structlog.typing import FilteringBoundLogger
 
 from monitor.core import policy
 from monitor.core.alerts import KIND_HINTS, Alert, Kind, Severity
+from monitor.core.errors import StoreError
 from monitor.core.policy import Batch, Delivery, Reason
 from monitor.core.redact import REDACTOR
 from monitor.core.render import Message, render
@@ -106,19 +107,32 @@ class Dispatcher:
         await self._send_and_record(batches, now, report)
         return report
 
-    async def run_forever(self, stop: anyio.Event, *, interval: float = 1.0) -> None:
-        """Deliver until `stop` is set, looking at the outbox at least every `interval` s."""
+    async def run_forever(
+        self,
+        stop: anyio.Event,
+        *,
+        interval: float = 1.0,
+        doorbell: Doorbell | None = None,
+        after_pass: Callable[[DeliveryReport], None] | None = None,
+    ) -> None:
+        """The one delivery loop (the daemon's): a pass, then wait until the next row is due,
+        `interval` seconds at most, or until the doorbell rings (a poll just enqueued), and
+        again until `stop` is set. A pass that fails is logged and the loop goes on."""
+        bell = doorbell or Doorbell()
         while not stop.is_set():
             delay = interval
             try:
                 report = await self.run_once()
+                if after_pass is not None:
+                    after_pass(report)
                 if report.next_due is not None:
                     ahead = (report.next_due - self._clock()).total_seconds()
                     delay = min(interval, max(0.0, ahead))
+            except StoreError as exc:  # locked, full or damaged: nothing recorded, try again
+                self._log.error("dispatch_not_recorded", error=str(exc))
             except Exception:  # the boundary: log, keep delivering
                 self._log.exception("dispatch_failed")
-            with anyio.move_on_after(delay):
-                await stop.wait()
+            await bell.wait(delay)
 
     async def drain(self, seconds: float) -> DeliveryReport:
         """Deliver what can go within `seconds`, ignoring group_wait (`--once`, shutdown)."""
@@ -340,6 +354,22 @@ class Dispatcher:
         self._log.error("channel_disabled", channel=name, error=error)
         self._store.enqueue([channel_failed_alert(name, error, now, self._channels[name])], now)
         report.wake_at(now)
+
+
+class Doorbell:
+    """Wakes the delivery loop before its interval is up: a poll rings it after it enqueued
+    alerts, so they go out at once."""
+
+    def __init__(self) -> None:
+        self._rung = anyio.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    async def wait(self, seconds: float) -> None:
+        with anyio.move_on_after(seconds):
+            await self._rung.wait()
+        self._rung = anyio.Event()
 
 
 def _messages(
