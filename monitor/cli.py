@@ -21,7 +21,7 @@ from monitor import config as config_mod
 from monitor.app import logs, wiring
 from monitor.core.errors import ConfigError, StoreError
 from monitor.core.redact import REDACTOR
-from monitor.core.settings import Config
+from monitor.core.settings import Config, LogFormat
 from monitor.core.text import one_line
 
 # Imported where they are used, so each command loads only what it needs: channels
@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None, *, seams: wiring.Seams | None = None
     args = build_parser().parse_args(argv)
     try:
         try:
+            # Before any config is read, so every line of every command is rendered alike;
+            # `run` and `test-notify` set it up again with the config's format and secrets.
+            logs.configure(LogFormat.AUTO, level=logs.level_from(os.environ))
             return _dispatch(args, seams or wiring.Seams())
         except BaseExceptionGroup as group:  # from tasks run at once (providers polled together)
             raise _sole(group) from None
