@@ -166,8 +166,6 @@ def _start(engine: Engine, keys: Secrets, config: Path, out: Path) -> None:
         f"TOGETHER_API_KEY={keys.together_key}",
         "-e",
         f"SLACK_WEBHOOK_URL={keys.hook_url}",
-        "-e",
-        "FTMON_TEST_POLL_SECONDS=1",
         *HEALTH,
         "--health-start-period=60s",
         IMAGE,

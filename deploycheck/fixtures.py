@@ -1,9 +1,10 @@
 """What the check feeds ftmon: fresh secrets, and the shipped configs pointed at the simulator.
 
-The configs are the repository's own (`deploy/systemd/ftmon.toml`, `deploy/sidecar/ftmon.toml`)
-with only what a test must change: each provider's `base_url` (the simulator), alerts on
-first sight, and the debouncing `group_wait` long enough that a held alert can only
-reach the receiver through the drain at stop.
+The configs are the repository's own (`deploy/systemd/ftmon.toml`,
+`deploy/sidecar/ftmon.toml`) with only what a test must change: each provider's
+`base_url` (the simulator), a 1 s poll interval, alerts on first sight, and a debouncing
+`group_wait` long enough that a held alert can only reach the receiver through the drain
+at stop.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ SIM_URL = f"http://127.0.0.1:{SIM_PORT}/v1"
 # Scenarios whose jobs start running within seconds and then take minutes.
 SCENARIOS = ("together_success", "openai_success")
 TIME_SCALE = "0.05"
+POLL = "1s"  # the test's poll interval, a real config value
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +54,10 @@ class Secrets:
 
 
 def checked_config(shipped: Path, *, group_wait: str = "10m") -> str:
-    """The shipped config, polling the simulator, alerting on first sight."""
+    """The shipped config, polling the simulator every second, alerting on first sight."""
     text = shipped.read_text()
     text = re.sub(r'(?m)^(kind = "(together|openai)".*)$', rf'\1\nbase_url = "{SIM_URL}"', text)
+    text = re.sub(r"(?m)^poll_interval = .*$", f'poll_interval = "{POLL}"', text)
     text = re.sub(r"(?m)^first_run = .*$", 'first_run = "alert"', text)
     if "first_run" not in text:
         text = text.replace("[monitor]\n", '[monitor]\nfirst_run = "alert"\n', 1)
