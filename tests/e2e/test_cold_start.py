@@ -22,7 +22,17 @@ SLOW = {"queue_stall": "30m", "progress_stall": "2h", "eta_grace": "2h"}
 def once(config: Path, now: datetime) -> tuple[int, bool, str]:
     """(exit status, whether apprise was imported, stderr less the import lines)."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "monitor", "run", "--once", "-c", str(config)],
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "tests.entry",
+            "run",
+            "--once",
+            "-c",
+            str(config),
+        ],
         env=ftmon_env(now),
         capture_output=True,
         text=True,
