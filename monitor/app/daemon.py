@@ -195,6 +195,7 @@ class Generation:
         self.metrics = metrics
         self.health = health
         metrics.prepare([p.name for p in config.providers], [c.name for c in config.channels])
+        health.expect(p.name for p in config.providers)
         self.last_ok: dict[str, bool] = {}
         self.scheduler = PollScheduler()
         self.doorbell = Doorbell()
@@ -350,13 +351,13 @@ class _PollJob:
             else:
                 log.exception("poll_crashed", provider=self.name)
             gen.metrics.poll_done(self.name, False, time.monotonic() - started, gen.clock())
-            gen.health.mark_cycle(gen.clock(), ok=False)
+            gen.health.mark_cycle(gen.clock(), ok=False, provider=self.name, completed=False)
             gen.last_ok[self.name] = False
             return
         now: datetime = gen.clock()
         gen.metrics.poll_done(self.name, outcome.ok, time.monotonic() - started, now)
         gen.metrics.alerts_raised(outcome.enqueued)
-        gen.health.mark_cycle(now, ok=outcome.ok)
+        gen.health.mark_cycle(now, ok=outcome.ok, provider=self.name)
         gen.last_ok[self.name] = outcome.ok
         gen.doorbell.ring()
         base = gen.base_for(self.name)

@@ -2,13 +2,16 @@
 
 /healthz  ok while the last successful cycle is younger than `max_age`
           (3 x poll_interval + 60s by default; before the first success, during a
-          start grace of the same length), else a one-line reason
+          start grace of the same length) and every provider has completed a poll
+          (succeeded or failed, not crashed) within `max_age`, else a one-line reason
+          naming what is late: a provider whose poll hangs or crashes every time is
+          not hidden behind another that is fine
 /readyz   ok once the store is open and a first cycle completed; not while stopping
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -30,6 +33,7 @@ class HealthState:
         self.max_age = max_age
         self._clock, self._started = clock, clock()
         self._last_success: datetime | None = None
+        self._completed: dict[str, datetime] = {}  # provider -> its last completed poll
         self._failed_since_success = self._cycles = 0
         self._ready = self._stopping = False
 
@@ -37,8 +41,19 @@ class HealthState:
     def for_interval(cls, poll_interval: timedelta, *, clock: Clock = _UTC_NOW) -> HealthState:
         return cls(max_age=3 * poll_interval + timedelta(seconds=60), clock=clock)
 
-    def mark_cycle(self, now: datetime, ok: bool) -> None:
-        """A poll finished at `now`; `ok` if it succeeded (the daemon's unit of success)."""
+    def expect(self, providers: Iterable[str]) -> None:
+        """The providers of the running config: each must complete a poll within
+        `max_age` from now on (a reload starts their clocks again)."""
+        now = self._clock()
+        self._completed = {name: self._completed.get(name, now) for name in providers}
+
+    def mark_cycle(
+        self, now: datetime, ok: bool, *, provider: str | None = None, completed: bool = True
+    ) -> None:
+        """A poll finished at `now`; `ok` if it succeeded (the daemon's unit of success).
+        `completed` is false for a poll that crashed (it told nothing about the provider)."""
+        if provider is not None and completed:
+            self._completed[provider] = now
         self._cycles += 1
         self._last_success = now if ok else self._last_success
         self._failed_since_success = 0 if ok else self._failed_since_success + 1
@@ -53,7 +68,11 @@ class HealthState:
 
     def liveness(self) -> Verdict:
         since, bound = self._last_success or self._started, self.max_age.total_seconds()
-        age = (self._clock() - since).total_seconds()
+        now = self._clock()
+        age = (now - since).total_seconds()
+        late = sorted(p for p, at in self._completed.items() if (now - at).total_seconds() > bound)
+        if age <= bound and late:
+            return Verdict(False, f"no poll of {', '.join(late)} completed in {bound:.0f}s")
         if age <= bound:
             return Verdict(True, "ok")
         what = "last successful cycle" if self._last_success else "no successful cycle; started"

@@ -11,7 +11,10 @@ transaction: only the job states that changed, finished ones as tombstones.
 A fetch error is never a change: if the job list fails, no job is diffed and only the
 provider's own health moves; if one job's retrieve or log cannot be read, that job is left
 as it was and picked up again next cycle (metrics that cannot be read hold back only the
-loss check).
+loss check). Whatever else goes wrong reading or diffing is contained by `poll_guard`: a
+crash while fetching, or a fetch past its deadline, is a failed poll (toward
+`provider_down`); one job whose diff raises is left as it was; alerts and the stored
+error pass the redactor.
 """
 
 from __future__ import annotations
@@ -24,6 +27,13 @@ from typing import TypeVar
 import anyio
 import structlog
 
+from monitor.app.poll_guard import (
+    POLL_DEADLINE,
+    DiffFailures,
+    bounded_fetch,
+    diff_isolated,
+    redacted,
+)
 from monitor.core import diff, plan, provider_poll, routing
 from monitor.core.alerts import Alert
 from monitor.core.errors import (
@@ -42,6 +52,7 @@ from monitor.core.model import (
     Status,
 )
 from monitor.core.provider_poll import PolledJob
+from monitor.core.redact import REDACTOR
 from monitor.core.settings import Config, FirstRun, ProviderConfig
 from monitor.providers.base import ProviderClient
 from monitor.storage.base import Store
@@ -77,6 +88,7 @@ class Fetched:
     logs_read: set[str] = field(default_factory=set)
     losses_read: set[str] = field(default_factory=set)
     skipped: int = 0  # jobs left as they were after a failed read
+    unreadable: int = 0  # jobs left as they were because their diff raised
 
     def add(
         self,
@@ -101,12 +113,16 @@ class PollService:
         store: Store,
         clients: Mapping[str, ProviderClient],
         clock: Clock,
+        *,
+        deadline: float = POLL_DEADLINE,
     ) -> None:
         self.config = config
         self.store = store
         self.clients = clients
         self.clock = clock
+        self.deadline = deadline  # seconds for one poll's fetch (`poll_guard`)
         self._unknown_logged: set[tuple[str, str]] = set()
+        self._diff_failures = DiffFailures()
 
     async def poll(self, name: str, focus: frozenset[str] = frozenset()) -> PollOutcome:
         """One ordinary poll of provider `name`; `focus` are job ids a webhook named, read
@@ -119,23 +135,29 @@ class PollService:
         baseline = first and self.config.monitor.first_run is FirstRun.BASELINE
         quiet_before = self._quiet_before(provider, view.health)
         try:
-            fetched = await self._fetch(
-                provider,
-                view.states,
-                now,
-                first=first,
-                baseline=baseline,
-                forgotten=view.pruned_before,
-                focus=focus,
-                quiet_before=quiet_before,
+            fetched = await bounded_fetch(
+                name,
+                lambda: self._fetch(
+                    provider,
+                    view.states,
+                    now,
+                    first=first,
+                    baseline=baseline,
+                    forgotten=view.pruned_before,
+                    focus=focus,
+                    quiet_before=quiet_before,
+                ),
+                self.deadline,
             )
         except ProviderError as exc:
             return self._commit_failure(name, view.health, exc, now, bound)
-        states, alerts = provider_poll.diff_provider(
+        states, alerts, fetched.unreadable = diff_isolated(
+            name,
             view.states,
             fetched.polled,
             now,
             self.config.thresholds,
+            self._diff_failures,
             baseline=baseline,
             quiet_before=quiet_before,
         )
@@ -148,7 +170,8 @@ class PollService:
             view.health, name, now, self.config.thresholds
         )
         health = replace(health, watch=routing.watch_mark(provider.watch))
-        enqueued = self.store.commit_poll(name, changed, health, [*health_alerts, *alerts], now)
+        raised = [redacted(a) for a in [*health_alerts, *alerts]]
+        enqueued = self.store.commit_poll(name, changed, health, raised, now)
         after = {**view.states, **{s.job_id: s for s in changed}}.values()
         open_after = plan.open_jobs(_watched_states(provider, after))
         self._log_unknown(name, fetched.polled, bound)
@@ -158,6 +181,7 @@ class PollService:
             logs_read=len(fetched.logs_read),
             changed=len(changed),
             skipped=fetched.skipped,
+            unreadable=fetched.unreadable,
             alerts=len(enqueued),
             baseline=baseline,
         )
@@ -174,15 +198,16 @@ class PollService:
         self, name: str, health: ProviderHealth, exc: ProviderError, now: datetime, bound: Logger
     ) -> PollOutcome:
         auth = isinstance(exc, ProviderAuthError)
+        error = REDACTOR(str(exc))
         health, alerts = provider_poll.poll_failed(
-            health, name, now, self.config.thresholds, auth=auth, message=str(exc)
+            health, name, now, self.config.thresholds, auth=auth, message=error
         )
-        enqueued = self.store.commit_poll(name, [], health, alerts, now)
-        bound.warning("poll_failed", error=str(exc), error_type=type(exc).__name__)
+        enqueued = self.store.commit_poll(name, [], health, [redacted(a) for a in alerts], now)
+        bound.warning("poll_failed", error=error, error_type=type(exc).__name__)
         return PollOutcome(
             provider=name,
             ok=False,
-            error=str(exc),
+            error=error,
             enqueued=enqueued,
             retry_after=getattr(exc, "retry_after", None),
         )
@@ -273,7 +298,7 @@ class PollService:
                 out.vanished.append(job_id)
             else:
                 _job_failed(client.name, job_id, exc)
-        except ProviderError as exc:
+        except Exception as exc:  # a ProviderError, or a crash reading this one job
             out.skipped += 1
             _job_failed(client.name, job_id, exc)
 
@@ -296,7 +321,7 @@ class PollService:
             after = state.last_event_key if state and snapshot.kind is ProviderKind.OPENAI else None
             try:
                 events = await _retrying(lambda: client.events(snapshot.id, after_key=after))
-            except ProviderError as exc:
+            except Exception as exc:  # a ProviderError, or a crash reading this one log
                 out.skipped += 1
                 _job_failed(client.name, snapshot.id, exc)
                 return
@@ -306,7 +331,7 @@ class PollService:
             try:
                 losses = await _retrying(lambda: client.losses(snapshot.id, after_step=read_to))
                 out.losses_read.add(snapshot.id)
-            except ProviderError as exc:
+            except Exception as exc:  # a ProviderError, or a crash reading the metrics
                 _job_failed(client.name, snapshot.id, exc, what="metrics")
         out.add(snapshot, events, losses, log_read=read_log)
 
@@ -365,7 +390,12 @@ async def _retrying(fetch: Callable[[], Awaitable[T]]) -> T:
             log.info("rate_limited", provider=exc.provider, retry_after=wait, attempt=attempt)
 
 
-def _job_failed(provider: str, job_id: str, exc: ProviderError, what: str = "job") -> None:
+def _job_failed(provider: str, job_id: str, exc: Exception, what: str = "job") -> None:
+    """One job's read failed: logged, the job left as it was. An unexpected exception is
+    logged with its traceback (a bug to fix), a ProviderError with its message only."""
+    if not isinstance(exc, ProviderError):
+        log.error("job_read_crashed", provider=provider, job=job_id, read=what, exc_info=exc)
+        return
     log.warning(
         "job_read_failed",
         provider=provider,

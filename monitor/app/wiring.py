@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 import httpx
+import structlog
 
 from monitor.app.poll import Clock, PollOutcome, PollService
 from monitor.core.alerts import Alert, Severity
+from monitor.core.errors import StoreError
 from monitor.core.settings import Config
 from monitor.providers import ProviderClient, ResponseCounter, make_client
 from monitor.storage.base import Store
@@ -25,6 +27,7 @@ from monitor.storage.sqlite import Connect, SqliteStore
 if TYPE_CHECKING:  # dispatch loads apprise: only a run that delivers needs it
     from monitor.delivery.dispatch import DeliveryReport
 
+log = structlog.get_logger("ftmon.wiring")
 EXIT_OK, EXIT_WARNING, EXIT_FAILURE, EXIT_UNPOLLED = 0, 1, 2, 3
 
 
@@ -139,8 +142,10 @@ class CycleReport:
 async def poll_all(runtime: Runtime) -> CycleReport:
     """One cycle over every provider, the providers polled at the same time.
 
-    A provider's failure to be polled is an outcome; anything else a poll raises (a store
-    error, a bug) is raised here as itself once both polls are over.
+    A provider's failure to be polled is an outcome, and so is a bug in one provider's
+    poll (logged with its traceback): the other providers' alerts are still delivered and
+    the run exits 3, not 70. A store error is raised here as itself once every poll is
+    over: nothing could be recorded, so nothing can be delivered.
     """
     names = [p.name for p in runtime.config.providers]
     outcomes: dict[str, PollOutcome] = {}
@@ -149,8 +154,12 @@ async def poll_all(runtime: Runtime) -> CycleReport:
     async def poll(name: str) -> None:
         try:
             outcomes[name] = await runtime.service.poll(name)
-        except Exception as exc:  # re-raised below, unwrapped from the task group
+        except StoreError as exc:  # re-raised below, unwrapped from the task group
             crashed.append(exc)
+        except Exception as exc:  # the boundary: one provider's bug is its failed poll
+            log.exception("poll_crashed", provider=name)
+            error = f"{name}: internal error while polling ({type(exc).__name__})"
+            outcomes[name] = PollOutcome(provider=name, ok=False, error=error)
 
     async with anyio.create_task_group() as tg:
         for name in names:
