@@ -125,11 +125,7 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
         return 0
     if args.command == "run":
         cfg = config_mod.load(args.config, os.environ)
-        logs.configure(
-            cfg.monitor.log_format,
-            [s.reveal() for s in cfg.secrets()],
-            level=logs.level_from(os.environ),
-        )
+        logs.configure_for(cfg, os.environ)
         _warn_loose_secret_files(cfg)
         if args.once:
             return anyio.run(_run_once, cfg, args.json, seams)
@@ -139,11 +135,7 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
         return anyio.run(daemon.run)
     if args.command == "test-notify":
         cfg = config_mod.load(args.config, os.environ)
-        logs.configure(
-            cfg.monitor.log_format,
-            [s.reveal() for s in cfg.secrets()],
-            level=logs.level_from(os.environ),
-        )
+        logs.configure_for(cfg, os.environ)
         if args.job is not None or args.metadata:
             from monitor.commands import route_preview
 

@@ -140,8 +140,7 @@ class Daemon:
             log.error("config_reload_rejected", error=str(exc))
             self.notifier.ready("reload rejected; running on the previous config")
             return
-        secrets = [s.reveal() for s in fresh.secrets()]
-        logs.configure(fresh.monitor.log_format, secrets, level=logs.level_from(self.env))
+        logs.configure_for(fresh, self.env)
         control.next_config = fresh
         control.stop.set()
 

@@ -24,7 +24,7 @@ import structlog
 
 from monitor.core.errors import ConfigError
 from monitor.core.redact import REDACTOR
-from monitor.core.settings import LogFormat
+from monitor.core.settings import Config, LogFormat
 
 LEVEL_ENV = "FTMON_LOG_LEVEL"
 LEVELS = {
@@ -42,6 +42,16 @@ def level_from(env: Mapping[str, str]) -> int:
         expected = f"expected one of {', '.join(LEVELS)}, got {word!r}"
         raise ConfigError(f"${LEVEL_ENV}", "", expected)
     return LEVELS[word]
+
+
+def configure_for(config: Config, env: Mapping[str, str]) -> None:
+    """The one set-up for a command that loaded a config: its log format, its secrets
+    registered for redaction, the level `$FTMON_LOG_LEVEL` names."""
+    configure(
+        config.monitor.log_format,
+        [s.reveal() for s in config.secrets()],
+        level=level_from(env),
+    )
 
 
 OWN_LOGGERS = ("ftmon", "monitor")  # structlog names (`ftmon.*`) and module names

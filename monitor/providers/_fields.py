@@ -19,10 +19,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from monitor.core.errors import ProviderSchemaError
 from monitor.core.text import encodable
+
+W = TypeVar("W")
 
 JsonObject = Mapping[str, object]
 EventData = dict[str, float | int | str | None]
@@ -216,3 +218,11 @@ def clean(value: object) -> object:
     if isinstance(value, dict):
         return {encodable(str(k)): clean(v) for k, v in value.items()}
     return value
+
+
+def word_in(table: Mapping[str, W], raw: object, default: W) -> W:
+    """A provider's word (a status, a level) looked up case- and space-insensitively in its
+    table; anything new, missing or not text is `default` (the caller logs it once)."""
+    if not isinstance(raw, str):
+        return default
+    return table.get(raw.strip().lower(), default)

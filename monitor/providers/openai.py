@@ -48,6 +48,7 @@ from monitor.providers._fields import (
     required_time,
     scalar_data,
     unix_time,
+    word_in,
 )
 from monitor.providers.base import ProviderHttp, ResponseCounter, job_path
 
@@ -81,14 +82,12 @@ JOBS = "fine_tuning/jobs"
 
 def parse_status(raw: str) -> Status:
     """The normalized status; anything new is `unknown` (the caller logs it once)."""
-    return STATUS.get(raw.strip().lower(), Status.UNKNOWN)
+    return word_in(STATUS, raw, Status.UNKNOWN)
 
 
 def parse_level(raw: object) -> Level:
     """`warn` → warning; unknown or missing → info."""
-    if not isinstance(raw, str):
-        return Level.INFO
-    return LEVELS.get(raw.strip().lower(), Level.INFO)
+    return word_in(LEVELS, raw, Level.INFO)
 
 
 def parse_error(raw: object) -> JobError | None:

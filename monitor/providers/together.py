@@ -49,6 +49,7 @@ from monitor.providers._fields import (
     opt_str,
     read_identity,
     required_time,
+    word_in,
 )
 from monitor.providers._stream import NotPlain, each_item
 from monitor.providers.base import ProviderHttp, ResponseCounter, decode_json, job_path
@@ -95,14 +96,12 @@ JOBS = "fine-tunes"
 
 def parse_status(raw: str) -> Status:
     """The normalized status; anything new is `unknown` (the caller logs it once)."""
-    return STATUS.get(raw.strip().lower(), Status.UNKNOWN)
+    return word_in(STATUS, raw, Status.UNKNOWN)
 
 
 def parse_level(raw: object) -> Level:
     """`""`/`Info`/`legacy_info` → info and so on; unknown or missing → info."""
-    if not isinstance(raw, str):
-        return Level.INFO
-    return LEVELS.get(raw.strip().lower(), Level.INFO)
+    return word_in(LEVELS, raw, Level.INFO)
 
 
 def parse_event_type(raw: object) -> str:

@@ -68,11 +68,8 @@ def test_fixture_error_envelopes_map_to_the_right_class(
     error = _map(_response(envelope["http_status"], envelope["headers"], envelope["body"]))
     assert type(error) is error_type
     assert error.status_code == envelope["http_status"]
-    if isinstance(error, ProviderUnavailable):
+    if isinstance(error, ProviderUnavailable):  # the one retryable class
         assert error.retry_after == wait
-        assert error.retryable
-    else:
-        assert not error.retryable
 
 
 @pytest.mark.parametrize(
@@ -107,8 +104,7 @@ def test_a_404_is_not_found_only_on_a_job_path() -> None:
     """A 404 on the list path is a wrong base URL, not a vanished job."""
     assert isinstance(_map(_response(404), job_id="ft-9"), ProviderNotFound)
     on_list = _map(_response(404), job_id=None)
-    assert type(on_list) is ProviderError
-    assert not on_list.retryable
+    assert type(on_list) is ProviderError  # not ProviderUnavailable: not retried
 
 
 def test_not_found_names_the_job() -> None:

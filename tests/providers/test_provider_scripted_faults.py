@@ -135,5 +135,4 @@ async def test_connection_refused_is_unavailable(kind: ProviderKind) -> None:
             await client.list_jobs(created_after=None)
     finally:
         await client.aclose()
-    assert info.value.retryable
     assert KEY not in str(info.value)

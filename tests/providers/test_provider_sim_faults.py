@@ -96,8 +96,7 @@ async def test_a_revoked_key_is_an_auth_error(
         assert await client.list_jobs(created_after=None) == []
     finally:
         await client.aclose()
-    assert type(info.value) is ProviderAuthError
-    assert not info.value.retryable
+    assert type(info.value) is ProviderAuthError  # permanent: not a ProviderUnavailable
     assert SIM_KEYS[kind] not in str(info.value)
     assert "API key provided" not in str(info.value)  # the body is not quoted
 
