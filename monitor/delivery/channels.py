@@ -33,22 +33,28 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import anyio.to_thread
-
 from monitor.core.errors import ConfigError
 from monitor.core.render import BodyFormat, Message
 from monitor.core.settings import ChannelConfig
+from monitor.delivery.bounded import Abandoned, call_bounded
 
 DEFAULT_BODY_LIMIT = 32_768
 MARKDOWN_HEADROOM = 0.9  # Slack's dialect conversion (links, escapes) may grow the body
-SEND_TIMEOUT = 120.0  # seconds for the whole apprise call, on top of its socket timeouts
+CONNECT_TIMEOUT = 5.0  # seconds to connect to a receiver (apprise's `cto`)
+READ_TIMEOUT = 30.0  # seconds for each read of its answer (apprise's `rto`)
+SEND_TIMEOUT = 45.0  # seconds for a whole send, after which it is abandoned (`bounded`)
+LOCK_WAIT = 5.0  # seconds a send waits for the channel's previous, abandoned, send
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendResult:
+    """One send's outcome. `message_only`: it failed on this message's own content (a
+    plugin that raised on it, a 413), so the channel's other messages still go."""
+
     ok: bool
     retryable: bool = False
     error: str | None = None
+    message_only: bool = False
 
 
 class Channel(Protocol):
@@ -77,6 +83,7 @@ class AppriseChannel:
         self.shown = scrub(str(plugin.url(privacy=True)), _shown_secrets(url))
         self.fmt = _format_of(plugin)
         self.body_limit, self.title_limit = _limits(plugin, self.fmt)
+        _set_socket_timeouts(plugin, url)
         self._timeout = timeout
         self.fingerprint = fingerprint(name, url)
         self._apprise = _apprise().Apprise(asset=_asset())
@@ -84,11 +91,21 @@ class AppriseChannel:
         self._lock = threading.Lock()
 
     async def send(self, message: Message) -> SendResult:
-        return await anyio.to_thread.run_sync(self._send_blocking, message)
+        """The send, awaited at most `SEND_TIMEOUT`: past it the receiver is counted as
+        having failed (the message is tried again later, so a receiver that took it
+        after all gets it twice: the documented trade for never hanging)."""
+        try:
+            return await call_bounded(
+                lambda: self._send_blocking(message), self._timeout, name=f"send-{self.name}"
+            )
+        except Abandoned as exc:
+            return SendResult(ok=False, retryable=True, error=f"timed out ({exc})")
 
     def _send_blocking(self, message: Message) -> SendResult:
         apprise = _apprise()
-        with self._lock:
+        if not self._lock.acquire(timeout=LOCK_WAIT):
+            return SendResult(ok=False, retryable=True, error="an earlier send is still running")
+        try:
             try:
                 result = self._apprise.notify(
                     body=message.body,
@@ -99,17 +116,25 @@ class AppriseChannel:
                     log_level=logging.DEBUG,
                 )
             except Exception as exc:  # the boundary: a plugin bug must not stop delivery
-                error = scrub(f"apprise raised {exc!r}", self._secrets)
-                return SendResult(ok=False, retryable=True, error=error)
+                error = scrub(f"apprise raised {type(exc).__name__}", self._secrets)
+                return SendResult(ok=False, retryable=True, error=error, message_only=True)
             with result:
                 status = result.status
                 lines = [(entry.level, entry.message) for entry in result.logs()]
+        finally:
+            self._lock.release()
         if status == apprise.AppriseResultStatus.SUCCESS:
             return SendResult(ok=True)
         if status == apprise.AppriseResultStatus.TIMEOUT:
             return SendResult(ok=False, retryable=True, error="timed out")
         retryable, error = classify(lines)
-        return SendResult(ok=False, retryable=retryable, error=scrub(error, self._secrets))
+        too_big = error.startswith("HTTP 413")  # this message, not the channel
+        return SendResult(
+            ok=False,
+            retryable=retryable or too_big,
+            error=scrub(error, self._secrets),
+            message_only=too_big,
+        )
 
 
 def build_channels(
@@ -186,6 +211,17 @@ def classify(logged: Iterable[tuple[str, str]]) -> tuple[bool, str]:
             return True, error
     shown = [m for level, m in entries if level in ("WARNING", "ERROR", "CRITICAL") and m.strip()]
     return True, f"send failed: {shown[-1][:200]}" if shown else "send failed (no detail logged)"
+
+
+def _set_socket_timeouts(plugin: Any, url: str) -> None:
+    """Explicit connect and read timeouts (apprise's default read timeout is 4 s, which
+    counts a receiver answering in 5 s as failed and sends the message again), unless
+    the URL sets its own `cto=` / `rto=`."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    if "cto" not in query:
+        plugin.socket_connect_timeout = CONNECT_TIMEOUT
+    if "rto" not in query:
+        plugin.socket_read_timeout = READ_TIMEOUT
 
 
 def _http_retryable(code: int) -> bool:

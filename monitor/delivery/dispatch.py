@@ -7,6 +7,11 @@
 It depends on nothing but the outbox: whatever put an alert there (a poll, test-notify,
 the dispatcher itself), the next pass delivers it. All state is in SQLite, so retries
 with backoff continue across restarts; only the per-channel token buckets live in memory.
+
+Failures are isolated: a channel-wide one (refused, timed out, 5xx, 429) defers the rest
+of that channel's pass to the same retry time, in order; a message that fails on its own
+content (a plugin that raised on it, a 413, a rendering bug) is retried alone while the
+channel's other messages go, and is given up loudly after `MESSAGE_ATTEMPTS`.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from monitor.delivery.channels import Channel, SendResult
 from monitor.storage.base import Outcome, Store
 
 CLAIM_FOR = timedelta(minutes=5)  # a crash mid-send delays a row by at most this
+MESSAGE_ATTEMPTS = 5  # a message failing on its own content is given up after this many
 
 
 @dataclass(slots=True)
@@ -292,23 +298,40 @@ class Dispatcher:
         self, name: str, queue: list[Batch], now: datetime, report: DeliveryReport
     ) -> None:
         channel = self._channels[name]
-        messages = [
-            part for batch in queue for part in _messages(batch, channel, self._label_metadata)
-        ]
+        messages = self._render(name, channel, queue, now, report)
         for n, (members, message) in enumerate(messages):
             if name in report.disabled:
                 break  # the claims lapse; the rows wait for the channel to be fixed
             try:
                 result = await channel.send(message)
-            except Exception as exc:  # the boundary: a channel bug is a transient failure
+            except Exception as exc:  # the boundary: a channel bug is this message's failure
                 self._log.exception("channel_send_crashed", channel=name)
                 error = REDACTOR(f"crashed: {exc!r}")  # it is stored and shown
-                result = SendResult(ok=False, retryable=True, error=error)
+                result = SendResult(ok=False, retryable=True, error=error, message_only=True)
             retry_at = self._record(name, members, result, now, report)
-            if retry_at is not None:  # the channel is failing: the rest waits as long, in order
+            if retry_at is not None and not result.message_only:  # the channel is failing:
+                # the rest waits as long, in order (a message failing on its own content
+                # is retried alone and holds no one else)
                 rest = [d for later, _ in messages[n + 1 :] for d in later]
                 self._outbox.defer(rest, retry_at, result.error)
                 break
+
+    def _render(
+        self, name: str, channel: Channel, queue: list[Batch], now: datetime, report: DeliveryReport
+    ) -> list[tuple[tuple[Delivery, ...], Message]]:
+        """Each batch as the channel's messages; a batch that cannot be rendered fails on
+        its own (a message-only failure) and the others go."""
+        out = []
+        for batch in queue:
+            try:
+                out += _messages(batch, channel, self._label_metadata)
+            except Exception:  # the boundary: one alert's content must not stop the others
+                self._log.exception("render_failed", channel=name)
+                failed = SendResult(
+                    ok=False, retryable=True, error="could not be rendered", message_only=True
+                )
+                self._record(name, batch.members, failed, now, report)
+        return out
 
     def _record(
         self,
@@ -331,6 +354,9 @@ class Dispatcher:
             attempts = max(d.attempts for d in members) + 1
             retry_at = policy.next_attempt(attempts, now, self._rng())
             self._outbox.record_attempt(ids, name, Outcome.TRANSIENT, result.error, retry_at, now)
+            if result.message_only and attempts >= MESSAGE_ATTEMPTS:
+                self._reject(name, members, attempts, result.error, report)
+                return retry_at
             report.retrying += len(ids)
             report.wake_at(retry_at)
             self._log.warning(
@@ -346,6 +372,28 @@ class Dispatcher:
         report.failed += len(ids)
         self._disable(name, result.error or "permanent failure", now, report)
         return None
+
+    def _reject(
+        self,
+        name: str,
+        members: Sequence[Delivery],
+        attempts: int,
+        error: str | None,
+        report: DeliveryReport,
+    ) -> None:
+        """A message that failed on its own content `attempts` times: given up, loudly,
+        so it stops taking attempts (the channel and its other messages are fine)."""
+        self._outbox.give_up(members, f"rejected {attempts} times: {error}")
+        report.given_up += len(members)
+        for d in members:
+            self._log.error(
+                "delivery_given_up",
+                reason="message_rejected",
+                channel=name,
+                attempts=attempts,
+                error=error,
+                **_about(d.alert),
+            )
 
     def _disable(self, name: str, error: str, now: datetime, report: DeliveryReport) -> None:
         """A permanent failure: stop using the channel and tell people on the others."""
