@@ -49,6 +49,8 @@ DRAIN_SECONDS = 20.0
 RETENTION_LOOK_SECONDS = 600.0
 JOBS_STOP_SECONDS = 10.0  # a poll in flight at SIGTERM or reload may finish within this
 JITTER_FRACTION = 0.1
+CLOCK_CHECK_SECONDS = 5.0
+CLOCK_JUMP_SECONDS = 30.0  # a step back longer than this is a jump, not drift
 WEBHOOKS_FRESH = 24 * 3600.0  # a webhook this recent shows the provider's webhooks work
 
 
@@ -222,6 +224,7 @@ class Generation:
                 self._schedule_watchdog()
                 self.scheduler.start()
                 tg.start_soon(self._deliver, dispatcher, runtime, control.stop)
+                tg.start_soon(self._watch_clock)
                 self.health.mark_ready()
                 self.notifier.ready(f"watching {len(self.config.providers)} provider(s)")
                 log.info("daemon_started", providers=[p.name for p in self.config.providers])
@@ -242,6 +245,19 @@ class Generation:
             self.nudges.forget_listeners()
             self.scheduler.shutdown()
             await runtime.aclose()
+
+    async def _watch_clock(self) -> None:
+        """Notice the wall clock stepping back (an NTP step, a restored VM) by comparing it
+        with the monotonic clock, and pull the scheduler's jobs back to now: planned by
+        the old clock, they would otherwise wait out the jump (no poll, no watchdog)."""
+        wall, mono = time.time(), time.monotonic()
+        while True:
+            await anyio.sleep(CLOCK_CHECK_SECONDS)
+            expected = wall + (time.monotonic() - mono)
+            wall, mono = time.time(), time.monotonic()
+            if wall < expected - CLOCK_JUMP_SECONDS:
+                moved = self.scheduler.resync()
+                log.warning("clock_went_back", seconds=round(expected - wall), jobs=moved)
 
     def _schedule(self, runtime: Runtime) -> None:
         base = self.base

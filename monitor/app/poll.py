@@ -34,7 +34,7 @@ from monitor.app.poll_guard import (
     diff_isolated,
     redacted,
 )
-from monitor.core import diff, plan, provider_poll, routing
+from monitor.core import diff, plan, provider_poll, rewind, routing
 from monitor.core.alerts import Alert
 from monitor.core.errors import (
     ProviderAuthError,
@@ -55,7 +55,7 @@ from monitor.core.provider_poll import PolledJob
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import Config, FirstRun, ProviderConfig
 from monitor.providers.base import ProviderClient
-from monitor.storage.base import Store
+from monitor.storage.base import ProviderView, Store
 
 log = structlog.get_logger("ftmon.service")
 Logger = structlog.typing.FilteringBoundLogger
@@ -128,9 +128,9 @@ class PollService:
         """One ordinary poll of provider `name`; `focus` are job ids a webhook named, read
         even when the list does not show them (an unknown one is then tracked)."""
         provider = self.config.provider(name)
-        view = self.store.load_provider(name)
         now = self.clock()
         bound = log.bind(provider=name)
+        view = _rewound(self.store.load_provider(name), now, bound)
         first = not view.health.polled_once
         baseline = first and self.config.monitor.first_run is FirstRun.BASELINE
         quiet_before = self._quiet_before(provider, view.health)
@@ -353,6 +353,18 @@ class PollService:
 def _watched_states(provider: ProviderConfig, states: Iterable[JobState]) -> list[JobState]:
     """The tracked jobs the provider's watch filter still takes (or `jobs` names)."""
     return [s for s in states if routing.watches_state(provider.watch, provider.jobs, s)]
+
+
+def _rewound(view: ProviderView, now: datetime, bound: Logger) -> ProviderView:
+    """The view with no time of ftmon's own in the future (`rewind`): the clock went back
+    since it was stored. Warned about; condition clocks restart from now."""
+    health = rewind.health_at(view.health, now)
+    states = {job: rewind.state_at(s, now) for job, s in view.states.items()}
+    moved = [job for job, s in states.items() if s is not view.states[job]]
+    if health is view.health and not moved:
+        return view
+    bound.warning("clock_went_back", health=health is not view.health, jobs=len(moved))
+    return replace(view, health=health, states=states)
 
 
 def _settle(

@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 Job = Callable[[], Awaitable[None]]
+RESYNC_SLACK = 600.0  # seconds: a Retry-After delay (at most 5 min) is not a clock jump
 
 
 class PollScheduler:
@@ -84,6 +85,20 @@ class PollScheduler:
         job = self._scheduler.get_job(name)
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
+
+    def resync(self) -> list[str]:
+        """After the wall clock went back: every job planned further ahead than its own
+        interval (or the longest Retry-After pause) was planned by the old clock and would
+        wait out the jump; it runs now. Returns the jobs moved."""
+        now = datetime.now(UTC)
+        moved = []
+        for name, interval in self._intervals.items():
+            job = self._scheduler.get_job(name)
+            limit = now + timedelta(seconds=max(interval, RESYNC_SLACK))
+            if job is not None and job.next_run_time is not None and job.next_run_time > limit:
+                job.modify(next_run_time=now)
+                moved.append(name)
+        return moved
 
     def interval(self, name: str) -> float | None:
         return self._intervals.get(name)

@@ -311,7 +311,9 @@ def batches(
 
     ready: list[Batch] = []
     waiting: list[Group[Delivery]] = []
-    for g in group(rows, key, lambda d: d.created_at, wait, now):
+    # A row created "in the future" was created by a clock that has since gone back: it
+    # is as old as now, not a day younger (its group would wait out the jump).
+    for g in group(rows, key, lambda d: min(d.created_at, now), wait, now):
         if g.decision.go:
             first = g.members[0]
             held = first.status is DeliveryStatus.HELD

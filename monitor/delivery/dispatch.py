@@ -26,7 +26,7 @@ import anyio
 import structlog
 from structlog.typing import FilteringBoundLogger
 
-from monitor.core import policy
+from monitor.core import policy, rewind
 from monitor.core.alerts import KIND_HINTS, Alert, Kind, Severity
 from monitor.core.errors import StoreError
 from monitor.core.policy import Batch, Delivery, Reason
@@ -38,6 +38,10 @@ from monitor.storage.base import Outcome, Store
 
 CLAIM_FOR = timedelta(minutes=5)  # a crash mid-send delays a row by at most this
 MESSAGE_ATTEMPTS = 5  # a message failing on its own content is given up after this many
+# The furthest ahead a row can be planned: a retry (backoff cap, or a claim) and a quiet-
+# hours hold (a day at most); anything later was planned by a clock that went back.
+LONGEST_RETRY = max(policy.BACKOFF_CAP, CLAIM_FOR) + timedelta(minutes=1)
+LONGEST_HOLD = timedelta(hours=25)
 
 
 @dataclass(slots=True)
@@ -88,6 +92,7 @@ class Dispatcher:
         self._buckets = {name: bucket or policy.TokenBucket() for name in self._channels}
         self._fingerprints = {n: getattr(c, "fingerprint", n) for n, c in self._channels.items()}
         self._synced = False
+        self._last_now: datetime | None = None  # the previous pass's `now`
 
     async def run_once(
         self,
@@ -101,6 +106,7 @@ class Dispatcher:
         now = now or self._clock()
         report = DeliveryReport()
         self._sync_channels()
+        self._replan_if_clock_went_back(now)
         if only is None:
             self._route(now, report)
         rows = self._outbox.due(now, only)
@@ -156,6 +162,18 @@ class Dispatcher:
                     break  # a clock that stands still (virtual time) never brings it due
                 await anyio.sleep(max(0.0, wait))
         return total
+
+    def _replan_if_clock_went_back(self, now: datetime) -> None:
+        """On the first pass, and whenever `now` is earlier than the last pass's: rows
+        planned further ahead than any retry, claim or quiet-hours hold can be were planned
+        by a clock that has since gone back (an NTP step, a restored VM); they would wait
+        out the jump. They are planned for now, with a warning."""
+        last, self._last_now = self._last_now, now
+        if last is not None and now >= last - rewind.SLACK:
+            return
+        moved = self._outbox.replan(now, now + LONGEST_RETRY, now + LONGEST_HOLD)
+        if moved:
+            self._log.warning("clock_went_back", deliveries=moved, replanned_for=now.isoformat())
 
     def _sync_channels(self) -> None:
         """Once, on the first pass (not in the constructor, so a state file locked at

@@ -180,6 +180,19 @@ class SqliteOutbox:
                 [(ts(until), error or "deferred", d.alert_id, d.channel) for d in rows],
             )
 
+    def replan(self, now: datetime, pending_after: datetime, held_after: datetime) -> int:
+        """Rows planned later than any plan of ftmon's allows (pending past
+        `pending_after`, held past `held_after`): the clock went back since they were
+        planned. They are planned for `now` instead; returns how many."""
+        with transaction(self._conn, self._what):
+            cur = self._conn.execute(
+                "UPDATE deliveries SET next_attempt_at = ? WHERE "
+                "(status = 'pending' AND next_attempt_at > ?) "
+                "OR (status = 'held' AND next_attempt_at > ?)",
+                (ts(now), ts(pending_after), ts(held_after)),
+            )
+        return cur.rowcount
+
     def give_up(self, rows: Sequence[Delivery], reason: str) -> None:
         with transaction(self._conn, self._what):
             self._conn.executemany(
