@@ -52,12 +52,12 @@ def _crash_polls(count: int) -> None:
     poll = PollService.poll
     left = [count]
 
-    async def crashing(self: PollService, name: str) -> Any:
+    async def crashing(self: PollService, name: str, *args: Any, **kwargs: Any) -> Any:
         if left[0] > 0:
             left[0] -= 1
             key = self.config.provider(name).api_key.reveal()
             raise RuntimeError(f"simulated bug holding the key {key}")
-        return await poll(self, name)
+        return await poll(self, name, *args, **kwargs)
 
     PollService.poll = crashing  # type: ignore[method-assign]
 
