@@ -159,7 +159,11 @@ def test_daemon_delivers_reloads_and_drains(
             "kind=job.failed severity=failure cause=invalid_file provider=openai-sim "
             f"job={failure[0]}",
         }
-        wait_for(lambda: expected <= set(labels(receiver)), timeout=40, what="the failure alerts")
+        wait_for(  # DESIGN's labels first; what routing matched on (model=, suffix=) follows
+            lambda: expected <= {line.split(" model=")[0] for line in labels(receiver)},
+            timeout=40,
+            what="the failure alerts",
+        )
         assert daemon.get("/healthz").status_code == 200
         assert daemon.get("/readyz").status_code == 200
         families = {f.name: f for f in text_string_to_metric_families(daemon.get("/metrics").text)}
