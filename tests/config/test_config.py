@@ -738,3 +738,36 @@ def test_describe_output_is_toml_that_reads_back() -> None:
     assert raw["monitor"]["poll_interval"] == "1m"
     assert [p["name"] for p in raw["providers"]] == ["tg", "oa"]
     assert raw["routes"][0]["group_wait"] == "30s"
+
+
+TEAMS = (
+    '[monitor]\nlabel_metadata = ["team", "cost.center"]\n'
+    + PROVIDER
+    + 'watch = { suffix = ["search-*", "support-?"], wandb_project = "w[0-9]" }\n'
+    + CHANNEL
+    + '[[routes]]\nchannels = ["slack"]\nmodel = "gpt-4o*"\noutput = ["ft:*", "acme/*"]\n'
+    + 'job = "ft-1"\nmetadata = { team = ["support", "search"], "cost.center" = "cs-*" }\n'
+)
+
+
+def test_job_matchers_are_read() -> None:
+    """Route matchers, a watch filter and label_metadata: a glob or a list, each kept."""
+    cfg = load_text(TEAMS)
+    match = cfg.routes[0].match
+    assert match.model == ("gpt-4o*",) and match.output == ("ft:*", "acme/*")
+    assert match.job == ("ft-1",) and match.suffix == ()
+    assert match.metadata == (("team", ("support", "search")), ("cost.center", ("cs-*",)))
+    watch = cfg.providers[0].watch
+    assert (watch.suffix, watch.wandb_project) == (("search-*", "support-?"), ("w[0-9]",))
+    assert cfg.monitor.label_metadata == ("team", "cost.center")
+    assert load_text(PROVIDER).providers[0].watch.empty
+
+
+def test_described_matchers_read_back_as_the_same_config() -> None:
+    """check-config's rendering of matchers and watch filters is TOML that parses back to
+    the same matchers (quoted metadata keys included)."""
+    cfg = load_text(TEAMS)
+    again = parse(tomllib.loads(describe(cfg)), file=FILE, env={}, read_file=reader({}))
+    assert again.routes[0].match == cfg.routes[0].match
+    assert again.providers[0].watch == cfg.providers[0].watch
+    assert again.monitor.label_metadata == cfg.monitor.label_metadata
