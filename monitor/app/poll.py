@@ -133,7 +133,7 @@ class PollService:
         view = _rewound(self.store.load_provider(name), now, bound)
         first = not view.health.polled_once
         baseline = first and self.config.monitor.first_run is FirstRun.BASELINE
-        quiet_before = self._quiet_before(provider, view.health)
+        quiet_before = routing.quiet_before(provider.watch, view.health)
         try:
             fetched = await bounded_fetch(
                 name,
@@ -334,13 +334,6 @@ class PollService:
             except Exception as exc:  # a ProviderError, or a crash reading the metrics
                 _job_failed(client.name, snapshot.id, exc, what="metrics")
         out.add(snapshot, events, losses, log_read=read_log)
-
-    def _quiet_before(self, provider: ProviderConfig, health: ProviderHealth) -> datetime | None:
-        """When the watch filter changed since the last poll, the jobs it now takes that
-        were there before are recorded silently, like a baseline first poll (whatever
-        `first_run` says): a new filter tells nothing about the past, only what follows."""
-        changed = health.watch != routing.watch_mark(provider.watch)
-        return health.last_success_at if health.polled_once and changed else None
 
     def _log_unknown(self, name: str, polled: list[PolledJob], bound: Logger) -> None:
         for job in polled:

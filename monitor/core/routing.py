@@ -27,10 +27,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from fnmatch import fnmatchcase
 
 from monitor.core.alerts import Alert
-from monitor.core.model import JobSnapshot, JobState
+from monitor.core.model import JobSnapshot, JobState, ProviderHealth
 
 SCALAR_KEYS = ("model", "suffix", "output", "wandb_project", "job")
 MATCHER_KEYS = (*SCALAR_KEYS[:4], "metadata", "job")
@@ -164,6 +165,15 @@ def watches_state(watch: JobMatch, named: Sequence[str], state: JobState) -> boo
 def watch_mark(watch: JobMatch) -> str | None:
     """What a provider's health remembers of its filter, to notice when it changes."""
     return None if watch.empty else repr(watch)
+
+
+def quiet_before(watch: JobMatch, health: ProviderHealth) -> datetime | None:
+    """When the watch filter changed since the provider's last poll: the jobs it now takes
+    that were there before (created before that poll) are recorded silently, like on a
+    baseline first poll, whatever `first_run` says. A new filter tells nothing about the
+    past; only what follows."""
+    changed = health.watch != watch_mark(watch)
+    return health.last_success_at if health.polled_once and changed else None
 
 
 def inherit(own: JobFields, original: JobFields) -> JobFields:

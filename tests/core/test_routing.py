@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.core.alerts import Kind
+from monitor.core.model import ProviderHealth
 from monitor.core.routing import (
     JobFields,
     JobMatch,
@@ -17,6 +18,8 @@ from monitor.core.routing import (
     inherit,
     matches,
     mismatch,
+    quiet_before,
+    watch_mark,
 )
 from monitor.core.samples import sample_alert
 
@@ -162,3 +165,31 @@ def test_describe_in_words(match: JobMatch, words: str) -> None:
 )
 def test_glob_problems(glob: str, problem: str | None) -> None:
     assert glob_problem(glob) == problem
+
+
+SEARCH_ONLY = JobMatch(suffix=("search-*",))
+LAST = datetime(2026, 5, 1, 11, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("watch", "health", "expected"),
+    [
+        # never polled: the first poll's own rule (first_run) applies, not this one
+        (SEARCH_ONLY, ProviderHealth(), None),
+        # the same filter as last time: nothing is quiet
+        (SEARCH_ONLY, ProviderHealth(polled_once=True, last_success_at=LAST,
+                                     watch=watch_mark(SEARCH_ONLY)), None),
+        # still no filter (an older state file has no mark either)
+        (JobMatch(), ProviderHealth(polled_once=True, last_success_at=LAST), None),
+        # a filter set, changed, or removed: jobs created before the last poll are quiet
+        (SEARCH_ONLY, ProviderHealth(polled_once=True, last_success_at=LAST), LAST),
+        (JobMatch(suffix=("search-*", "x")), ProviderHealth(
+            polled_once=True, last_success_at=LAST, watch=watch_mark(SEARCH_ONLY)), LAST),
+        (JobMatch(), ProviderHealth(polled_once=True, last_success_at=LAST,
+                                    watch=watch_mark(SEARCH_ONLY)), LAST),
+    ],
+)  # fmt: skip
+def test_a_changed_filter_quiets_the_jobs_that_were_there(
+    watch: JobMatch, health: ProviderHealth, expected: datetime | None
+) -> None:
+    assert quiet_before(watch, health) == expected
