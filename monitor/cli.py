@@ -146,9 +146,9 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
                 job=args.job,
                 metadata=args.metadata,
             )
-        from monitor.commands import test_notify as notify_cmd
+        from monitor.commands import test_notify
 
-        return anyio.run(notify_cmd.test_notify, cfg, cfg.monitor.state, args.channel, args.kind)
+        return anyio.run(test_notify.test_notify, cfg, cfg.monitor.state, args.channel, args.kind)
     if args.command == "status":
         from monitor.commands import status
 

@@ -9,7 +9,7 @@ invalid one is logged and the old generation keeps running). Polling and deliver
 separate tasks, so a slow channel never holds up a poll and a slow provider never holds
 up delivery. A state file that cannot be written (locked, full) fails that poll or pass
 only: it is logged with the file named and tried again next cycle. Retention
-(`retention.py`) is looked at every ten minutes and prunes at most once an hour.
+(`storage/retention.py`) is looked at every ten minutes and prunes at most once an hour.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Pure: no I/O, no clock, no logging; time comes in as `now`. The rules (DESIGN se
   from the event log, so polling slower loses nothing (queued -> succeeded between two
   polls still yields `started` when the log shows the start).
 - Conditions (stalls, overruns) fire, remind every `repeat`, and resolve: see
-  `conditions.py`; provider health lives in `health.py`.
+  `conditions.py`; provider health and restart chains across jobs live in `provider_poll.py`.
 - First sight: with `silent=True` (a baseline poll) facts are recorded without alerts.
 - Restart chains: a job's `restart_of` names the original job; its alerts carry it.
 """

@@ -90,7 +90,7 @@ def worth_a_look(
     A finished job is looked at again only when the provider changed it since (a line
     written after the end, such as Together's refund after a restart, moves its
     `updated_at` and price). A job without state created before `forgotten_before` was
-    forgotten by retention (`retention.py`): it is not new, and is left alone.
+    forgotten by retention (`storage/retention.py`): it is not new, and is left alone.
     """
     if state is None:
         if forgotten_before and snapshot.created_at < forgotten_before:
