@@ -13,11 +13,14 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.core import policy, routing
+from monitor.core.alerts import Kind
 from monitor.core.durations import format_duration
+from monitor.core.model import ProviderKind
 
 if TYPE_CHECKING:
     from monitor.core.routing import JobMatch
@@ -170,6 +173,29 @@ def _key(name: str) -> str:
 
 
 def _warnings(config: Config) -> list[str]:
+    return _matcher_warnings(config) + _channel_warnings(config)
+
+
+def _matcher_warnings(config: Config) -> list[str]:
+    """Job matchers that can take nothing: a route for monitor alerts only, a metadata
+    filter on Together (whose jobs have no metadata)."""
+    out = [
+        f"# warning: routes[{i}] matches on job fields but its kinds are monitor.* only, "
+        "which are about no job: it takes nothing"
+        for i, r in enumerate(config.routes)
+        if not r.match.empty
+        and not any(fnmatchcase(str(k), g) for k in Kind if k.startswith("job.") for g in r.kinds)
+    ]
+    out += [
+        f"# warning: provider {json.dumps(p.name)} is a Together account, whose jobs have no "
+        "metadata: its watch filter follows no job"
+        for p in config.providers
+        if p.kind is ProviderKind.TOGETHER and p.watch.metadata
+    ]
+    return out
+
+
+def _channel_warnings(config: Config) -> list[str]:
     if not config.channels:
         return ["# note: no [[channels]]: alerts are only logged"]
     if not config.routes:

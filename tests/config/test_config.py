@@ -771,3 +771,26 @@ def test_described_matchers_read_back_as_the_same_config() -> None:
     assert again.routes[0].match == cfg.routes[0].match
     assert again.providers[0].watch == cfg.providers[0].watch
     assert again.monitor.label_metadata == cfg.monitor.label_metadata
+
+
+def test_describe_warns_of_matchers_that_take_nothing() -> None:
+    """A route with job matchers for monitor alerts only, and a metadata watch filter on a
+    Together account, can take nothing: check-config says so."""
+    text = describe(
+        load_text(
+            PROVIDER
+            + 'watch = { metadata = { team = "a" } }\n'
+            + CHANNEL
+            + '[[routes]]\nchannels = ["slack"]\nkinds = ["monitor.*"]\nsuffix = "x-*"\n'
+            + '[[routes]]\nchannels = ["slack"]\nkinds = ["*"]\nsuffix = "x-*"\n'
+        )
+    )
+    assert (
+        "# warning: routes[0] matches on job fields but its kinds are monitor.* only, which "
+        "are about no job: it takes nothing" in text
+    )
+    assert "routes[1]" not in text
+    assert (
+        '# warning: provider "tg" is a Together account, whose jobs have no metadata: its '
+        "watch filter follows no job" in text
+    )
