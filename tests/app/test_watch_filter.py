@@ -8,6 +8,7 @@ taking that were already there are seen for the first time (silently, like a fir
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from monitor.app import wiring
+from monitor.commands import status
 from monitor.core.model import ProviderKind
 from monitor.core.routing import JobMatch
 from monitor.core.settings import (
@@ -99,6 +101,12 @@ def tracked(path: Path) -> set[str]:
         store.close()
 
 
+def in_status(cfg: Config, sim: Simulator) -> set[str]:
+    """The jobs `ftmon status` shows under `cfg`."""
+    page = status.report(cfg, sim.now, as_json=True)
+    return {row["job"] for row in json.loads(page)["jobs"]}
+
+
 async def test_unwatched_jobs_cost_nothing_after_the_list(sim: Simulator, tmp_path: Path) -> None:
     """Through a whole scenario, the jobs the filters do not take are never named in a
     request (only the lists show them), are not tracked, and raise nothing; the watched
@@ -138,6 +146,8 @@ async def test_changing_the_filter_re_alerts_nothing(sim: Simulator, tmp_path: P
     assert await run(third, sim, polls=40, step=30) == []
     assert sim.stats()["requests_by_job"].get(jobs["search"], 0) == 0
     assert sim.stats()["requests_by_job"].get(late.job_id, 0) == 0
+    assert jobs["search"] not in in_status(third, sim)  # kept in the state, not followed
+    assert jobs["search"] in in_status(first, sim)
 
     # back to the first filter: the search job resumes from its state (nothing again), the
     # late one it now takes finished while unwatched and is recorded silently
