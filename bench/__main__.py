@@ -1,8 +1,9 @@
 """`python -m bench [--quick]`: run the benchmark sections and print their tables.
 
-python -m bench                 the full run (about 5 minutes on 2 cores)
-python -m bench --quick         smaller workloads, about a minute
+python -m bench                 the full run (about 10 minutes on 2 cores)
+python -m bench --quick         smaller workloads, about four minutes
 python -m bench --only latency  one section (repeatable)
+python -m bench --only webhooks OpenAI endings at a 60 s poll: webhooks against polling
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from typing import Any
 
 from bench import coldstart, cycles, latency, report
 
-SECTIONS = ("cycles", "scale", "latency", "coldstart", "once")
+SECTIONS = ("cycles", "scale", "latency", "webhooks", "coldstart", "once")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small workloads (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="small workloads (about four minutes)")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these")
     parser.add_argument("--jobs", type=int, help="jobs for the cycle comparison (1000)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
@@ -39,6 +40,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale-jobs", type=int, help="jobs for the scale run (10000)")
     parser.add_argument("--interval", type=int, default=5, help="daemon poll interval, s")
     parser.add_argument("--latency-seconds", type=float, help="how long to make changes (60)")
+    parser.add_argument(
+        "--webhook-interval", type=int, default=60, help="poll interval of the webhooks run, s"
+    )
+    parser.add_argument(
+        "--webhook-seconds", type=float, help="how long each webhooks run makes changes (120)"
+    )
     parser.add_argument("--cold-runs", type=int, help="run --once repetitions (5)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -48,6 +55,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.cycles = args.cycles or (3 if quick else 5)
     args.scale_jobs = args.scale_jobs or (2000 if quick else 10_000)
     args.latency_seconds = args.latency_seconds or (20.0 if quick else 60.0)
+    args.webhook_seconds = args.webhook_seconds or (40.0 if quick else 120.0)
     args.cold_runs = args.cold_runs or (3 if quick else 5)
     args.only = args.only or list(SECTIONS)
     return args
@@ -60,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Machine: {out['machine']}\n", flush=True)
     ftmon = sdk = scale = None
     lat = cold = None
+    pushed: tuple[latency.Latency, latency.Latency] | None = None
     if "cycles" in args.only:
         with cycles.scale_sim(args.jobs, args.latency, args.seed) as sim:
             sdk = cycles.run_sdk(sim, cycles=args.sdk_cycles)
@@ -92,6 +101,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print("\n" + report.latency_table(lat), flush=True)
         out["latency"] = asdict(lat)
+    if "webhooks" in args.only:
+        runs = [
+            latency.measure(
+                jobs=args.jobs,
+                latency=args.latency,
+                interval=args.webhook_interval,
+                seconds=args.webhook_seconds,
+                seed=args.seed,
+                only="openai",
+                webhooks=hooked,
+                gap=(3.2, 5.0),
+            )
+            for hooked in (True, False)
+        ]
+        pushed = (runs[0], runs[1])
+        print("\n" + report.webhooks_table(*pushed), flush=True)
+        out["webhooks"] = {"with": asdict(runs[0]), "without": asdict(runs[1])}
     if "coldstart" in args.only:
         cold = coldstart.measure(
             jobs=100, latency=args.latency, runs=args.cold_runs, seed=args.seed
@@ -107,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             both = coldstart.side_by_side(sim, sdk_wall, jobs=args.jobs, runs=args.cold_runs)
         print("\n" + report.side_by_side_table(both), flush=True)
         out["once"] = asdict(both)
-    print("\n" + report.targets(ftmon, sdk, scale, lat, cold, both))
+    print("\n" + report.targets(ftmon, sdk, scale, lat, cold, both, pushed))
     print(f"\nBenchmark took {time.monotonic() - started:,.0f} s.")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")

@@ -6,14 +6,22 @@ as its own process with a 5 s poll interval and a route sending every alert to t
 receiver at once. After its first (baseline) poll, this side cancels a random unfinished
 job every fraction of a second, noting the moment, and the receiver notes when a message
 naming that job arrives. The daemon is stopped with SIGTERM at the end.
+
+`only="openai", webhooks=True` is the webhooks section: only OpenAI jobs are cancelled,
+and the simulator pushes each cancellation as a signed webhook to the daemon's endpoint
+(`monitor/simulator/webhooks.py`), as OpenAI would. Its changes come `gap` = 3.2-5 s
+apart: a channel takes 20 messages a minute (one every 3 s) and combines the rest, which
+would measure the rate limit instead of the detection.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -99,6 +107,7 @@ state = "{state}"
 poll_interval = "{interval:.0f}s"
 first_run = "baseline"
 log_format = "json"
+listen = "{listen}"
 
 [[providers]]
 name = "together-sim"
@@ -111,6 +120,7 @@ name = "openai-sim"
 kind = "openai"
 api_key = "sim-openai-key"
 base_url = "{url}"
+{openai_extra}
 
 [[channels]]
 name = "hook"
@@ -134,7 +144,26 @@ def polled_once(state: Path) -> bool:
     return len(rows) == 2 and all(json.loads(r[0]).get("polled_once") for r in rows)
 
 
-def measure(*, jobs: int, latency: float, interval: float, seconds: float, seed: int) -> Latency:
+SECRET = "whsec_" + base64.b64encode(b"bench-only-webhook-signing-key").decode()
+
+
+def free_listen() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+def measure(
+    *,
+    jobs: int,
+    latency: float,
+    interval: float,
+    seconds: float,
+    seed: int,
+    only: str | None = None,
+    webhooks: bool = False,
+    gap: tuple[float, float] = (0.2, 1.0),
+) -> Latency:
     rng = random.Random(seed)
     result = Latency(interval=interval, changes=0)
     changed: dict[str, float] = {}
@@ -147,8 +176,19 @@ def measure(*, jobs: int, latency: float, interval: float, seconds: float, seed:
         sim.add_synthetic("openai", jobs - jobs // 2, seed=seed)
         state = Path(tmp) / "state.db"
         config = Path(tmp) / "ftmon.toml"
-        text = CONFIG.format(state=state, interval=interval, url=sim.base_url, port=receiver.port)
+        listen = free_listen() if webhooks else ""
+        extra = f'webhook_secret = "{SECRET}"' if webhooks else ""
+        text = CONFIG.format(
+            state=state,
+            interval=interval,
+            url=sim.base_url,
+            port=receiver.port,
+            listen=listen,
+            openai_extra=extra,
+        )
         config.write_text(text)
+        if webhooks:
+            sim.webhooks.configure(f"http://{listen}/webhooks/openai/openai-sim", SECRET)
         log = (Path(tmp) / "daemon.log").open("w")
         daemon = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "-c", str(config)],
@@ -164,15 +204,24 @@ def measure(*, jobs: int, latency: float, interval: float, seconds: float, seed:
                 time.sleep(0.2)
             end = time.monotonic() + seconds
             while time.monotonic() < end:
-                candidates = [j["id"] for j in sim.jobs() if j["status"] in OPEN]
-                candidates = [j for j in candidates if j not in changed]
+                candidates = [
+                    j["id"]
+                    for j in sim.jobs()
+                    if j["status"] in OPEN
+                    and only in (None, j["provider"])
+                    and j["id"] not in changed
+                ]
                 if candidates:
                     job = rng.choice(candidates)
                     before = time.time()
                     if sim.cancel(job) is None:
                         changed[job] = before
-                time.sleep(rng.uniform(0.2, 1.0))
-            time.sleep(interval * 1.5 + 2)
+                time.sleep(rng.uniform(*gap))
+            settle = time.monotonic() + interval * 1.5 + 2
+            while time.monotonic() < settle and not all(
+                receiver.first_after(job, at) for job, at in changed.items()
+            ):
+                time.sleep(0.2)
         finally:
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=60)

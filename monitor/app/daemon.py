@@ -25,6 +25,7 @@ from pathlib import Path
 import anyio
 import httpx
 import structlog
+from anyio.abc import TaskGroup
 
 from monitor import config as config_mod
 from monitor.app import logs
@@ -200,6 +201,7 @@ class Generation:
         self.last_ok: dict[str, bool] = {}
         self.scheduler = PollScheduler()
         self.doorbell = Doorbell()
+        self.tasks: TaskGroup | None = None  # where nudged polls run, while running
 
     async def run(self, control: _Control) -> None:
         channels = build_channels(self.config.channels, self.config.file)
@@ -225,10 +227,12 @@ class Generation:
                 self.scheduler.start()
                 tg.start_soon(self._deliver, dispatcher, runtime, control.stop)
                 tg.start_soon(self._watch_clock)
+                self.tasks = tg
                 self.health.mark_ready()
                 self.notifier.ready(f"watching {len(self.config.providers)} provider(s)")
                 log.info("daemon_started", providers=[p.name for p in self.config.providers])
                 await control.stop.wait()
+                self.tasks = None  # no more nudged polls; one in flight ends with the others
                 await self.scheduler.stop(JOBS_STOP_SECONDS)  # a poll in flight ends first
                 if control.stopping:
                     self.health.mark_stopping()
@@ -331,35 +335,50 @@ class Generation:
 
 
 class _PollJob:
-    """One provider's scheduled poll: poll, count, pace, wake delivery.
+    """One provider's poll: poll, count, pace, wake delivery.
 
-    A webhook's nudge (`wake`) runs it at once; nudges that arrive while it runs make it
-    poll again as soon as it is done, so none waits for the next interval.
+    The scheduler runs the full poll at the provider's interval. A webhook's nudge
+    (`wake`) runs a narrow poll at once: only the nudged jobs, retrieved with their new
+    log lines, diffed and committed like any poll. The lock keeps the two from running at
+    once; nudges that come while one runs are read as soon as it is done.
     """
 
     def __init__(self, gen: Generation, runtime: Runtime, name: str) -> None:
         self.gen, self.runtime, self.name = gen, runtime, name
-        self.running = False
+        self.lock = anyio.Lock()
+        self.busy = False  # a poll runs or is about to: it reads the nudges when done
 
     def wake(self) -> None:
-        if not self.running:
-            self.gen.scheduler.run_now(self.name)
+        if not self.busy and self.gen.tasks is not None:
+            self.busy = True
+            self.gen.tasks.start_soon(self._nudged)
 
     async def __call__(self) -> None:
-        self.running = True
-        try:
-            while True:
-                await self._poll(self.gen.nudges.take(self.name))
-                if not self.gen.nudges.pending(self.name):
-                    return
-        finally:
-            self.running = False
+        async with self.lock:
+            self.busy = True
+            try:
+                await self._poll(self.gen.nudges.take(self.name), narrow=False)
+                await self._drain()
+            finally:
+                self.busy = False
 
-    async def _poll(self, focus: frozenset[str]) -> None:
+    async def _nudged(self) -> None:
+        async with self.lock:
+            self.busy = True
+            try:
+                await self._drain()
+            finally:
+                self.busy = False
+
+    async def _drain(self) -> None:
+        while self.gen.nudges.pending(self.name):
+            await self._poll(self.gen.nudges.take(self.name), narrow=True)
+
+    async def _poll(self, focus: frozenset[str], *, narrow: bool) -> None:
         gen = self.gen
         started = time.monotonic()
         try:
-            outcome = await self.runtime.service.poll(self.name, focus)
+            outcome = await self.runtime.service.poll(self.name, focus, narrow=narrow)
         except Exception as exc:  # the boundary: a bug or a store error must not kill the loop
             if isinstance(exc, StoreError):  # locked, full or damaged: polled again next cycle
                 log.error("poll_not_recorded", provider=self.name, error=str(exc))

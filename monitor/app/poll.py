@@ -124,9 +124,13 @@ class PollService:
         self._unknown_logged: set[tuple[str, str]] = set()
         self._diff_failures = DiffFailures()
 
-    async def poll(self, name: str, focus: frozenset[str] = frozenset()) -> PollOutcome:
-        """One ordinary poll of provider `name`; `focus` are job ids a webhook named, read
-        even when the list does not show them (an unknown one is then tracked)."""
+    async def poll(
+        self, name: str, focus: frozenset[str] = frozenset(), *, narrow: bool = False
+    ) -> PollOutcome:
+        """One poll of provider `name`. `focus`: job ids a webhook named, read even where
+        the list does not reach (an unknown one is then tracked). `narrow`: read only those
+        (retrieve and new log lines, no list), for a nudge between full polls; the diff and
+        the commit are those of any poll. The first poll of a provider is always full."""
         provider = self.config.provider(name)
         now = self.clock()
         bound = log.bind(provider=name)
@@ -145,6 +149,7 @@ class PollService:
                     baseline=baseline,
                     forgotten=view.pruned_before,
                     focus=focus,
+                    narrow=narrow and not first,
                     quiet_before=quiet_before,
                 ),
                 self.deadline,
@@ -224,6 +229,7 @@ class PollService:
         baseline: bool,
         forgotten: datetime | None = None,
         focus: frozenset[str] = frozenset(),
+        narrow: bool = False,
         quiet_before: datetime | None = None,
     ) -> Fetched:
         """Snapshots and new events for every job worth a look, and tracked jobs now gone.
@@ -238,20 +244,23 @@ class PollService:
         since = plan.list_bound(states, now, provider.lookback, first=deep)
         if client.kind is ProviderKind.TOGETHER:  # one request whatever the bound
             since = min(since, now - provider.lookback)
-        listed = {
-            s.id: s
-            for s in await _retrying(lambda: client.list_jobs(created_after=since - JUST_BEFORE))
-        }
-        fetched = Fetched()
-        absent = [s.job_id for s in plan.open_jobs(states.values()) if s.job_id not in listed]
         links = {s.restarted_as for s in states.values() if s.restarted_as}
         followed = frozenset(provider.jobs) | links
-        unseen = plan.nudged_unknown(focus, everything, listed, provider.jobs, followed)
+        open_ids = {s.job_id for s in plan.open_jobs(states.values())}
+        listed: dict[str, JobSnapshot] = {}
+        if narrow:  # a webhook's nudge: only the jobs it named, each retrieved
+            retrieve = plan.nudged_jobs(focus, states, everything, provider.jobs, followed)
+        else:
+            bound = since - JUST_BEFORE
+            listed = {
+                s.id: s for s in await _retrying(lambda: client.list_jobs(created_after=bound))
+            }
+            retrieve = sorted(open_ids - listed.keys())
+            retrieve += plan.nudged_unknown(focus, everything, listed, provider.jobs, followed)
+        fetched = Fetched()
         async with anyio.create_task_group() as tg:
-            for job_id in absent:
-                tg.start_soon(self._retrieve, client, job_id, listed, fetched)
-            for job_id in unseen:
-                tg.start_soon(self._retrieve, client, job_id, listed, fetched, False)
+            for job_id in retrieve:
+                tg.start_soon(self._retrieve, client, job_id, listed, fetched, job_id in open_ids)
         wanted = [
             s
             for s in listed.values()

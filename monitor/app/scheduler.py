@@ -80,12 +80,6 @@ class PollScheduler:
         if job is not None and (job.next_run_time is None or job.next_run_time < when):
             job.modify(next_run_time=when)
 
-    def run_now(self, name: str) -> None:
-        """Run a job at once (a webhook's nudge); its interval counts on from then."""
-        job = self._scheduler.get_job(name)
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
-
     def resync(self) -> list[str]:
         """After the wall clock went back: every job planned further ahead than its own
         interval (or the longest Retry-After pause) was planned by the old clock and would

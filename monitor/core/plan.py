@@ -117,6 +117,19 @@ def nudged_unknown(
     )
 
 
+def nudged_jobs(
+    nudged: Iterable[str],
+    watched: Mapping[str, JobState],
+    states: Mapping[str, JobState],
+    jobs: Sequence[str],
+    followed: frozenset[str],
+) -> list[str]:
+    """Job ids a narrow poll (a webhook's nudge alone) retrieves: the tracked ones it named
+    that the watch filter takes, and the unknown ones it would watch."""
+    known = sorted(job for job in set(nudged) if job in watched)
+    return known + nudged_unknown(nudged, states, {}, jobs, followed)
+
+
 def snapshot_mark(snapshot: JobSnapshot) -> str:
     """A short digest of the fields a job's change shows in (not the moving ETA)."""
     s = snapshot

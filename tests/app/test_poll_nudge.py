@@ -28,6 +28,7 @@ from monitor.simulator import SCENARIOS, ManualClock, Simulator
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 NAME = "openai-sim"
 RETRIEVE = "GET /v1/fine_tuning/jobs/{id}"
+OA_LIST, OA_EVENTS = "GET /v1/fine_tuning/jobs", "GET /v1/fine_tuning/jobs/{id}/events"
 
 
 @pytest.fixture
@@ -94,3 +95,31 @@ async def test_a_nudge_for_a_job_that_does_not_exist_changes_nothing(
     assert sim.stats()["statuses"].get("404") == 1
     assert outcome.enqueued == []
     assert "ftjob-nowhere" not in runtime.store.load_provider(NAME).states
+
+
+async def test_a_narrow_poll_reads_only_the_nudged_job(sim: Simulator, runtime: Runtime) -> None:
+    """Between full polls, a nudge reads the named job (retrieve and its log), no list; the
+    ending is alerted once, and the next full poll raises nothing more about it."""
+    job = sim.add_scenario("openai_failure", time_scale=1.0).job_id
+    others = [sim.add_scenario("openai_success", time_scale=1.0).job_id for _ in range(3)]
+    await runtime.service.poll(NAME)
+    sim.advance(timedelta(minutes=1))
+    sim.reset_stats()
+    nudged = await runtime.service.poll(NAME, frozenset({job}), narrow=True)
+    requests = sim.stats()["requests"]
+    assert requests.get(OA_LIST) is None
+    assert requests.get(RETRIEVE) == 1
+    assert requests.get(OA_EVENTS) == 1
+    assert [a.kind for a in nudged.enqueued] == [Kind.FAILED]
+    full = await runtime.service.poll(NAME)
+    assert not [a for a in full.enqueued if a.job_id == job]
+    assert {a.job_id for a in full.enqueued} <= set(others)
+
+
+async def test_the_first_poll_is_full_even_when_nudged(sim: Simulator, runtime: Runtime) -> None:
+    """Before a provider's first poll there is nothing to narrow from: the list is read."""
+    job = sim.add_scenario("openai_failure", time_scale=1.0).job_id
+    sim.advance(timedelta(minutes=1))
+    sim.reset_stats()
+    await runtime.service.poll(NAME, frozenset({job}), narrow=True)
+    assert sim.stats()["requests"].get(OA_LIST) == 1

@@ -39,3 +39,14 @@ def test_nudged_unknown(
     """Only watched jobs that neither the store nor the list already covers."""
     states = {TRACKED.job_id: TRACKED}
     assert plan.nudged_unknown(nudged, states, dict.fromkeys(listed), jobs, followed) == expected
+
+
+def test_nudged_jobs_for_a_narrow_poll() -> None:
+    """A narrow poll retrieves the tracked jobs named and the watched unknown ones."""
+    states = {TRACKED.job_id: TRACKED}
+    nudged = {"ftjob-known", "ftjob-new"}
+    both = ["ftjob-known", "ftjob-new"]
+    assert plan.nudged_jobs(nudged, states, states, (), frozenset()) == both
+    followed = frozenset({"ftjob-known"})
+    assert plan.nudged_jobs(nudged, states, states, ("ftjob-known",), followed) == ["ftjob-known"]
+    assert plan.nudged_jobs(nudged, {}, states, (), frozenset()) == ["ftjob-new"]  # parked
