@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -33,12 +33,12 @@ from monitor.app.heartbeat import ping
 from monitor.app.metrics import Metrics
 from monitor.app.nudges import LocalNudges
 from monitor.app.poll import Clock
+from monitor.app.poll_job import JITTER_FRACTION, PollJob
 from monitor.app.scheduler import PollScheduler
 from monitor.app.sdnotify import Notifier
 from monitor.app.web import HealthServer, HealthState
 from monitor.app.webhooks import WebhookReceiver
 from monitor.app.wiring import Runtime, Seams, open_runtime
-from monitor.core import cadence
 from monitor.core.errors import ConfigError, StoreError
 from monitor.core.settings import Config
 from monitor.delivery.channels import build_channels
@@ -49,7 +49,6 @@ log = structlog.get_logger("ftmon.daemon")
 DRAIN_SECONDS = 20.0
 RETENTION_LOOK_SECONDS = 600.0
 JOBS_STOP_SECONDS = 10.0  # a poll in flight at SIGTERM or reload may finish within this
-JITTER_FRACTION = 0.1
 CLOCK_CHECK_SECONDS = 5.0
 CLOCK_JUMP_SECONDS = 30.0  # a step back longer than this is a jump, not drift
 WEBHOOKS_FRESH = 24 * 3600.0  # a webhook this recent shows the provider's webhooks work
@@ -266,7 +265,7 @@ class Generation:
     def _schedule(self, runtime: Runtime) -> None:
         base = self.base
         for provider in self.config.providers:
-            job = _PollJob(self, runtime, provider.name)
+            job = PollJob(self, runtime, provider.name)
             self.scheduler.add(provider.name, job, base, jitter=base * JITTER_FRACTION)
             self.nudges.listen(provider.name, job.wake)
 
@@ -332,77 +331,3 @@ class Generation:
             self.metrics.unmatched_alert(report.unmatched)
 
         await dispatcher.run_forever(stop, doorbell=self.doorbell, after_pass=count)
-
-
-class _PollJob:
-    """One provider's poll: poll, count, pace, wake delivery.
-
-    The scheduler runs the full poll at the provider's interval. A webhook's nudge
-    (`wake`) runs a narrow poll at once: only the nudged jobs, retrieved with their new
-    log lines, diffed and committed like any poll. The lock keeps the two from running at
-    once; nudges that come while one runs are read as soon as it is done.
-    """
-
-    def __init__(self, gen: Generation, runtime: Runtime, name: str) -> None:
-        self.gen, self.runtime, self.name = gen, runtime, name
-        self.lock = anyio.Lock()
-        self.busy = False  # a poll runs or is about to: it reads the nudges when done
-
-    def wake(self) -> None:
-        if not self.busy and self.gen.tasks is not None:
-            self.busy = True
-            self.gen.tasks.start_soon(self._nudged)
-
-    async def __call__(self) -> None:
-        async with self.lock:
-            self.busy = True
-            try:
-                await self._poll(self.gen.nudges.take(self.name), narrow=False)
-                await self._drain()
-            finally:
-                self.busy = False
-
-    async def _nudged(self) -> None:
-        async with self.lock:
-            self.busy = True
-            try:
-                await self._drain()
-            finally:
-                self.busy = False
-
-    async def _drain(self) -> None:
-        while self.gen.nudges.pending(self.name):
-            await self._poll(self.gen.nudges.take(self.name), narrow=True)
-
-    async def _poll(self, focus: frozenset[str], *, narrow: bool) -> None:
-        gen = self.gen
-        started = time.monotonic()
-        try:
-            outcome = await self.runtime.service.poll(self.name, focus, narrow=narrow)
-        except Exception as exc:  # the boundary: a bug or a store error must not kill the loop
-            if isinstance(exc, StoreError):  # locked, full or damaged: polled again next cycle
-                log.error("poll_not_recorded", provider=self.name, error=str(exc))
-            else:
-                log.exception("poll_crashed", provider=self.name)
-            gen.metrics.poll_done(self.name, False, time.monotonic() - started, gen.clock())
-            gen.health.mark_cycle(gen.clock(), ok=False, provider=self.name, completed=False)
-            gen.last_ok[self.name] = False
-            return
-        now: datetime = gen.clock()
-        gen.metrics.poll_done(self.name, outcome.ok, time.monotonic() - started, now)
-        gen.metrics.alerts_raised(outcome.enqueued)
-        gen.health.mark_cycle(now, ok=outcome.ok, provider=self.name)
-        gen.last_ok[self.name] = outcome.ok
-        gen.doorbell.ring()
-        base = gen.base_for(self.name)
-        interval = cadence.next_interval(
-            base, ok=outcome.ok, running=outcome.running, waiting=outcome.waiting
-        )
-        gen.scheduler.set_interval(self.name, interval, jitter=interval * JITTER_FRACTION)
-        if outcome.retry_after:
-            gen.scheduler.delay(self.name, outcome.retry_after)
-        gen.notifier.status(
-            f"{self.name}: {'ok' if outcome.ok else 'poll failed'} at "
-            f"{now:%H:%M:%S}, {outcome.jobs_seen} jobs, "
-            f"{len(outcome.enqueued)} new alerts"
-        )
