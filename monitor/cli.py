@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from monitor.core.errors import ConfigError, StoreError
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import Config, LogFormat
 from monitor.core.text import one_line
+from monitor.delivery import bounded
 
 # Imported where they are used, so each command loads only what it needs: channels
 # (apprise), dispatch, daemon (apscheduler, prometheus-client), status, test_notify, demo.
@@ -78,7 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, seams: wiring.Seams | None = None) -> int:
-    """The `ftmon` command; a test entry point may pass `seams` (see `wiring.Seams`)."""
+    """The `ftmon` command; a test entry point may pass `seams` (see `wiring.Seams`).
+
+    When a send to a channel was abandoned (a receiver that never finished answering),
+    the process ends here, at once: the interpreter would otherwise wait at exit for
+    apprise's worker thread, i.e. for as long as the receiver likes.
+    """
+    code = _main(argv, seams)
+    if bounded.abandoned():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None, seams: wiring.Seams | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         try:

@@ -6,6 +6,11 @@ threads are joined when the process exits, so one such send kept `run --once` an
 SIGTERM'd daemon alive for minutes (cron runs then overlap). Here the call runs in a
 daemon thread and is awaited at most `bound` seconds; past that it is abandoned (the
 thread ends when the receiver lets go, or with the process) and the caller is told so.
+
+apprise itself runs each service call in its own `ThreadPoolExecutor`, whose workers the
+interpreter joins at exit, so an abandoned send would still hold the process at its very
+end. `abandoned()` says whether any send was; the command line then ends the process at
+once (`os._exit`, after flushing) instead of waiting for a receiver that may never let go.
 """
 
 from __future__ import annotations
@@ -17,6 +22,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+_abandoned: list[str] = []  # names of the calls given up on, this process
+
+
+def abandoned() -> bool:
+    """Whether any call was abandoned in this process (its thread may still be running)."""
+    return bool(_abandoned)
 
 
 class Abandoned(Exception):
@@ -47,4 +58,9 @@ async def call_bounded(fn: Callable[[], T], bound: float, *, name: str) -> T:
     try:
         return await asyncio.wait_for(asyncio.shield(future), bound)
     except TimeoutError:
+        _abandoned.append(name)
         raise Abandoned(f"no answer within {bound:g}s") from None
+    except BaseException:  # cancelled (a drain deadline): abandoned too, if still running
+        if not future.done():
+            _abandoned.append(name)
+        raise

@@ -20,6 +20,7 @@ from tests.hostile.payloads import KEY, job, serve_together
 from tests.hostile.server import Answer, HostileServer
 from tests.hostile.test_hostile_once import GOOD_KEY, write_config
 from tests.receivers import free_port
+from tests.reliability import kit
 
 NOW = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
 IDLE = 70  # the probe: more than a 64-connection cap, each sending one byte
@@ -75,8 +76,10 @@ def test_idle_connections_do_not_starve_healthz_and_sigterm_is_bounded(
         assert healthz(port) == 200
     finally:
         daemon.send_signal(signal.SIGTERM)
+        asked = time.monotonic()
         try:
             code = daemon.wait(timeout=STOP_BOUND)
+            stopped_in = time.monotonic() - asked
         finally:
             if daemon.poll() is None:
                 daemon.kill()
@@ -85,3 +88,4 @@ def test_idle_connections_do_not_starve_healthz_and_sigterm_is_bounded(
                 conn.close()
     assert code == 0
     assert KEY not in log.read_text() and GOOD_KEY not in log.read_text()
+    kit.record("hostile_daemon", idle_connections=IDLE, sigterm_seconds=round(stopped_in, 1))

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,3 +125,22 @@ def test_a_huge_answer_leaves_memory_bounded_and_the_other_provider_alerted(
     assert "job.started" in [a["kind"] for a in summary["alerts"]]
     assert peak_mib < 200, f"peak RSS {peak_mib:.0f} MiB"
     kit.record("hostile_huge_body", peak_rss_mib=round(peak_mib, 1), body_mib=400, limit_mib=32)
+
+
+@pytest.mark.slow
+def test_once_ends_within_its_bound_when_the_receiver_never_finishes(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    """The webhook answers a byte every two seconds, for hours: `run --once` abandons the
+    send at its bound (45 s), keeps the alert for the next run, and exits at once instead
+    of waiting at exit for apprise's worker thread."""
+    serve_together(server, "/good", job("ft-good"))
+    serve_together(server, "/bad")
+    server.answer("/hook", Answer(body=b"x" * 10_000, chunk=1, trickle=2.0))
+    config = write_config(tmp_path, server)
+    started = time.monotonic()
+    run = ftmon(["run", "--once", "--json", "-c", str(config)], env(NOW), timeout=150)
+    took = time.monotonic() - started
+    delivery = json.loads(run.stdout)["delivery"]
+    assert (delivery["delivered"], delivery["retrying"]) == (0, 1)
+    kit.record("hostile_once_trickle", seconds=round(took, 1), exit_status=run.returncode)
