@@ -1,4 +1,4 @@
-"""ftmon's command line: run | run --once | check-config | test-notify | status | demo.
+"""ftmon's command line: run | run --once | check-config | test-notify | status | explain | demo.
 
 Exit codes (DESIGN section 6): `run --once` returns 2 if a failure alert was raised, else
 3 if a provider could not be polled, else 1 if a warning was raised, else 0. A
@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="tracked jobs and the outbox")
     status.add_argument("-c", "--config", type=Path, help="config file")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    explain = sub.add_parser("explain", help="the story of one job or restart chain")
+    explain.add_argument("job", help="job id (tracked, or fetched once from the providers)")
+    explain.add_argument("-c", "--config", type=Path, help="config file")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
 
     demo = sub.add_parser("demo", help="the whole pipeline against the built-in simulator")
     demo.add_argument(
@@ -173,6 +178,12 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
         REDACTOR.register(s.reveal() for s in cfg.secrets())
         print(status.report(cfg, seams.clock(), as_json=args.json))
         return 0
+    if args.command == "explain":
+        from monitor.commands import explain
+
+        cfg = config_mod.load(args.config, os.environ)
+        REDACTOR.register(s.reveal() for s in cfg.secrets())
+        return explain.main(cfg, seams.clock(), args.job, as_json=args.json)
     if args.command == "demo":
         from monitor.commands import demo  # the simulator is loaded only for the demo
 

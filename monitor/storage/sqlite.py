@@ -31,8 +31,9 @@ from pathlib import Path
 
 from monitor.core.alerts import Alert
 from monitor.core.errors import NotAStateFile, StoreError
+from monitor.core.explain import AlertRecord
 from monitor.core.model import JobState, ProviderHealth
-from monitor.storage import retention
+from monitor.storage import history, retention
 from monitor.storage.base import ProviderView, Pruned
 from monitor.storage.outbox import SqliteOutbox
 from monitor.storage.sql import transaction, ts
@@ -199,6 +200,11 @@ class SqliteStore:
         with self._reading():
             rows = self.connection.execute("SELECT provider, health FROM providers")
             return {r[0]: ProviderHealth.from_json(r[1]) for r in rows}
+
+    def alert_history(self, provider: str, job_ids: Sequence[str]) -> list[AlertRecord]:
+        """The alerts about these jobs and where each went (`ftmon explain`)."""
+        with self._reading():
+            return history.alert_history(self.connection, provider, job_ids)
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
