@@ -2,8 +2,8 @@
 
 Nothing is sent. For a job ftmon tracks (`--job`, read from the state file) or a sample
 job carrying the given metadata, every job alert kind is built as the diff engine would
-raise it about that job, and routed by the real routing code (`policy.route`,
-`policy.delivery_targets`, the route's job matchers): one line per kind with the channels
+raise it about that job, and routed by the real routing code (`routes.route`,
+`routes.delivery_targets`, the route's job matchers): one line per kind with the channels
 it reaches, one line per route saying what it takes of the job or why it takes nothing,
 and whether the provider's watch filter follows the job at all. Exit status 0 when some
 kind reaches a channel, else 1.
@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from monitor.core import policy, routing
+from monitor.core import routes, routing
 from monitor.core.alerts import Alert, Kind
 from monitor.core.model import ProviderKind
 from monitor.core.routing import JobFields
@@ -53,7 +53,7 @@ def preview(
     lines += [] if followed else ["if its provider followed it, its alerts would go:"]
     reached = False
     for alert in alerts:
-        targets = policy.delivery_targets(alert, config.routes, known)
+        targets = routes.delivery_targets(alert, config.routes, known)
         reached = reached or (followed and bool(targets))
         shown = ", ".join(targets) if targets else "no route: logged and counted, never sent"
         lines.append(f"{alert.kind} ({alert.severity}) -> {shown}")
@@ -133,10 +133,10 @@ def _watch(provider: ProviderConfig, fields: JobFields) -> str:
 
 
 def _route_line(index: int, r: RouteConfig, alerts: Sequence[Alert]) -> str:
-    taken = [str(a.kind) for a in alerts if policy.route_matches(a, r).go]
-    head = f"route {index} ({policy.route_words(r)})"
+    taken = [str(a.kind) for a in alerts if routes.route_matches(a, r).go]
+    head = f"route {index} ({routes.route_words(r)})"
     if taken:
         return f"{head}: takes {', '.join(taken)}"
     why = routing.mismatch(r.match, routing.fields_of_alert(alerts[0]))
-    reasons = {str(policy.route_matches(a, r).reason) for a in alerts}
+    reasons = {str(routes.route_matches(a, r).reason) for a in alerts}
     return f"{head}: takes nothing of this job ({why or ', '.join(sorted(reasons))})"

@@ -21,7 +21,7 @@ from typing import TextIO
 import anyio
 
 from monitor.core.alerts import Kind
-from monitor.core.policy import DeliveryStatus
+from monitor.core.deliveries import DeliveryStatus
 from monitor.core.samples import sample_alert
 from monitor.core.settings import Config
 from monitor.delivery.channels import Channel, build_channels

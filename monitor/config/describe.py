@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.core import policy, routing
+from monitor.core import routes, routing
 from monitor.core.alerts import Kind
 from monitor.core.durations import format_duration
 from monitor.core.model import ProviderKind
@@ -142,7 +142,7 @@ def _route(r: RouteConfig) -> list[str]:
         metadata = ", ".join(f"{_key(k)} = {_toml(g)}" for k, g in r.match.metadata)
         matchers.append(_line("metadata", _Raw(f"{{ {metadata} }}")))
     return [
-        f"# takes {policy.route_words(r)}",
+        f"# takes {routes.route_words(r)}",
         "[[routes]]",
         _line("kinds", r.kinds),
         _line("min_severity", r.min_severity.value),

@@ -1,9 +1,7 @@
 """Delivery decisions (DESIGN section 4), pure: `now` comes in, a reason goes out.
 
 Rules of this module:
-- route: an alert goes to every channel of every route whose kind globs, minimum
-  severity, provider filter and job matchers (`routing`) all match; a route's index
-  names it in logs.
+- route: see `routes` (which channels, by which route; matched once, stored on the row).
 - quiet hours: inside a route's daily window (its own time zone, DST-aware, possibly
   spanning midnight) non-failure alerts are held until the window ends; failures pass.
 - grouping: pending deliveries of one channel, route, provider and `group_cause` whose
@@ -22,13 +20,20 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
-from fnmatch import fnmatchcase
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from monitor.core import routing
-from monitor.core.alerts import Alert, Kind, Severity, severity_at_least
+from monitor.core.alerts import Alert, Severity
+from monitor.core.deliveries import (
+    COMBINED_NOTE,
+    QUIET_HOURS_NOTE,
+    Batch,
+    Decision,
+    Delivery,
+    DeliveryStatus,
+    Reason,
+)
+from monitor.core.routes import routed_by
 from monitor.core.settings import QuietHours, RouteConfig
 
 T = TypeVar("T")
@@ -37,150 +42,6 @@ BACKOFF_BASE, BACKOFF_FACTOR, BACKOFF_CAP = timedelta(seconds=10), 2.0, timedelt
 BACKOFF_FLOOR = timedelta(seconds=1)  # full jitter may draw ~0: never retry in a hot loop
 GIVE_UP_AFTER = timedelta(hours=24)
 MAX_GROUP = 50  # alerts per message; a bigger storm becomes several messages
-
-
-class Reason(StrEnum):
-    """Why the dispatcher did or did not act; the words used in logs and `ftmon status`."""
-
-    ROUTED, NO_ROUTE = "routed", "no_route"
-    KIND_NOT_ROUTED, PROVIDER_NOT_ROUTED = "kind_not_routed", "provider_not_routed"
-    JOB_NOT_ROUTED = "job_not_routed"  # the route's job matchers do not take the alert's job
-    BELOW_MIN_SEVERITY = "below_min_severity"
-    QUIET_HOURS, OUTSIDE_QUIET_HOURS = "quiet_hours", "outside_quiet_hours"
-    FAILURE_BYPASSES_QUIET_HOURS = "failure_bypasses_quiet_hours"
-    SEND, ALREADY_SENT, CHANNEL_DISABLED = "send", "already_sent", "channel_disabled"
-    GROUP_READY, GROUP_WAIT = "group_ready", "group_wait"
-    WITHIN_RATE, RATE_LIMITED = "within_rate", "rate_limited"
-    GIVE_UP, KEEP_TRYING = "give_up", "keep_trying"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Decision:
-    """A yes/no with its reason and, for a no that passes with time, when to look again."""
-
-    go: bool
-    reason: Reason
-    until: datetime | None = None
-
-
-class DeliveryStatus(StrEnum):
-    PENDING, HELD, SENT = "pending", "held", "sent"
-    FAILED, GIVEN_UP = "failed", "given_up"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Delivery:
-    """One (alert, channel) row of the outbox, as the dispatcher reads it."""
-
-    alert_id: int
-    channel: str
-    status: DeliveryStatus
-    attempts: int
-    next_attempt_at: datetime | None
-    created_at: datetime  # when the alert entered the outbox
-    alert: Alert
-    route: RoutedBy | None = None  # None: routed by an older ftmon, or by test-notify
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RoutedBy:
-    """The route that sent an alert to a channel, as it was when the alert was routed: it
-    is stored on the delivery row, so its grouping and quiet hours keep applying to that
-    row after a reload changes the routes, and no row is matched against routes again."""
-
-    index: int
-    group_wait: timedelta
-    quiet_hours: QuietHours | None = None
-
-    @classmethod
-    def of(cls, index: int, route: RouteConfig) -> RoutedBy:
-        return cls(index=index, group_wait=route.group_wait, quiet_hours=route.quiet_hours)
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """One message to one channel; `note` says why unrelated alerts share it."""
-
-    channel: str
-    members: tuple[Delivery, ...]
-    note: str | None = None
-
-
-QUIET_HOURS_NOTE = "Held during quiet hours"
-COMBINED_NOTE = (
-    "Combined into one message: more alerts were due than this channel's rate limit allows"
-)
-
-
-# -- routing ------------------------------------------------------------------------------
-
-
-def route(alert: Alert, routes: Sequence[RouteConfig]) -> list[tuple[int, tuple[str, ...]]]:
-    """(route index, channel names) for every route that takes `alert`."""
-    return [(i, r.channels) for i, r in enumerate(routes) if route_matches(alert, r).go]
-
-
-def route_matches(alert: Alert, r: RouteConfig) -> Decision:
-    if not any(fnmatchcase(str(alert.kind), glob) for glob in r.kinds):
-        return Decision(go=False, reason=Reason.KIND_NOT_ROUTED)
-    if not severity_at_least(alert.severity, r.min_severity):
-        return Decision(go=False, reason=Reason.BELOW_MIN_SEVERITY)
-    if r.providers and alert.provider not in r.providers:
-        return Decision(go=False, reason=Reason.PROVIDER_NOT_ROUTED)
-    if not r.match.empty and not routing.matches(r.match, routing.fields_of_alert(alert)):
-        return Decision(go=False, reason=Reason.JOB_NOT_ROUTED)
-    return Decision(go=True, reason=Reason.ROUTED)
-
-
-_MONITOR_TOO = {True: " and monitor alerts", False: " (never monitor alerts)"}
-
-
-def route_words(r: RouteConfig) -> str:
-    """What a route takes, in words (check-config, test-notify)."""
-    severity = "any severity" if r.min_severity is Severity.INFO else (
-        f"severity {r.min_severity} or worse")  # fmt: skip
-    providers = " or ".join(r.providers) if r.providers else "any provider"
-    return (
-        f"{', '.join(r.kinds)} alerts of {severity} from {providers}, about "
-        f"{routing.describe(r.match)}{_MONITOR_TOO[r.match.empty]}; "
-        f"sent to {', '.join(r.channels)}"
-    )
-
-
-def channels_for(alert: Alert, routes: Sequence[RouteConfig]) -> list[str]:
-    """Every channel `alert` goes to, once each, in route order."""
-    return list(dict.fromkeys(c for _, chans in route(alert, routes) for c in chans))
-
-
-def delivery_targets(
-    alert: Alert, routes: Sequence[RouteConfig], known: Sequence[str]
-) -> dict[str, RoutedBy | None]:
-    """The configured channels an alert goes to, each with the first route that names it
-    (its grouping and quiet hours apply). Matched once, when the alert is routed.
-
-    A `monitor.channel_failed` alert never goes to the channel it is about; if its routes
-    name no other, it goes to every other one (with no route: sent without waiting)."""
-    targets: dict[str, RoutedBy | None] = {}
-    for i, channels in route(alert, routes):
-        for c in channels:
-            if c in known and c not in targets:
-                targets[c] = RoutedBy.of(i, routes[i])
-    if alert.kind is Kind.CHANNEL_FAILED:
-        failed = alert.facts.get("channel")
-        targets.pop(str(failed), None)
-        if not targets:
-            targets = {c: None for c in known if c != failed}
-    return targets
-
-
-def _routed_by(d: Delivery, routes: Sequence[RouteConfig]) -> RoutedBy | None:
-    """The route stored on the row; rows routed by an older ftmon are matched once here."""
-    if d.route is not None:
-        return d.route
-    for i, chans in route(d.alert, routes):
-        if d.channel in chans:
-            return RoutedBy.of(i, routes[i])
-    return None
 
 
 # -- quiet hours -------------------------------------------------------------------------
@@ -273,7 +134,7 @@ def hold_for_quiet_hours(
     passed: list[Delivery] = []
     held: dict[datetime, list[Delivery]] = {}
     for d in rows:
-        r = _routed_by(d, routes)
+        r = routed_by(d, routes)
         quiet = r.quiet_hours if r and d.status is DeliveryStatus.PENDING else None
         decision = quiet_decision(d.alert, quiet, now)
         if decision.go or decision.until is None:
@@ -296,7 +157,7 @@ def batches(
     from quiet hours form one digest per channel. Retries and `flush` wait no longer.
     """
 
-    routed = {(d.alert_id, d.channel): _routed_by(d, routes) for d in rows}
+    routed = {(d.alert_id, d.channel): routed_by(d, routes) for d in rows}
 
     def key(d: Delivery) -> Hashable:
         if d.status is DeliveryStatus.HELD:

@@ -28,8 +28,8 @@ from structlog.typing import FilteringBoundLogger
 
 from monitor.core import policy, rewind
 from monitor.core.alerts import KIND_HINTS, Alert, Kind, Severity
+from monitor.core.deliveries import Batch, Delivery, Reason
 from monitor.core.errors import StoreError
-from monitor.core.policy import Batch, Delivery, Reason
 from monitor.core.redact import REDACTOR
 from monitor.core.render import Message, render
 from monitor.core.settings import RouteConfig

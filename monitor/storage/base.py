@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.core.alerts import Alert
+from monitor.core.deliveries import Delivery
+from monitor.core.deliveries import DeliveryStatus as Status
 from monitor.core.model import JobState, ProviderHealth
-from monitor.core.policy import Delivery
-from monitor.core.policy import DeliveryStatus as Status
 from monitor.core.settings import RouteConfig
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from monitor.core.alerts import Alert, Kind, Severity
-from monitor.core.policy import (
+from monitor.core.deliveries import (
     COMBINED_NOTE,
     QUIET_HOURS_NOTE,
     Batch,
@@ -16,21 +16,20 @@ from monitor.core.policy import (
     DeliveryStatus,
     Reason,
     RoutedBy,
+)
+from monitor.core.policy import (
     TokenBucket,
     batches,
-    channels_for,
-    delivery_targets,
     give_up_decision,
     hold_for_quiet_hours,
     in_quiet_hours,
     next_attempt,
     quiet_decision,
     quiet_release_time,
-    route,
-    route_matches,
     send_decision,
     within_rate,
 )
+from monitor.core.routes import channels_for, delivery_targets, route, route_matches
 from monitor.core.samples import sample_alert
 from monitor.core.settings import QuietHours, RouteConfig
 

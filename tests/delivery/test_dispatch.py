@@ -13,7 +13,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from monitor.core.alerts import Alert, Kind
-from monitor.core.policy import COMBINED_NOTE, TokenBucket
+from monitor.core.deliveries import COMBINED_NOTE
+from monitor.core.policy import TokenBucket
 from monitor.core.samples import sample_alert
 from monitor.core.settings import QuietHours, RouteConfig
 from monitor.delivery.channels import AppriseChannel, Channel

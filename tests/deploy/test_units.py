@@ -27,7 +27,7 @@ from monitor.app.metrics import Metrics
 from monitor.app.web import HealthServer, HealthState
 from monitor.config.fields import MISSING_CREDENTIAL
 from monitor.config.load import DEFAULT_STATE_FILE
-from monitor.core import policy
+from monitor.core import routes
 from monitor.core.alerts import Alert, Kind, Severity
 from monitor.core.errors import ConfigError
 
@@ -197,7 +197,7 @@ def test_shipped_configs_route_every_kind(shipped: str, tmp_path: Path) -> None:
         f"{kind}/{severity}"
         for kind in Kind
         for severity in Severity
-        if not policy.channels_for(_alert(kind, severity), cfg.routes)
+        if not routes.channels_for(_alert(kind, severity), cfg.routes)
     ]
     assert unrouted == []
 
