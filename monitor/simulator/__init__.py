@@ -9,7 +9,8 @@ fault injection, request accounting and a scale mode. Point a client's `base_url
         handle = sim.add_scenario("together_billing_limit", time_scale=0.01)
         sim.advance(60)
 
-Run standalone with `python -m monitor.simulator --help`.
+It can also send OpenAI's signed fine-tuning webhooks to a URL (`sim.webhooks`, see
+`webhooks.py`). Run standalone with `python -m monitor.simulator --help`.
 """
 
 from __future__ import annotations

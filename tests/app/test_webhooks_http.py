@@ -211,3 +211,22 @@ async def test_rejections_are_logged_once_per_source_without_the_body(
     assert len(rejected) == 1
     assert rejected[0]["outcome"] == "bad_signature"
     assert "payload-should-not-be-logged" not in repr(logs)
+
+
+async def test_a_reload_swaps_the_secret_and_keeps_the_ids_seen(
+    nudges: LocalNudges, metrics: Metrics
+) -> None:
+    """`configure` (the daemon's SIGHUP): the old secret stops working, the new one works,
+    and an id accepted before the reload is still known."""
+    receiver = WebhookReceiver({PROVIDER: SECRET}, nudges, metrics)
+    body = event("ftjob-before")
+    first = signed(body, msg_id="msg_before", at=time.time() - 5)
+    assert receiver.receive(PROVIDER, first, body, "127.0.0.1").status == 200
+    receiver.configure({PROVIDER: OTHER})
+    after = event("ftjob-after")
+    assert receiver.receive(PROVIDER, signed(after), after, "127.0.0.1").status == 401
+    assert receiver.receive(PROVIDER, signed(after, secret=OTHER), after, "x").status == 200
+    replay = signed(body, msg_id="msg_before", secret=OTHER)
+    assert receiver.receive(PROVIDER, replay, body, "127.0.0.1").outcome == "duplicate"
+    receiver.configure({})
+    assert not receiver.accepts(PROVIDER)
