@@ -199,6 +199,15 @@ class PollService:
             waiting=any(s.status.waiting for s in open_after),
         )
 
+    def record_crash(self, name: str, exc: Exception) -> PollOutcome:
+        """A poll that crashed (a bug, not an answer) is a failed poll all the same: it
+        counts toward `monitor.provider_down`, so a provider that always crashes ftmon is
+        reported down instead of silently never polled. Raises StoreError if even that
+        cannot be recorded."""
+        error = ProviderUnavailable(name, f"internal error while polling ({type(exc).__name__})")
+        health = self.store.load_provider(name).health
+        return self._commit_failure(name, health, error, self.clock(), log.bind(provider=name))
+
     def _commit_failure(
         self, name: str, health: ProviderHealth, exc: ProviderError, now: datetime, bound: Logger
     ) -> PollOutcome:

@@ -63,6 +63,13 @@ class PollJob:
         while self.gen.nudges.pending(self.name):
             await self._poll(self.gen.nudges.take(self.name), narrow=True)
 
+    def _record_crash(self, exc: Exception) -> None:
+        """Count the crash toward provider_down (see `PollService.record_crash`)."""
+        try:
+            self.runtime.service.record_crash(self.name, exc)
+        except Exception:  # the store too: logged, the next cycle tries again
+            log.exception("poll_crash_not_recorded", provider=self.name)
+
     async def _poll(self, focus: frozenset[str], *, narrow: bool) -> None:
         gen = self.gen
         started = time.monotonic()
@@ -73,6 +80,7 @@ class PollJob:
                 log.error("poll_not_recorded", provider=self.name, error=str(exc))
             else:
                 log.exception("poll_crashed", provider=self.name)
+                self._record_crash(exc)
             gen.metrics.poll_done(self.name, False, time.monotonic() - started, gen.clock())
             gen.health.mark_cycle(gen.clock(), ok=False, provider=self.name, completed=False)
             gen.last_ok[self.name] = False

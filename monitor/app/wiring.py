@@ -158,8 +158,10 @@ async def poll_all(runtime: Runtime) -> CycleReport:
             crashed.append(exc)
         except Exception as exc:  # the boundary: one provider's bug is its failed poll
             log.exception("poll_crashed", provider=name)
-            error = f"{name}: internal error while polling ({type(exc).__name__})"
-            outcomes[name] = PollOutcome(provider=name, ok=False, error=error)
+            try:
+                outcomes[name] = runtime.service.record_crash(name, exc)
+            except StoreError as store_exc:
+                crashed.append(store_exc)
 
     async with anyio.create_task_group() as tg:
         for name in names:

@@ -165,3 +165,16 @@ def test_healthz_names_a_provider_whose_polls_never_complete() -> None:
     assert not verdict.ok and "b" in verdict.reason and "a," not in verdict.reason
     health.mark_cycle(clock.now, ok=False, provider="b")  # a failed poll did complete
     assert health.liveness().ok
+
+
+async def test_a_poll_that_keeps_crashing_is_reported_down(runtime: Runtime) -> None:
+    """A bug that crashes every poll of `bad` (not an answer: the code) still counts as a
+    failed poll: after `provider_down` the provider is reported down, the bug's class named."""
+    clock: Clock = runtime.clock  # type: ignore[assignment]
+    first = runtime.service.record_crash("bad", RecursionError("deep"))
+    clock.now = NOW + timedelta(minutes=2)
+    second = runtime.service.record_crash("bad", RecursionError("deep"))
+    assert not first.ok and not first.enqueued
+    (down,) = second.enqueued
+    assert down.kind is Kind.PROVIDER_DOWN
+    assert "internal error while polling (RecursionError)" in (down.detail or "")
