@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo check lint test soak bench deploy-check clean
+.PHONY: demo check lint test soak bench deploy-check clean postgres-binaries
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,21 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(STAMP)
+# The PostgreSQL tests start their own throwaway server from the installed binaries; as
+# root on Debian/Ubuntu (CI, containers) install them when they are missing.
+postgres-binaries:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing the PostgreSQL server binaries (apt-get install postgresql)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "no PostgreSQL server binaries: the PostgreSQL tests will be skipped"; fi
+
+test: $(STAMP) postgres-binaries
 	$(BIN)/pytest -q -m "not slow"
 
 check: lint test
 
-soak: $(STAMP)
+soak: $(STAMP) postgres-binaries
 	$(BIN)/pytest -q -m slow tests
 
 bench: $(STAMP)

@@ -170,7 +170,7 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
             )
         from monitor.commands import test_notify
 
-        return anyio.run(test_notify.test_notify, cfg, cfg.monitor.state, args.channel, args.kind)
+        return anyio.run(test_notify.test_notify, cfg, cfg.monitor, args.channel, args.kind)
     if args.command == "status":
         from monitor.commands import status
 

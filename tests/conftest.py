@@ -5,12 +5,15 @@ at them."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 
 import pytest
 import structlog
 
 from monitor.delivery.channels import check_url
+from tests import pgserver
+from tests.pgserver import PgServer
 from tests.receivers import HttpReceiver, SmtpReceiver
 
 
@@ -65,3 +68,20 @@ def no_apprise_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
     the tests send several messages in a row and need none of that."""
     monkeypatch.setattr(NotifyEmail, "request_rate_per_sec", 0)
     monkeypatch.setattr(NotifySlack, "request_rate_per_sec", 0)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server for the session (never the machine's own)."""
+    bindir = pgserver.binaries()
+    if bindir is None:
+        pytest.skip(pgserver.SKIP_REASON)
+    server = PgServer(bindir)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A fresh, empty database on the throwaway server, for one test."""
+    return pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")

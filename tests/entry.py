@@ -9,7 +9,9 @@ it through this entry point, which turns their environment into `wiring.Seams`:
 - `FTMON_MAX_PAGE_COUNT=N`: the state file may grow to N pages, then SQLite reports a full
   disk (`SQLITE_FULL`) where the suite cannot mount a small filesystem;
 - `FTMON_CRASH_AFTER_STATEMENTS=N`: the process SIGKILLs itself at the Nth SQL statement,
-  so a kill lands exactly between two statements.
+  so a kill lands exactly between two statements;
+- `FTMON_TEST_CLAIM_SECONDS`: a claimed delivery is invisible to other dispatchers for that
+  many seconds instead of five minutes (the replica kill suite).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.app.wiring import Seams, system_clock
@@ -37,6 +39,7 @@ def seams_from(env: Mapping[str, str]) -> Seams:
     poll = float(env["FTMON_TEST_POLL_SECONDS"]) if env.get("FTMON_TEST_POLL_SECONDS") else None
     pages = int(env.get("FTMON_MAX_PAGE_COUNT") or 0)
     crash_at = int(env.get("FTMON_CRASH_AFTER_STATEMENTS") or 0)
+    claim = float(env.get("FTMON_TEST_CLAIM_SECONDS") or 0)
 
     def connect(path: Path, timeout: float) -> sqlite3.Connection:
         conn = plain_connect(path, timeout)
@@ -50,6 +53,7 @@ def seams_from(env: Mapping[str, str]) -> Seams:
         clock=clock,
         poll_seconds=max(0.05, poll) if poll else None,
         connect=connect if pages or crash_at else None,
+        claim_for=timedelta(seconds=claim) if claim else None,
     )
 
 

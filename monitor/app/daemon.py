@@ -30,6 +30,7 @@ from anyio.abc import TaskGroup
 from monitor import config as config_mod
 from monitor.app import logs
 from monitor.app.heartbeat import ping
+from monitor.app.leadership import Leadership
 from monitor.app.metrics import Metrics
 from monitor.app.nudges import LocalNudges
 from monitor.app.poll import Clock
@@ -42,11 +43,12 @@ from monitor.app.wiring import Runtime, Seams, open_runtime
 from monitor.core.errors import ConfigError, StoreError
 from monitor.core.settings import Config
 from monitor.delivery.channels import build_channels
-from monitor.delivery.dispatch import DeliveryReport, Dispatcher, Doorbell
+from monitor.delivery.dispatch import CLAIM_FOR, DeliveryReport, Dispatcher, Doorbell
 
 log = structlog.get_logger("ftmon.daemon")
 
 DRAIN_SECONDS = 20.0
+
 RETENTION_LOOK_SECONDS = 600.0
 JOBS_STOP_SECONDS = 10.0  # a poll in flight at SIGTERM or reload may finish within this
 CLOCK_CHECK_SECONDS = 5.0
@@ -216,8 +218,19 @@ class Generation:
             self.config.routes,
             self.clock,
             label_metadata=self.config.monitor.label_metadata,
+            claim_for=self.seams.claim_for or CLAIM_FOR,
+        )
+        m = self.config.monitor
+        self.leadership = Leadership(
+            runtime.store,
+            [p.name for p in self.config.providers],
+            lease=m.lease,
+            renew=m.lease_renew,
+            metrics=self.metrics,
+            health=self.health,
         )
         try:
+            await self.leadership.round()  # know what this replica leads before polling
             async with httpx.AsyncClient() as plain_http, anyio.create_task_group() as tg:
                 self._schedule(runtime)
                 self._schedule_retention(runtime)
@@ -227,6 +240,7 @@ class Generation:
                 tg.start_soon(self._deliver, dispatcher, runtime, control.stop)
                 tg.start_soon(self._watch_clock)
                 self.tasks = tg
+                tg.start_soon(self.leadership.run, control.stop)
                 self.health.mark_ready()
                 self.notifier.ready(f"watching {len(self.config.providers)} provider(s)")
                 log.info("daemon_started", providers=[p.name for p in self.config.providers])
@@ -243,6 +257,7 @@ class Generation:
                         retrying=report.retrying,
                         failed=report.failed,
                     )
+                    await self.leadership.step_down()
                 tg.cancel_scope.cancel()
         finally:
             self.nudges.forget_listeners()
@@ -274,6 +289,8 @@ class Generation:
         lookbacks = {p.name: p.lookback for p in self.config.providers}
 
         async def prune() -> None:
+            if self.leadership.lost is not None:
+                return
             try:
                 pruned = runtime.store.prune_if_due(self.clock(), lookbacks)
             except StoreError as exc:  # locked or full: the next look tries again
@@ -323,11 +340,17 @@ class Generation:
         return max(self.base, slower.total_seconds())
 
     async def _deliver(self, dispatcher: Dispatcher, runtime: Runtime, stop: anyio.Event) -> None:
-        """Delivery for this generation: the dispatcher's loop, woken after each poll."""
+        """Delivery for this generation: the dispatcher's loop, woken after each poll, and
+        paused while the state database is lost (nothing could be recorded)."""
 
         def count(report: DeliveryReport) -> None:
             summary = runtime.store.outbox.pending_summary()
             self.metrics.outbox_depth(summary.totals.get("pending", 0) + summary.unrouted)
             self.metrics.unmatched_alert(report.unmatched)
 
-        await dispatcher.run_forever(stop, doorbell=self.doorbell, after_pass=count)
+        await dispatcher.run_forever(
+            stop,
+            doorbell=self.doorbell,
+            after_pass=count,
+            paused=lambda: self.leadership.lost is not None,
+        )

@@ -6,7 +6,8 @@
           (succeeded or failed, not crashed) within `max_age`, else a one-line reason
           naming what is late: a provider whose poll hangs or crashes every time is
           not hidden behind another that is fine
-/readyz   ok once the store is open and a first cycle completed; not while stopping
+/readyz   ok once the store is open and a first cycle completed; not while stopping, nor
+          while a shared (PostgreSQL) state database is lost
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class HealthState:
         self._completed: dict[str, datetime] = {}  # provider -> its last completed poll
         self._failed_since_success = self._cycles = 0
         self._ready = self._stopping = False
+        self._store_lost: str | None = None
 
     @classmethod
     def for_interval(cls, poll_interval: timedelta, *, clock: Clock = _UTC_NOW) -> HealthState:
@@ -57,6 +59,20 @@ class HealthState:
         self._cycles += 1
         self._last_success = now if ok else self._last_success
         self._failed_since_success = 0 if ok else self._failed_since_success + 1
+
+    def mark_standby(self, followed: Iterable[str], *, idle: bool) -> None:
+        """A lease round on a shared state: the providers another replica polls count as
+        completed now (their leader answers for them), and a replica that leads nothing
+        (`idle`) is as alive as its last round."""
+        now = self._clock()
+        for provider in followed:
+            self._completed[provider] = now
+        if idle:
+            self.mark_cycle(now, ok=True)
+
+    def mark_store(self, lost: str | None) -> None:
+        """The state database is lost (`lost` says why) or back (None): /readyz follows."""
+        self._store_lost = lost
 
     def mark_ready(self) -> None:
         """The store is open: /readyz turns 200 once a first cycle has completed too."""
@@ -84,6 +100,8 @@ class HealthState:
             return Verdict(False, "stopping")
         if not self._ready:
             return Verdict(False, "state store not open yet")
+        if self._store_lost is not None:
+            return Verdict(False, f"state database lost: {self._store_lost}")
         if self._cycles == 0:
             return Verdict(False, "first poll cycle not completed yet")
         return Verdict(True, "ok")

@@ -108,7 +108,39 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self._leader = Gauge(
+            "ftmon_leader",
+            "1 while this replica leads the provider's polling (a shared state), else 0.",
+            ["provider"],
+            registry=r,
+        )
+        self._epoch = Gauge(
+            "ftmon_lease_epoch",
+            "The epoch of the provider's lease as last seen.",
+            ["provider"],
+            registry=r,
+        )
+        self._renewals = Counter(
+            "ftmon_lease_renewals",
+            "Lease rounds per provider: taken, renewed, standby (another leads), lost, failed.",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self._database_up = Gauge(
+            "ftmon_state_database_up", "1 while the state database answers, else 0.", registry=r
+        )
+        self._database_up.set(1)
         self.prepare(providers, channels)
+
+    def lease_round(self, provider: str, outcome: str, *, leading: bool, epoch: int | None) -> None:
+        """One take-or-renew of `provider`'s lease and what came of it."""
+        self._renewals.labels(provider=provider, outcome=outcome).inc()
+        self._leader.labels(provider=provider).set(1 if leading else 0)
+        if epoch is not None:
+            self._epoch.labels(provider=provider).set(epoch)
+
+    def database_up(self, up: bool) -> None:
+        self._database_up.set(1 if up else 0)
 
     def prepare(self, providers: Iterable[str], channels: Iterable[str]) -> None:
         """Create the zero-valued series of these providers and channels (idempotent)."""

@@ -19,7 +19,7 @@ import structlog
 
 from monitor.app.wiring import Runtime
 from monitor.core import cadence
-from monitor.core.errors import StoreError
+from monitor.core.errors import FencedError, StoreError
 
 if TYPE_CHECKING:
     from monitor.app.daemon import Generation
@@ -72,10 +72,15 @@ class PollJob:
 
     async def _poll(self, focus: frozenset[str], *, narrow: bool) -> None:
         gen = self.gen
+        if not gen.leadership.leads(self.name):  # another replica polls it (or no database)
+            return
         started = time.monotonic()
         try:
             outcome = await self.runtime.service.poll(self.name, focus, narrow=narrow)
         except Exception as exc:  # the boundary: a bug or a store error must not kill the loop
+            if isinstance(exc, FencedError):  # another replica took the lease meanwhile
+                gen.leadership.fenced(self.name)
+                return
             if isinstance(exc, StoreError):  # locked, full or damaged: polled again next cycle
                 log.error("poll_not_recorded", provider=self.name, error=str(exc))
             else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import anyio
@@ -22,13 +22,15 @@ from monitor.core.errors import StoreError
 from monitor.core.settings import Config
 from monitor.providers import ProviderClient, ResponseCounter, make_client
 from monitor.storage.base import Store
-from monitor.storage.sqlite import Connect, SqliteStore
+from monitor.storage.factory import open_store
+from monitor.storage.sqlite import Connect
 
 if TYPE_CHECKING:  # dispatch loads apprise: only a run that delivers needs it
     from monitor.delivery.dispatch import DeliveryReport
 
 log = structlog.get_logger("ftmon.wiring")
 EXIT_OK, EXIT_WARNING, EXIT_FAILURE, EXIT_UNPOLLED = 0, 1, 2, 3
+LED_ELSEWHERE = "not polled: another replica leads this provider (shared state)"
 
 
 def system_clock() -> datetime:
@@ -42,12 +44,15 @@ class Seams:
     `clock` tells the time (a test pins it to the simulator's virtual time);
     `poll_seconds` overrides the daemon's poll interval with fractions of a second;
     `connect` opens the SQLite file (a test caps its size or kills the process at the Nth
-    statement).
+    statement); `claim_for` shortens how long a claimed delivery stays invisible to other
+    dispatchers (`dispatch.CLAIM_FOR`), so the replica kill suite sees a send interrupted
+    by a kill retried within the test.
     """
 
     clock: Clock = system_clock
     poll_seconds: float | None = None
     connect: Connect | None = None
+    claim_for: timedelta | None = None
 
 
 @dataclass
@@ -73,7 +78,7 @@ def open_runtime(
     connect: Connect | None = None,
 ) -> Runtime:
     """Open the store and one pooled client per provider (`counter` counts its responses)."""
-    store = SqliteStore(config.monitor.state, connect=connect)
+    store = open_store(config.monitor, connect=connect)
     clients = {
         p.name: make_client(
             p, transport=transport, on_response=counter(p.name) if counter else None
@@ -142,6 +147,9 @@ class CycleReport:
 async def poll_all(runtime: Runtime) -> CycleReport:
     """One cycle over every provider, the providers polled at the same time.
 
+    On a shared (PostgreSQL) state a provider is polled only if this run can take its lease
+    (another replica's running daemon keeps it); on SQLite `lead` always succeeds.
+
     A provider's failure to be polled is an outcome, and so is a bug in one provider's
     poll (logged with its traceback): the other providers' alerts are still delivered and
     the run exits 3, not 70. A store error is raised here as itself once every poll is
@@ -153,6 +161,9 @@ async def poll_all(runtime: Runtime) -> CycleReport:
 
     async def poll(name: str) -> None:
         try:
+            if runtime.store.lead(name, runtime.config.monitor.lease) is None:
+                outcomes[name] = PollOutcome(provider=name, ok=False, error=LED_ELSEWHERE)
+                return
             outcomes[name] = await runtime.service.poll(name)
         except StoreError as exc:  # re-raised below, unwrapped from the task group
             crashed.append(exc)
@@ -166,6 +177,8 @@ async def poll_all(runtime: Runtime) -> CycleReport:
     async with anyio.create_task_group() as tg:
         for name in names:
             tg.start_soon(poll, name)
+    for name in names:  # a shared state: hand the leases straight back
+        runtime.store.step_down(name)
     if crashed:
         raise crashed[0]
     return CycleReport(outcomes=[outcomes[name] for name in names])

@@ -1,12 +1,13 @@
 """`ftmon status`: what ftmon is tracking and what it still has to deliver.
 
-It only reads the state file, so it is safe beside a running daemon: it never creates,
-migrates or writes one. A path with nothing there is a configuration error naming it
-(exit 78); a file that is not ftmon's is refused as every command refuses it. Rows are built
-by a pure function (`job_rows`) and printed as a table or JSON; channel names (never URLs)
-name the outbox rows. What a provider wrote (model names, errors) is shown one line per row
-with no control characters (`text.one_line`), and the whole page passes the redactor, so a
-key a provider echoed into an error is masked here too.
+It only reads the state, so it is safe beside a running daemon: it never creates, migrates
+or writes a state file. A path with nothing there is a configuration error naming it
+(exit 78); a file that is not ftmon's is refused as every command refuses it. On a shared
+PostgreSQL state it also lists the replicas, the leader of each provider and its epoch.
+Rows are built by a pure function (`job_rows`) and printed as a table or JSON; channel
+names (never URLs) name the outbox rows. What a provider wrote (model names, errors) is
+shown one line per row with no control characters (`text.one_line`), and the whole page
+passes the redactor, so a key a provider echoed into an error is masked here too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from monitor.commands.replicas import render_replicas, replica_rows
 from monitor.core import routing
 from monitor.core.durations import human_duration
 from monitor.core.errors import ConfigError, NotAStateFile
@@ -23,22 +25,18 @@ from monitor.core.model import JobState, ProviderHealth
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import Config
 from monitor.core.text import one_line
-from monitor.storage.base import OutboxSummary
+from monitor.storage.base import OutboxSummary, Store
+from monitor.storage.factory import open_store
 from monitor.storage.sqlite import SqliteStore
 
 BAR_WIDTH = 10
 
 
 def report(config: Config, now: datetime, *, as_json: bool) -> str:
-    """The whole status page, read from the state file the config names. Jobs a provider's
+    """The whole status page, read from the state the config names. Jobs a provider's
     watch filter no longer takes are left out: ftmon does not follow them."""
     watch = {p.name: p for p in config.providers}
-    try:
-        store = SqliteStore(config.monitor.state, read_only=True)
-    except NotAStateFile as exc:
-        if config.monitor.state.exists():
-            raise  # another program's file: refused like every command refuses it
-        raise ConfigError(str(config.file), "monitor.state", str(exc)) from None
+    store = _open(config)
     try:
         states = [
             s
@@ -49,9 +47,24 @@ def report(config: Config, now: datetime, *, as_json: bool) -> str:
         jobs = job_rows(states, now)
         providers = provider_rows(store.all_health())
         box = outbox_rows(store.outbox.pending_summary())
+        shared = replica_rows(store.leases(), store.replicas(), now) if store.shared else None
     finally:
         store.close()
-    return REDACTOR((render_json if as_json else render_table)(jobs, providers, box))
+    if as_json:
+        return REDACTOR(render_json(jobs, providers, box, shared))
+    table = render_table(jobs, providers, box)
+    return REDACTOR(table if shared is None else "\n".join([table, *render_replicas(shared)]))
+
+
+def _open(config: Config) -> Store:
+    if config.monitor.database is not None:
+        return open_store(config.monitor)
+    try:
+        return SqliteStore(config.monitor.state, read_only=True)
+    except NotAStateFile as exc:
+        if config.monitor.state.exists():
+            raise  # another program's file: refused like every command refuses it
+        raise ConfigError(str(config.file), "monitor.state", str(exc)) from None
 
 
 def job_rows(states: Sequence[JobState], now: datetime) -> list[dict[str, Any]]:
@@ -140,9 +153,13 @@ def provider_rows(health: dict[str, ProviderHealth]) -> list[dict[str, Any]]:
 
 
 def render_json(
-    jobs: list[dict[str, Any]], providers: list[dict[str, Any]], outbox: dict[str, Any]
+    jobs: list[dict[str, Any]],
+    providers: list[dict[str, Any]],
+    outbox: dict[str, Any],
+    shared: dict[str, Any] | None = None,
 ) -> str:
-    return json.dumps({"providers": providers, "jobs": jobs, "outbox": outbox}, indent=2)
+    page = {"providers": providers, "jobs": jobs, "outbox": outbox, **(shared or {})}
+    return json.dumps(page, indent=2)
 
 
 JOB_COLUMNS = (

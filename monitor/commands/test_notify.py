@@ -23,18 +23,18 @@ import anyio
 from monitor.core.alerts import Kind
 from monitor.core.deliveries import DeliveryStatus
 from monitor.core.samples import sample_alert
-from monitor.core.settings import Config
+from monitor.core.settings import Config, MonitorSettings
 from monitor.delivery.channels import Channel, build_channels
 from monitor.delivery.dispatch import Dispatcher
 from monitor.storage.base import Outbox, Store
-from monitor.storage.sqlite import SqliteStore
+from monitor.storage.factory import open_store
 
 WAIT = 90.0  # seconds for every targeted channel to answer once
 
 
 async def test_notify(
     config: Config,
-    store_path: Path,
+    state: Path | MonitorSettings,
     channel: str | None,
     kind: str,
     *,
@@ -52,7 +52,9 @@ async def test_notify(
         channels if channels is not None else build_channels(config.channels, config.file)
     )
     targets = [channel] if channel else names
-    store = SqliteStore(store_path)
+    store = open_store(
+        state if isinstance(state, MonitorSettings) else MonitorSettings(state=state)
+    )
     try:
         lines = await _send_sample(store, config, chans, targets, Kind(kind), clock)
     finally:

@@ -69,7 +69,7 @@ def _monitor(m: MonitorSettings) -> list[str]:
     )
     return [
         "[monitor]",
-        _line("state", m.state),
+        *_state(m),
         _line("poll_interval", m.poll_interval),
         _line("first_run", m.first_run.value),
         _line("log_format", m.log_format.value),
@@ -77,6 +77,18 @@ def _monitor(m: MonitorSettings) -> list[str]:
         heartbeat,
         _line("label_metadata", m.label_metadata, "" if m.label_metadata else "none"),
         "",
+    ]
+
+
+def _state(m: MonitorSettings) -> list[str]:
+    if m.database is None:
+        return [_line("state", m.state)]
+    password = m.database_password
+    return [
+        _line("state", m.database),
+        _line("state_password", MASK if password else "", _from(password) if password else "none"),
+        _line("lease", m.lease),
+        _line("lease_renew", m.lease_renew),
     ]
 
 

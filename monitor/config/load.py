@@ -12,6 +12,7 @@ the key path (`providers[1].api_key`) and what was expected. Typed readers live 
     strings:  ${ENV_VAR} anywhere in any string; $${X} is a literal ${X}
     secrets:  api_key | api_key_file, url | url_file, heartbeat_url | heartbeat_url_file,
               webhook_secret | webhook_secret_file (OpenAI providers)
+              state_password | state_password_file (and a postgresql:// state URL)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from monitor.config.checks import (
     api_key,
@@ -65,6 +67,7 @@ DEFAULT_PATHS = (Path("ftmon.toml"), Path("/etc/ftmon/ftmon.toml"))
 DEFAULT_STATE_FILE = "ftmon-state.db"
 DEFAULT_WEBHOOK_LISTEN = "127.0.0.1:9464"  # webhooks configured, `listen` not: loopback
 MAX_WEBHOOK_POLL = timedelta(hours=1)
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 _SECTIONS = ("monitor", "thresholds", "providers", "channels", "routes")
 _MONITOR_KEYS = (
@@ -76,6 +79,10 @@ _MONITOR_KEYS = (
     "heartbeat_url",
     "heartbeat_url_file",
     "label_metadata",
+    "state_password",
+    "state_password_file",
+    "lease",
+    "lease_renew",
 )
 _THRESHOLD_KEYS = (
     "queue_stall",
@@ -196,15 +203,54 @@ def loose_secret_files(config: Config) -> list[tuple[str, str]]:
 
 
 def _monitor(t: Table, env: Mapping[str, str]) -> MonitorSettings:
+    url, inline = _database(t) or (None, None)
+    lease = t.duration("lease", _MONITOR.lease)
+    renew = t.duration("lease_renew", _MONITOR.lease_renew)
+    if renew * 2 > lease:
+        raise t.error("lease_renew", f"expected at most half of lease ({lease}), got {renew}")
+    password = _password(t, url, inline)
     return MonitorSettings(
-        state=_state(t, env),
+        state=_MONITOR.state if url else _state(t, env),
         poll_interval=t.duration("poll_interval", _MONITOR.poll_interval, at_most=MAX_POLL),
         first_run=t.choice("first_run", FirstRun, FirstRun.BASELINE),
         log_format=t.choice("log_format", LogFormat, LogFormat.AUTO),
         listen=host_port(t, "listen"),
         heartbeat_url=_heartbeat(t),
         label_metadata=label_keys(t, "label_metadata", BUILTIN_LABELS),
+        database=url,
+        database_password=password,
+        lease=lease,
+        lease_renew=renew,
     )
+
+
+def _database(t: Table) -> tuple[str, Secret | None] | None:
+    """A `postgresql://` (or `postgres://`) state: the URL with any inline password taken
+    out (the URL is shown by check-config and status; the password never is)."""
+    if not t.given("state") or not isinstance(t.raw["state"], str):
+        return None
+    got = t.optional_secret("state", what="the state database URL")
+    if got is None or not got.value.startswith(POSTGRES_SCHEMES):
+        return None
+    url = urlsplit(got.value)
+    if (not url.hostname and "host=" not in url.query) or len(url.path) < 2:
+        raise t.error("state", "expected postgresql://user@host[:port]/database")
+    if url.password is None:
+        return got.value, None
+    netloc = url.netloc.rsplit("@", 1)[1]
+    user = f"{url.username}@" if url.username else ""
+    bare = urlunsplit(url._replace(netloc=f"{user}{netloc}"))
+    return bare, Secret(unquote(url.password), got.source)
+
+
+def _password(t: Table, url: str | None, inline: Secret | None) -> Secret | None:
+    got = t.optional_secret("state_password", what="the database password")
+    key = "state_password_file" if t.given("state_password_file") else "state_password"
+    if got is not None and url is None:
+        raise t.error(key, "expected only with a postgresql:// state")
+    if got is not None and inline is not None:
+        raise t.error(key, "expected the password either in the state URL or here, not both")
+    return Secret(got.value, got.source) if got else inline
 
 
 def _state(t: Table, env: Mapping[str, str]) -> Path:

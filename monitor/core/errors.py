@@ -9,7 +9,8 @@
     │   ├── ProviderNotFound        404 for one job (the job may have vanished)
     │   └── ProviderSchemaError     a payload that cannot be understood: names field and job
     └── StoreError                  the state database cannot be used safely
-        └── NotAStateFile           the path holds no ftmon state (missing, or another's file)
+        ├── NotAStateFile           the path holds no ftmon state (missing, or another's file)
+        └── FencedError             a write refused: another replica leads the provider now
 
 Callers decide by type: the poll maps each ProviderError subclass to what it does to the
 provider's health; the CLI maps ConfigError to exit 78. Delivery outcomes are not
@@ -91,3 +92,13 @@ class StoreError(FtmonError):
 class NotAStateFile(StoreError):
     """A reader (`ftmon status`) found no ftmon state at the path: nothing there, or a
     file that belongs to something else. Readers never create or migrate a file."""
+
+
+class FencedError(StoreError):
+    """A poll's commit refused by the lease epoch: this replica no longer leads the
+    provider (it was paused or cut off past its lease and another took over)."""
+
+    def __init__(self, provider: str, epoch: int) -> None:
+        self.provider = provider
+        self.epoch = epoch
+        super().__init__(f"{provider}: not recorded, this replica's lease (epoch {epoch}) is lost")

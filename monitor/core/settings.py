@@ -68,6 +68,12 @@ class MonitorSettings:
     listen: str = ""
     heartbeat_url: Secret | None = None
     label_metadata: tuple[str, ...] = ()  # metadata keys the label line carries
+    # A PostgreSQL state (`state = "postgresql://…"`): the URL without its password, and
+    # the password (inline in the URL, or state_password[_file]); None keeps SQLite.
+    database: str | None = None
+    database_password: Secret | None = None
+    lease: timedelta = timedelta(seconds=15)  # a provider's leader holds it this long
+    lease_renew: timedelta = timedelta(seconds=5)  # and renews it this often
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,8 +143,9 @@ class Config:
 
     def secrets(self) -> tuple[Secret, ...]:
         """Every secret in the config, for masking output and redacting logs."""
+        m = self.monitor
         found = [p.api_key for p in self.providers] + [c.url for c in self.channels]
         found += [p.webhook_secret for p in self.providers if p.webhook_secret is not None]
-        if self.monitor.heartbeat_url is not None:
-            found.append(self.monitor.heartbeat_url)
+        optional = (m.heartbeat_url, m.database_password)
+        found += [s for s in optional if s is not None]
         return tuple(found)

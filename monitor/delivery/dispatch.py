@@ -36,7 +36,9 @@ from monitor.core.settings import RouteConfig
 from monitor.delivery.channels import Channel, SendResult
 from monitor.storage.base import Outcome, Store
 
-CLAIM_FOR = timedelta(minutes=5)  # a crash mid-send delays a row by at most this
+# A crash mid-send delays a row by at most this: the claim's visibility timeout (shared
+# by every replica on a PostgreSQL state; the reliability suites shorten it).
+CLAIM_FOR = timedelta(minutes=5)
 MESSAGE_ATTEMPTS = 5  # a message failing on its own content is given up after this many
 # The furthest ahead a row can be planned: a retry (backoff cap, or a claim) and a quiet-
 # hours hold (a day at most); anything later was planned by a clock that went back.
@@ -79,9 +81,11 @@ class Dispatcher:
         give_up_after: timedelta = policy.GIVE_UP_AFTER,
         bucket: policy.TokenBucket | None = None,
         label_metadata: Sequence[str] = (),
+        claim_for: timedelta = CLAIM_FOR,
     ) -> None:
         self._store = store
         self._label_metadata = tuple(label_metadata)
+        self._claim_for = claim_for
         self._outbox = store.outbox
         self._channels = dict(channels)
         self._routes = tuple(routes)
@@ -126,13 +130,18 @@ class Dispatcher:
         interval: float = 1.0,
         doorbell: Doorbell | None = None,
         after_pass: Callable[[DeliveryReport], None] | None = None,
+        paused: Callable[[], bool] = lambda: False,
     ) -> None:
         """The one delivery loop (the daemon's): a pass, then wait until the next row is due,
         `interval` seconds at most, or until the doorbell rings (a poll just enqueued), and
-        again until `stop` is set. A pass that fails is logged and the loop goes on."""
+        again until `stop` is set. A pass that fails is logged and the loop goes on; while
+        `paused()` (the state database is lost) no pass is made."""
         bell = doorbell or Doorbell()
         while not stop.is_set():
             delay = interval
+            if paused():
+                await bell.wait(delay)
+                continue
             try:
                 report = await self.run_once()
                 if after_pass is not None:
@@ -303,7 +312,7 @@ class Dispatcher:
     ) -> None:
         by_channel: dict[str, list[Batch]] = {}
         for batch in batches:
-            claimed = self._outbox.claim(batch.members, now + CLAIM_FOR)
+            claimed = self._outbox.claim(batch.members, now + self._claim_for)
             if claimed:
                 by_channel.setdefault(batch.channel, []).append(
                     Batch(batch.channel, tuple(claimed), batch.note)

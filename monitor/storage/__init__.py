@@ -1,4 +1,4 @@
-"""Durable state: job state, provider health and the alert outbox (SQLite today).
+"""Durable state: job state, provider health and the alert outbox (SQLite or PostgreSQL).
 
-May import: `monitor.core` and the standard library's sqlite3. Nothing above it.
+May import: `monitor.core`, sqlite3 and psycopg (PostgreSQL). Nothing above it.
 """

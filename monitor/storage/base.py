@@ -2,8 +2,9 @@
 
 `Store` is job state, provider health and alerts, committed one poll at a time in one
 transaction; its `outbox` is the delivery side (routing, due rows, claims, attempts,
-channels). SQLite (`sqlite.SqliteStore`) is the backend today; every other module sees
-only these Protocols and records, so a second backend is one new module.
+channels). SQLite (`sqlite.SqliteStore`, one process) and PostgreSQL
+(`postgresql.PgStore`, several replicas with a fenced leader per provider) implement them;
+every other module sees only these Protocols and records (`open_store` picks the backend).
 """
 
 from __future__ import annotations
@@ -72,6 +73,27 @@ class Pruned:
     jobs: int = 0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    """Who leads a provider's polling, until when, and the epoch that fences its writes:
+    each takeover raises the epoch, and a commit carrying an older one is refused."""
+
+    provider: str
+    holder: str
+    epoch: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Replica:
+    """One replica sharing the state, as it last said (`ftmon status`)."""
+
+    holder: str
+    started_at: datetime
+    seen_at: datetime
+    note: str
+
+
 class Outbox(Protocol):
     """The delivery side of the store; its state diagram is in `storage.outbox`."""
 
@@ -109,6 +131,27 @@ class Store(Protocol):
     def path(self) -> Path: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def shared(self) -> bool:
+        """True when several replicas may share this state (they then take leases)."""
+        ...
+
+    @property
+    def holder(self) -> str:
+        """This replica's name in leases: host, process and a random part."""
+        ...
+
+    def lead(self, provider: str, lease: timedelta) -> Lease | None:
+        """Take or renew the provider's lease for this replica; None while another holds it.
+        Commits of the provider's polls are then fenced by the epoch it returns."""
+        ...
+
+    def step_down(self, provider: str) -> None: ...
+    def leases(self) -> list[Lease]: ...
+    def replicas(self) -> list[Replica]: ...
+    def announce(self, note: str) -> None:
+        """Say this replica is alive (and how it is) for `ftmon status`."""
+        ...
 
     def load_provider(self, provider: str) -> ProviderView: ...
     def commit_poll(

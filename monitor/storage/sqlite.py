@@ -26,7 +26,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.core.alerts import Alert
@@ -34,7 +34,7 @@ from monitor.core.errors import NotAStateFile, StoreError
 from monitor.core.explain import AlertRecord
 from monitor.core.model import JobState, ProviderHealth
 from monitor.storage import history, retention
-from monitor.storage.base import ProviderView, Pruned
+from monitor.storage.base import Lease, ProviderView, Pruned, Replica
 from monitor.storage.outbox import SqliteOutbox
 from monitor.storage.sql import transaction, ts
 
@@ -301,6 +301,31 @@ class SqliteStore:
 
     def close(self) -> None:
         self.connection.close()
+
+    # -- one process, so no leases: this process always leads ----------------------------
+
+    shared = False
+    holder = "local"
+
+    def lead(self, provider: str, lease: timedelta) -> Lease | None:
+        return Lease(
+            provider=provider,
+            holder=self.holder,
+            epoch=0,
+            expires_at=datetime.max.replace(tzinfo=UTC),
+        )
+
+    def step_down(self, provider: str) -> None:
+        return None
+
+    def leases(self) -> list[Lease]:
+        return []
+
+    def replicas(self) -> list[Replica]:
+        return []
+
+    def announce(self, note: str) -> None:
+        return None
 
 
 def _insert_alerts(conn: sqlite3.Connection, alerts: Sequence[Alert], stamp: str) -> list[Alert]:

@@ -314,8 +314,8 @@ BAD = [
     # an unknown key, with the likely intended one
     ("unknown_key_typo", "[monitor]\npoll_intervall = \"60s\"\n" + PROVIDER, {}, {},
      "monitor.poll_intervall: unknown key; expected one of state, poll_interval, first_run, "
-     "log_format, listen, heartbeat_url, heartbeat_url_file, label_metadata "
-     "(did you mean poll_interval?)"),
+     "log_format, listen, heartbeat_url, heartbeat_url_file, label_metadata, state_password, "
+     "state_password_file, lease, lease_renew (did you mean poll_interval?)"),
     # an unknown key in an array-of-tables entry names its index
     ("unknown_key_provider", PROVIDER + 'token = "x"\n', {}, {},
      "providers[0].token: unknown key; expected one of name, kind, api_key, api_key_file, "

@@ -19,6 +19,8 @@ from monitor.core.samples import sample_alert
 from monitor.core.settings import QuietHours, RouteConfig
 from monitor.delivery.channels import AppriseChannel, Channel
 from monitor.delivery.dispatch import Dispatcher
+from monitor.storage.base import Store
+from monitor.storage.postgresql import PgStore
 from monitor.storage.sqlite import SqliteStore
 from tests.receivers import HttpReceiver, SmtpReceiver
 
@@ -42,9 +44,14 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "state.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Every dispatch behaviour, on both backends (the PostgreSQL one on a throwaway server)."""
+    s: Store = (
+        SqliteStore(tmp_path / "state.db")
+        if request.param == "sqlite"
+        else PgStore(request.getfixturevalue("pg_url"))
+    )
     yield s
     s.close()
 
@@ -57,7 +64,7 @@ def _channels(smtp: SmtpReceiver, hook: HttpReceiver) -> dict[str, Channel]:
 
 
 def _dispatcher(
-    store: SqliteStore, channels: Mapping[str, Channel], clock: Clock, **kw: object
+    store: Store, channels: Mapping[str, Channel], clock: Clock, **kw: object
 ) -> Dispatcher:
     routes = kw.pop("routes", (RouteConfig(channels=tuple(channels), group_wait=timedelta(0)),))
     return Dispatcher(store, channels, routes, clock, rng=lambda: 0.5, **kw)  # type: ignore[arg-type]
@@ -77,7 +84,7 @@ def _ok_bodies(hook: HttpReceiver) -> list[str]:
 
 
 async def test_one_alert_reaches_both_channels_once(
-    store: SqliteStore, clock: Clock, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
+    store: Store, clock: Clock, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
 ) -> None:
     """Each channel gets the alert once; later passes never send it again."""
     (alert,) = _cancellations(1, T0)
@@ -94,7 +101,7 @@ async def test_one_alert_reaches_both_channels_once(
 
 
 async def test_forty_cancellations_become_one_message(
-    store: SqliteStore, clock: Clock, http_receiver: HttpReceiver
+    store: Store, clock: Clock, http_receiver: HttpReceiver
 ) -> None:
     """A billing-limit storm: one message listing 40 jobs, one label line each."""
     hook = {"hook": AppriseChannel("hook", f"json://127.0.0.1:{http_receiver.port}/hook")}
@@ -115,7 +122,7 @@ async def test_forty_cancellations_become_one_message(
 
 
 async def test_webhook_outage_then_recovery_delivers_each_alert_exactly_once(
-    store: SqliteStore, clock: Clock, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
+    store: Store, clock: Clock, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
 ) -> None:
     """503s, then refused connections, then recovery: every alert arrives once, and the
     email channel, which succeeded at once, is never sent anything again."""
@@ -150,7 +157,7 @@ async def test_webhook_outage_then_recovery_delivers_each_alert_exactly_once(
 
 
 async def test_permanent_failure_disables_channel_and_alerts_the_others(
-    store: SqliteStore, clock: Clock, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
+    store: Store, clock: Clock, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
 ) -> None:
     """A 404 from the webhook: no retry, the channel is disabled, and a
     monitor.channel_failed alert reaches the email channel (and never the webhook)."""
@@ -213,7 +220,7 @@ async def test_pending_alerts_survive_a_restart(
 
 
 async def test_quiet_hours_hold_info_release_one_digest_and_let_failures_through(
-    store: SqliteStore, clock: Clock, http_receiver: HttpReceiver
+    store: Store, clock: Clock, http_receiver: HttpReceiver
 ) -> None:
     quiet = QuietHours(start=time(22, 0), end=time(7, 0), tz="Europe/Berlin")
     route = RouteConfig(channels=("hook",), group_wait=timedelta(0), quiet_hours=quiet)
@@ -239,7 +246,7 @@ async def test_quiet_hours_hold_info_release_one_digest_and_let_failures_through
 
 
 async def test_a_delivery_pending_too_long_is_given_up_loudly(
-    store: SqliteStore, clock: Clock, http_receiver: HttpReceiver
+    store: Store, clock: Clock, http_receiver: HttpReceiver
 ) -> None:
     http_receiver.answer_always(503)
     hook = {"hook": AppriseChannel("hook", f"json://127.0.0.1:{http_receiver.port}/hook")}
@@ -256,7 +263,7 @@ async def test_a_delivery_pending_too_long_is_given_up_loudly(
 
 
 async def test_a_flood_beyond_the_rate_limit_is_combined_and_never_dropped(
-    store: SqliteStore, clock: Clock, http_receiver: HttpReceiver
+    store: Store, clock: Clock, http_receiver: HttpReceiver
 ) -> None:
     """Four messages due, two tokens: one combined post with all four label lines, in
     outbox order; with the bucket empty the next alert waits for a token, then goes."""
@@ -282,7 +289,7 @@ async def test_a_flood_beyond_the_rate_limit_is_combined_and_never_dropped(
 
 
 async def test_slack_gets_one_grouped_post_with_a_label_line_per_job(
-    store: SqliteStore, clock: Clock, slack_receiver: HttpReceiver
+    store: Store, clock: Clock, slack_receiver: HttpReceiver
 ) -> None:
     """The real Slack plugin: 40 jobs in one post, each label line its own code-span line."""
     slack = {"ml-slack": AppriseChannel("ml-slack", "slack://T1ABCDEFG/B2HIJKLMN/abcdefghijklmnop")}
@@ -295,7 +302,7 @@ async def test_slack_gets_one_grouped_post_with_a_label_line_per_job(
 
 
 async def test_a_disabled_channel_comes_back_when_its_url_changes(
-    store: SqliteStore, clock: Clock, http_receiver: HttpReceiver
+    store: Store, clock: Clock, http_receiver: HttpReceiver
 ) -> None:
     """Fixing the URL and restarting (or reloading) re-enables the channel; the alerts that
     waited for it are then delivered."""

@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from monitor.core.alerts import Alert
 from tests.e2e.harness import ftmon_env
 from tests.receivers import HttpReceiver, SmtpReceiver
@@ -218,10 +220,28 @@ def smtp_labels(receiver: SmtpReceiver) -> list[str]:
 # -- what the state file says -----------------------------------------------------------------
 
 
+State = Path | str  # a SQLite file, or a PostgreSQL state's URL (the replica suites)
+
+
+class _Pg:
+    """A PostgreSQL connection that takes the oracle's `?` placeholders, so one set of
+    queries judges both backends."""
+
+    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> psycopg.Cursor[tuple[Any, ...]]:
+        return self.conn.execute(sql.replace("?", "%s").encode(), params)
+
+
 @contextmanager
-def connect(state: Path) -> Iterator[sqlite3.Connection]:
-    """A connection to the state file, closed afterwards: one left open would keep this
+def connect(state: State) -> Iterator[Any]:
+    """A connection to the state, closed afterwards: one left open would keep this
     process's view of a WAL file that a test then deletes (and read stale pages)."""
+    if isinstance(state, str):
+        with psycopg.connect(state, autocommit=True) as pg:
+            yield _Pg(pg)
+        return
     conn = sqlite3.connect(state, timeout=30)
     try:
         with conn:
@@ -230,17 +250,17 @@ def connect(state: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def outbox(state: Path) -> list[tuple[int, Alert]]:
+def outbox(state: State) -> list[tuple[int, Alert]]:
     """Every alert ever enqueued, in order, with its id (none while the file is new)."""
     with connect(state) as conn:
         try:
             rows = conn.execute("SELECT id, payload FROM alerts ORDER BY id").fetchall()
-        except sqlite3.OperationalError:  # created, not yet migrated
+        except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):  # not yet migrated
             return []
     return [(i, Alert.from_json(p)) for i, p in rows]
 
 
-def facts(state: Path) -> Counter[tuple[str, str, str | None]]:
+def facts(state: State) -> Counter[tuple[str, str, str | None]]:
     """(job or provider, kind, cause or condition state) of every enqueued alert."""
     out: Counter[tuple[str, str, str | None]] = Counter()
     for _, alert in outbox(state):
@@ -249,7 +269,7 @@ def facts(state: Path) -> Counter[tuple[str, str, str | None]]:
     return out
 
 
-def sent_labels(state: Path, channel: str) -> Counter[str]:
+def sent_labels(state: State, channel: str) -> Counter[str]:
     """Label lines of the alerts recorded as sent to `channel`."""
     with connect(state) as conn:
         rows = conn.execute(
@@ -260,7 +280,7 @@ def sent_labels(state: Path, channel: str) -> Counter[str]:
     return Counter(Alert.from_json(p).label_line() for (p,) in rows)
 
 
-def delivery_counts(state: Path) -> Counter[tuple[str, str]]:
+def delivery_counts(state: State) -> Counter[tuple[str, str]]:
     """(channel, status) -> rows."""
     with connect(state) as conn:
         rows = conn.execute(
@@ -282,7 +302,7 @@ class Tally:
         return {k: getattr(self, k) for k in ("expected", "delivered", "lost", "duplicated")}
 
 
-def tally(state: Path, channel: str, received: Sequence[str]) -> Tally:
+def tally(state: State, channel: str, received: Sequence[str]) -> Tally:
     """Compare what `channel`'s receiver got with the outbox rows routed to it."""
     with connect(state) as conn:
         rows = conn.execute(
@@ -330,7 +350,7 @@ class Scenarios:
     def job(self, label: str) -> str:
         return next(j for j, owner in self.owners.items() if owner == label)
 
-    def facts(self, state: Path) -> Counter[Fact]:
+    def facts(self, state: State) -> Counter[Fact]:
         out: Counter[Fact] = Counter()
         for (job, kind, detail), n in facts(state).items():
             out[(self.owners.get(job, job), kind, detail)] += n

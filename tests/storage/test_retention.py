@@ -4,6 +4,7 @@ an older schema is migrated forward to carry it."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 from monitor.core.alerts import Alert, Kind, Severity
 from monitor.core.model import JobState, ProviderHealth, ProviderKind, Status
 from monitor.storage import retention
-from monitor.storage.base import Outcome, Pruned
+from monitor.storage.base import Outcome, Pruned, Store
+from monitor.storage.postgresql import PgStore
 from monitor.storage.sqlite import APPLICATION_ID, MIGRATIONS, SqliteStore
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -46,12 +48,19 @@ def alert(key: str) -> Alert:
     )
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    return SqliteStore(tmp_path / "state.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The retention rules, on both backends."""
+    s: Store = (
+        SqliteStore(tmp_path / "state.db")
+        if request.param == "sqlite"
+        else PgStore(request.getfixturevalue("pg_url"))
+    )
+    yield s
+    s.close()
 
 
-def enqueue(store: SqliteStore, key: str, when: datetime, status: str | None) -> None:
+def enqueue(store: Store, key: str, when: datetime, status: str | None) -> None:
     """An alert created at `when`, routed to one channel, its delivery in `status`."""
     (made,) = store.enqueue([alert(key)], when)
     alert_id = store.outbox.alert_id(made.dedup_key)
@@ -64,7 +73,18 @@ def enqueue(store: SqliteStore, key: str, when: datetime, status: str | None) ->
         store.outbox.record_attempt([alert_id], "hook", result, None, None, when)
 
 
-def keys(store: SqliteStore) -> set[str]:
+def count_attempts(store: Store) -> int:
+    if isinstance(store, PgStore):
+        with store.pool.connection() as conn:
+            row = conn.execute("SELECT count(*) FROM attempts").fetchone()
+    else:
+        assert isinstance(store, SqliteStore)
+        row = store.connection.execute("SELECT count(*) FROM attempts").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def keys(store: Store) -> set[str]:
     return {a.dedup_key for a in store.outbox_alerts()}
 
 
@@ -84,7 +104,7 @@ def test_jobs_cutoff(oldest_open: datetime | None, expected: datetime) -> None:
     assert retention.jobs_cutoff(NOW, WEEK, oldest_open, DAY) == expected
 
 
-def test_old_delivered_alerts_go_with_their_attempts(store: SqliteStore) -> None:
+def test_old_delivered_alerts_go_with_their_attempts(store: Store) -> None:
     """Older than 30 days and final: deleted. Pending, held, unrouted or recent: kept."""
     old = NOW - 31 * DAY
     enqueue(store, "old-sent", old, "sent")
@@ -95,11 +115,10 @@ def test_old_delivered_alerts_go_with_their_attempts(store: SqliteStore) -> None
     pruned = store.prune_if_due(NOW, LOOKBACKS)
     assert pruned == Pruned(alerts=2, deliveries=2, attempts=2, jobs=0)
     assert keys(store) == {"old-pending", "old-unrouted", "new-sent"}
-    attempts = store.connection.execute("SELECT count(*) FROM attempts").fetchone()[0]
-    assert attempts == 1  # the recent alert's
+    assert count_attempts(store) == 1  # the recent alert's
 
 
-def test_finished_jobs_behind_every_list_go_and_are_remembered(store: SqliteStore) -> None:
+def test_finished_jobs_behind_every_list_go_and_are_remembered(store: Store) -> None:
     """Finished or vanished and older than lookback + margin: forgotten, the cutoff kept;
     open jobs and recent finished ones stay."""
     states = [
@@ -108,6 +127,7 @@ def test_finished_jobs_behind_every_list_go_and_are_remembered(store: SqliteStor
         job("old-unknown", Status.UNKNOWN, NOW - 30 * DAY),  # open: its status is not known
         job("recent-done", Status.FAILED, NOW - 3 * DAY),
     ]
+    assert store.lead("tg", timedelta(minutes=1)) is not None  # a shared store fences commits
     store.commit_poll("tg", states, ProviderHealth(polled_once=True), [], NOW)
     assert store.load_provider("tg").pruned_before is None
     # the open job from 30 days ago holds the list back: nothing is behind it yet
@@ -121,11 +141,14 @@ def test_finished_jobs_behind_every_list_go_and_are_remembered(store: SqliteStor
     view = store.load_provider("tg")
     assert set(view.states) == {"recent-done"}
     assert view.pruned_before == later - WEEK - retention.JOBS_MARGIN
-    reopened = SqliteStore(store.path)
-    assert reopened.load_provider("tg") == view
+    reopened = PgStore(store.url) if isinstance(store, PgStore) else SqliteStore(store.path)
+    try:
+        assert reopened.load_provider("tg") == view
+    finally:
+        reopened.close()
 
 
-def test_prune_runs_at_most_once_an_hour(store: SqliteStore) -> None:
+def test_prune_runs_at_most_once_an_hour(store: Store) -> None:
     """A second look within the hour does nothing."""
     assert store.prune_if_due(NOW, LOOKBACKS) is not None
     assert store.prune_if_due(NOW + timedelta(minutes=59), LOOKBACKS) is None
