@@ -23,8 +23,9 @@ from typing import Any
 
 from monitor.core import codec
 from monitor.core.alerts import Alert
-from monitor.core.policy import Delivery, RoutedBy, delivery_targets
-from monitor.core.policy import DeliveryStatus as Status
+from monitor.core.deliveries import Delivery, RoutedBy
+from monitor.core.deliveries import DeliveryStatus as Status
+from monitor.core.routes import delivery_targets
 from monitor.core.settings import RouteConfig
 from monitor.storage.base import DisabledChannel, OutboxSummary, Outcome, Routed
 from monitor.storage.pg_schema import Conn, Pool, reading, transaction
