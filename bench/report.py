@@ -69,6 +69,8 @@ def floor_lines(run: Run) -> list[str]:
     extra = mean_of(run, lambda c: c.unchanged_reads)
     floor = run.avg_floor()
     metrics = mean_of(run, lambda c: c.routes.get(METRICS_ROUTE, 0))
+    retrieves = mean_of(run, lambda c: c.routes.get(RETRIEVE_ROUTE, 0))
+    events = mean_of(run, lambda c: c.routes.get(EVENTS_ROUTE, 0))
     requests = run.avg("requests")
     return [
         f"  request floor {floor:,.1f} per cycle; ftmon/floor {requests / floor:.2f}",
@@ -77,10 +79,15 @@ def floor_lines(run: Run) -> list[str]:
         f"  Together metrics read for the loss check {metrics:,.1f} per cycle (neither the floor "
         f"nor the SDK loop checks losses); without them ftmon/floor "
         f"{(requests - metrics) / floor:.2f}",
+        f"  Together retrieves {retrieves:,.1f} per cycle (each is also that job's log read: "
+        f"queue position and progress the list lacks ride on it), Together /events reads "
+        f"{events:,.1f}",
     ]
 
 
 METRICS_ROUTE = "GET /v1/fine-tunes/{id}/metrics"
+RETRIEVE_ROUTE = "GET /v1/fine-tunes/{id}"
+EVENTS_ROUTE = "GET /v1/fine-tunes/{id}/events"
 
 
 def warmup_line(run: Run) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import resource
 import sys
 import time
@@ -29,10 +30,13 @@ import httpx
 import structlog
 
 EVENTS_SUFFIX = "/events"
+# A retrieved Together job carries its whole log: ftmon reads a Together log that way.
+TOGETHER_JOB = re.compile(r"/fine-tunes/(ft-[^/]+)$")
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
-    """The default transport (same pool limits), noting which job logs were read."""
+    """The default transport (same pool limits), noting which job logs were read (an
+    `/events` read, or a Together retrieve, which brings the log)."""
 
     def __init__(self, limits: httpx.Limits) -> None:
         self._inner = httpx.AsyncHTTPTransport(limits=limits)
@@ -42,6 +46,8 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         path = request.url.path
         if path.endswith(EVENTS_SUFFIX):
             self.logs.append(path[: -len(EVENTS_SUFFIX)].rsplit("/", 1)[-1])
+        elif match := TOGETHER_JOB.search(path):
+            self.logs.append(match.group(1))
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:

@@ -48,12 +48,11 @@ from monitor.core.model import (
     JobState,
     LossPoint,
     ProviderHealth,
-    ProviderKind,
     Status,
 )
 from monitor.core.provider_poll import PolledJob
 from monitor.core.redact import REDACTOR
-from monitor.core.settings import Config, FirstRun, ProviderConfig
+from monitor.core.settings import Config, FirstRun, ProviderConfig, Thresholds
 from monitor.providers.base import ProviderClient
 from monitor.storage.base import ProviderView, Store
 
@@ -87,6 +86,8 @@ class Fetched:
     vanished: list[str] = field(default_factory=list)
     logs_read: set[str] = field(default_factory=set)
     losses_read: set[str] = field(default_factory=set)
+    losses_missing: set[str] = field(default_factory=set)  # metrics answered 404
+    progress_read: set[str] = field(default_factory=set)  # retrieved for what lists lack
     skipped: int = 0  # jobs left as they were after a failed read
     unreadable: int = 0  # jobs left as they were because their diff raised
 
@@ -217,7 +218,9 @@ class PollService:
             health, name, now, self.config.thresholds, auth=auth, message=error
         )
         enqueued = self.store.commit_poll(name, [], health, [redacted(a) for a in alerts], now)
-        bound.warning("poll_failed", error=error, error_type=type(exc).__name__)
+        bound.warning(
+            "poll_failed", error=error, error_type=type(exc).__name__, request_id=exc.request_id
+        )
         return PollOutcome(
             provider=name,
             ok=False,
@@ -251,7 +254,7 @@ class PollService:
         states = {s.job_id: s for s in _watched_states(provider, states.values())}
         deep = first or any(job not in states for job in provider.jobs)
         since = plan.list_bound(states, now, provider.lookback, first=deep)
-        if client.kind is ProviderKind.TOGETHER:  # one request whatever the bound
+        if not client.traits.list_pages:  # one request whatever the bound
             since = min(since, now - provider.lookback)
         links = {s.restarted_as for s in states.values() if s.restarted_as}
         followed = frozenset(provider.jobs) | links
@@ -287,14 +290,9 @@ class PollService:
             for snapshot in wanted:
                 state = everything.get(snapshot.id)
                 silent = provider_poll.first_sight_silent(snapshot, baseline, quiet_before)
-                read_log = not snapshot.events and bool(
-                    plan.log_reason(snapshot, state, now, thresholds, baseline=silent)
-                )
-                read_losses = plan.losses_due(snapshot, state, now)
-                if read_log or read_losses:
-                    tg.start_soon(
-                        self._read_job, client, snapshot, state, read_log, read_losses, fetched
-                    )
+                reads = _reads(snapshot, state, now, thresholds, baseline=silent)
+                if reads.any:
+                    tg.start_soon(self._read_job, client, snapshot, state, reads, fetched)
                 else:
                     fetched.add(snapshot, snapshot.events)
         return fetched
@@ -325,18 +323,23 @@ class PollService:
         client: ProviderClient,
         snapshot: JobSnapshot,
         state: JobState | None,
-        read_log: bool,
-        read_losses: bool,
+        reads: Reads,
         out: Fetched,
     ) -> None:
-        """The job's new log lines and loss readings, as far as this poll wants them.
+        """The job in full, its new log lines and loss readings, as this poll wants them.
 
-        A log that cannot be read leaves the job as it was; metrics that cannot be read
-        only hold the loss check back: the status and the log still count.
+        A log that cannot be read leaves the job as it was; a retrieve or metrics that
+        cannot be read are optional: the listed status and the log still count.
         """
+        read_log = reads.log
+        if reads.retrieve:
+            full = await self._retrieve_listed(client, snapshot, out)
+            if full is not None:
+                snapshot = full
+                read_log = read_log and not client.traits.retrieve_has_log
         events: Sequence[JobEvent] = snapshot.events
         if read_log:
-            after = state.last_event_key if state and snapshot.kind is ProviderKind.OPENAI else None
+            after = state.last_event_key if state and client.traits.events_cursor else None
             try:
                 events = await _retrying(lambda: client.events(snapshot.id, after_key=after))
             except Exception as exc:  # a ProviderError, or a crash reading this one log
@@ -344,14 +347,28 @@ class PollService:
                 _job_failed(client.name, snapshot.id, exc)
                 return
         losses: list[LossPoint] = []
-        if read_losses:
+        if reads.losses:
             read_to = state.loss_step if state is not None else None
             try:
                 losses = await _retrying(lambda: client.losses(snapshot.id, after_step=read_to))
                 out.losses_read.add(snapshot.id)
+            except ProviderNotFound:
+                out.losses_missing.add(snapshot.id)  # no metrics for this job: back off
             except Exception as exc:  # a ProviderError, or a crash reading the metrics
                 _job_failed(client.name, snapshot.id, exc, what="metrics")
         out.add(snapshot, events, losses, log_read=read_log)
+
+    async def _retrieve_listed(
+        self, client: ProviderClient, listed: JobSnapshot, out: Fetched
+    ) -> JobSnapshot | None:
+        """A listed job in full, for what the list lacks; None when it cannot be read."""
+        try:
+            full = await _retrying(lambda: client.retrieve(listed.id))
+        except Exception as exc:  # a ProviderError, or a crash reading this one job
+            _job_failed(client.name, listed.id, exc, what="retrieve")
+            return None
+        out.progress_read.add(listed.id)
+        return full.filled_from(listed)
 
     def _log_unknown(self, name: str, polled: list[PolledJob], bound: Logger) -> None:
         for job in polled:
@@ -392,11 +409,57 @@ def _settle(
             spacing = plan.event_spacing(before.get(state.job_id), job.events)
             state = replace(state, log_read_at=now, event_spacing=spacing)
         if state.job_id in fetched.losses_read:
-            state = replace(state, losses_read_at=now)
+            state = replace(state, losses_read_at=now, losses_missing=0, losses_retry_at=None)
+        if state.job_id in fetched.losses_missing:
+            state = _metrics_missing(state, now)
+        if state.job_id in fetched.progress_read:
+            state = replace(state, progress_read_at=now)
         state = plan.tombstone(state)
         if not plan.unchanged(before.get(state.job_id), state):
             out.append(state)
     return out
+
+
+def _metrics_missing(state: JobState, now: datetime) -> JobState:
+    """A metrics read answered 404: back off for this job, and say so once."""
+    if state.losses_missing == 0:
+        log.info("metrics_unavailable", provider=state.provider, job=state.job_id)
+    retry_at = now + plan.loss_backoff(state.losses_missing)
+    return replace(state, losses_missing=state.losses_missing + 1, losses_retry_at=retry_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """What one poll reads of one listed job beyond its list entry."""
+
+    log: bool
+    losses: bool
+    retrieve: bool
+
+    @property
+    def any(self) -> bool:
+        return self.log or self.losses or self.retrieve
+
+
+def _reads(
+    snapshot: JobSnapshot,
+    state: JobState | None,
+    now: datetime,
+    thresholds: Thresholds,
+    *,
+    baseline: bool,
+) -> Reads:
+    """The plan's verdicts for one job. Where a retrieve carries the log, a due log read is
+    made as a retrieve: the same one request also brings what the list lacks."""
+    traits = snapshot.traits
+    log_due = not snapshot.events and bool(
+        plan.log_reason(snapshot, state, now, thresholds, baseline=baseline)
+    )
+    stall_due = diff.queue_alert_due(state, snapshot, now, thresholds)
+    retrieve = plan.retrieve_reason(snapshot, state, now, stall_alert_due=stall_due) is not None
+    if log_due and traits.retrieve_has_log and traits.list_lacks_progress:
+        retrieve = True
+    return Reads(log=log_due, losses=plan.losses_due(snapshot, state, now), retrieve=retrieve)
 
 
 async def _retrying(fetch: Callable[[], Awaitable[T]]) -> T:
@@ -426,4 +489,5 @@ def _job_failed(provider: str, job_id: str, exc: Exception, what: str = "job") -
         read=what,
         error=str(exc),
         error_type=type(exc).__name__,
+        request_id=exc.request_id,
     )

@@ -14,18 +14,20 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 import anyio
 
-from monitor.core.alerts import Kind
+from monitor.core.alerts import Alert, Kind
 from monitor.core.deliveries import DeliveryStatus
 from monitor.core.samples import sample_alert
 from monitor.core.settings import Config, MonitorSettings
 from monitor.delivery.channels import Channel, build_channels
 from monitor.delivery.dispatch import Dispatcher
+from monitor.providers import TRAITS
 from monitor.storage.base import Outbox, Store
 from monitor.storage.factory import open_store
 
@@ -74,6 +76,14 @@ def _bad_arguments(names: list[str], channel: str | None, kind: str) -> str | No
     return None
 
 
+def _linked(alert: Alert) -> Alert:
+    """The sample's dashboard link, from its provider's traits (as a real alert has)."""
+    traits = TRAITS.get(alert.provider_kind or "")
+    if traits is None or alert.job_id is None:
+        return alert
+    return replace(alert, link=traits.link(alert.job_id))
+
+
 async def _send_sample(
     store: Store,
     config: Config,
@@ -85,7 +95,7 @@ async def _send_sample(
     box = store.outbox
     now = clock()
     provider = next((p.name for p in config.providers), None)
-    alert = sample_alert(kind, now, uuid.uuid4().hex[:12], provider)
+    alert = _linked(sample_alert(kind, now, uuid.uuid4().hex[:12], provider))
     store.enqueue([alert], now)
     alert_id = store.outbox.alert_id(alert.dedup_key)
     assert alert_id is not None

@@ -94,7 +94,7 @@ class ConditionState(StrEnum):
 HINTS: Mapping[Cause, str] = {
     Cause.BILLING_LIMIT: (
         "Add funds or raise the spending limit; a minimum balance of $5 is required. "
-        "Then resubmit the job (completed steps were billed)."
+        "Then resubmit the job (the steps already run were billed)."
     ),
     Cause.INSUFFICIENT_BALANCE: (
         "Add funds or raise the spending limit; a minimum balance of $5 is required. "
@@ -180,6 +180,7 @@ class Alert:
     summary: str
     dedup_key: str
     provider_kind: str | None = None
+    link: str | None = None  # the job's page in the provider's console
     cause: Cause | None = None
     hint: str | None = None
     state: ConditionState | None = None
@@ -247,6 +248,7 @@ class Alert:
             summary=raw["summary"],
             dedup_key=raw["dedup_key"],
             provider_kind=raw.get("provider_kind"),
+            link=raw.get("link"),
             cause=Cause(raw["cause"]) if raw.get("cause") else None,
             hint=raw.get("hint"),
             state=ConditionState(raw["state"]) if raw.get("state") else None,
@@ -282,6 +284,7 @@ def _to_plain(alert: Alert) -> dict[str, Any]:
         "summary": alert.summary,
         "dedup_key": alert.dedup_key,
         "provider_kind": alert.provider_kind,
+        "link": alert.link,
         "cause": str(alert.cause) if alert.cause else None,
         "hint": alert.hint,
         "state": str(alert.state) if alert.state else None,

@@ -1,9 +1,14 @@
-"""Why a job ended: cause classification from event types, then messages, then error codes.
+"""Why a job ended: cause classification from event kinds, then the words, then error codes.
 
-Real message wording varies and is mostly undocumented, so matching is by event type
-first and by loose patterns second (never by whole sentences). Each event contributes
-*signals* that are remembered in the job state, because the event that explains a
-cancellation (a billing-limit line) often arrives a poll before the status changes.
+Real message wording varies and is mostly undocumented, so a line's *kind* (the
+provider's mapping of its own types) counts first and loose word patterns second (never
+whole sentences). The words of every line that is not routine progress are read,
+whatever its level: a cause often sits in an info-level or empty-level cancellation or
+warning line (provider-apis.md section 4, item 7). Each line contributes *signals* that
+are remembered in the job state, because the line that explains a cancellation (a
+billing line) often arrives a poll before the status changes. A cancellation whose
+lines name no cause is `unknown`, never "a person", unless the provider is one that
+never cancels a job on its own.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import re
 from collections.abc import Iterable
 
 from monitor.core.alerts import Cause
-from monitor.core.model import JobError, JobEvent, Level, Status
+from monitor.core.model import ROUTINE_KINDS, EventKind, JobError, JobEvent, Status
 
 _BILLING = re.compile(
     r"billing|balance|credit|spend(ing)?[ _-]?limit|insufficient[ _-]?(funds|quota)|payment|quota",
@@ -23,50 +28,33 @@ _VALIDATION = re.compile(r"validat", re.I)
 _BAD_INPUT = re.compile(r"invalid|malformed|format|schema|could not parse|jsonl", re.I)
 _FILE = re.compile(r"\bfile\b", re.I)
 _PROVIDER_SIDE = re.compile(r"internal|hardware|node fail|gpu|server error|unexpected error", re.I)
-_STARTED = re.compile(r"\b(job|fine-tuning job|training)\s+started\b", re.I)
-_CANCELLED = re.compile(r"cancel", re.I)
-_RESTARTED = re.compile(r"restart", re.I)
-_REFUND = re.compile(r"refund", re.I)
+_BY_PERSON = re.compile(r"\bby (the |a )?(user|person|owner|api)\b|\brequested by\b|manual", re.I)
 
-NEW_JOB_ID = re.compile(r"ft-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _AMOUNT = re.compile(
     r"\$\s?([0-9][0-9,]*(?:\.[0-9]+)?)|([0-9][0-9,]*(?:\.[0-9]+)?)\s?(?:USD|dollars)"
 )
 
-# Event types (lowercased) that carry a meaning of their own.
-_TYPE_SIGNALS = {
-    "billing_limit": "billing_limit",
-    "job_error": "provider_error",
-    "cancel_requested": "cancel_requested",
-    "job_stopped": "cancel_requested",
-    "job_start": "started",
-    "training_start": "started",
-    "job_restarted": "restarted",
-    "refund": "refund",
-    "job_complete": "completed",
+# Kinds that carry a meaning of their own.
+_KIND_SIGNALS = {
+    EventKind.BILLING: "billing_limit",
+    EventKind.STOPPED: "cancel",
+    EventKind.STARTED: "started",
+    EventKind.TRAINING: "started",
+    EventKind.RESTARTED: "restarted",
+    EventKind.REFUNDED: "refunded",
+    EventKind.FINISHED: "finished",
+    EventKind.DATA_ERROR: "input_error",
+    EventKind.EARLY_STOPPED: "early_stopped",
 }
 
 
 def event_signals(event: JobEvent) -> frozenset[str]:
-    """What one log line tells about the job's fate, by type first and message second."""
+    """What one log line tells about the job's fate: by kind, then by its words."""
     signals: set[str] = set()
-    if event.type in _TYPE_SIGNALS:
-        signals.add(_TYPE_SIGNALS[event.type])
-    text = event.message
-    if event.type == "job_user_error":
-        signals.add("user_error")
-    if event.type in ("job_user_error", "job_error", "warning") or event.level is not Level.INFO:
-        signals |= _message_signals(text)
-    if event.type == "message":  # OpenAI: plain text lines only
-        if _STARTED.search(text):
-            signals.add("started")
-        if _CANCELLED.search(text):
-            signals.add("cancel_requested")
-    if event.type not in _TYPE_SIGNALS:
-        if _RESTARTED.search(text) and NEW_JOB_ID.search(text):
-            signals.add("restarted")
-        if _REFUND.search(text):
-            signals.add("refund")
+    if event.kind in _KIND_SIGNALS:
+        signals.add(_KIND_SIGNALS[event.kind])
+    if event.kind not in ROUTINE_KINDS:  # any level: "" and info lines carry causes too
+        signals |= _message_signals(event.message)
     return frozenset(signals)
 
 
@@ -82,13 +70,24 @@ def _message_signals(text: str) -> set[str]:
         found.add("invalid_file" if _FILE.search(text) else "data_validation")
     elif _PROVIDER_SIDE.search(text):
         found.add("provider_error")
+    elif _BY_PERSON.search(text):
+        found.add("user_requested")
     return found
 
 
 def classify(
-    raw_status: str, status: Status, signals: Iterable[str], error: JobError | None
+    status: Status,
+    signals: Iterable[str],
+    error: JobError | None,
+    *,
+    provider_fault: bool = False,
+    provider_cancels: bool = True,
 ) -> Cause:
-    """The cause of a failure or cancellation: event types, then messages, then error codes."""
+    """The cause of a failure or cancellation: signals, then error codes, then the status.
+
+    `provider_fault`: the status itself says the provider's side failed. A cancellation
+    without a cause is a person's only where the provider never cancels on its own.
+    """
     seen = set(signals)
     for signal, cause in (
         ("billing_limit", Cause.BILLING_LIMIT),
@@ -100,9 +99,12 @@ def classify(
             return cause
     if error is not None and (error.code or error.message):
         return _classify_error(error)
-    if "provider_error" in seen or raw_status == "error":
+    if "provider_error" in seen or provider_fault:
         return Cause.PROVIDER_ERROR
-    if status in (Status.CANCELLED, Status.CANCELLING) and "cancel_requested" in seen:
+    cancelled = status in (Status.CANCELLED, Status.CANCELLING)
+    if cancelled and "user_requested" in seen:
+        return Cause.USER_REQUESTED
+    if cancelled and "cancel" in seen and not provider_cancels:
         return Cause.USER_REQUESTED
     return Cause.UNKNOWN
 
@@ -120,14 +122,6 @@ def _classify_error(error: JobError) -> Cause:
     if _PROVIDER_SIDE.search(words) or (error.code or "") in ("server_error", "internal_error"):
         return Cause.PROVIDER_ERROR
     return Cause.UNKNOWN
-
-
-def restart_target(event: JobEvent, own_id: str) -> str | None:
-    """The new job id a restart line names, if it names one."""
-    for match in NEW_JOB_ID.finditer(event.message):
-        if match.group(0) != own_id:
-            return match.group(0)
-    return None
 
 
 def refund_amount(text: str) -> float | None:

@@ -12,6 +12,9 @@ Pure: no I/O, no clock, no logging; time comes in as `now`. The rules (DESIGN se
   `conditions.py`; provider health and restart chains across jobs live in `provider_poll.py`.
 - First sight: with `silent=True` (a baseline poll) facts are recorded without alerts.
 - Restart chains: a job's `restart_of` names the original job; its alerts carry it.
+  Only providers whose traits say they restart jobs start one (OpenAI never does).
+- The provider normalizes: this module reads event kinds, phases, traits and anchored
+  estimates, never a provider's own status word or event type.
 """
 
 from __future__ import annotations
@@ -34,16 +37,27 @@ from monitor.core.alerts import (
     Severity,
 )
 from monitor.core.durations import human_duration
-from monitor.core.model import Condition, JobEvent, JobSnapshot, JobState, LossPoint, Status
+from monitor.core.model import (
+    Condition,
+    EventKind,
+    JobEvent,
+    JobSnapshot,
+    JobState,
+    Level,
+    LossPoint,
+    Phase,
+    Status,
+)
 from monitor.core.settings import Thresholds
 
+NO_RESTART_HINT = (
+    "Provider-side error, usually transient. This provider does not restart jobs: "
+    "resubmit, and contact support with the job id if it repeats."
+)
 SEEN_KEYS_CAP = 400
 RECENT_EVENTS = 5
 LOSS_WINDOW = 10
 PATH_CAP = 16
-ETA_JITTER = timedelta(minutes=1)
-# Together phases after training: watched for stalls, not against the training estimate.
-POST_TRAINING = frozenset({"compressing", "uploading"})
 PROVIDER_CANCELS = frozenset({Cause.BILLING_LIMIT, Cause.INSUFFICIENT_BALANCE, Cause.WANDB_AUTH})
 
 
@@ -66,8 +80,10 @@ def diff(
     state = previous or _first_state(snapshot, now, restart_of, origin)
     state = _absorb_snapshot(state, snapshot, now)
     fresh = _unseen(state, events)
-    state, event_alerts = _absorb_events(state, fresh, snapshot, now, thresholds)
-    state, loss_alerts = _absorb_losses(state, losses, now, thresholds)
+    state, event_alerts = _absorb_events(state, fresh, snapshot)
+    readings = [*losses, *(e.loss for e in fresh if e.loss is not None)]
+    state, loss_alerts = _absorb_losses(state, readings, now, thresholds)
+    state = _estimate(state, snapshot)
     state, fact_alerts = _status_facts(state, snapshot, now)
     alerts = [*fact_alerts, *event_alerts, *loss_alerts]
     state, condition_alerts = _conditions(state, now, thresholds)
@@ -126,9 +142,11 @@ def _first_state(
         status=snapshot.status,
         raw_status=snapshot.raw_status,
         created_at=snapshot.created_at,
+        phase=snapshot.phase,
+        link=snapshot.traits.link(snapshot.id) if snapshot.traits.dashboard_url else None,
         restart_of=restart_of,
         status_path=((snapshot.raw_status, snapshot.updated_at or now),),
-        last_progress_at=snapshot.started_at or snapshot.updated_at or snapshot.created_at,
+        last_progress_at=snapshot.updated_at or snapshot.created_at,
     )
 
 
@@ -144,35 +162,32 @@ def _unseen(state: JobState, events: Sequence[JobEvent]) -> list[JobEvent]:
 
 
 def _absorb_events(
-    state: JobState,
-    fresh: Sequence[JobEvent],
-    snapshot: JobSnapshot,
-    now: datetime,
-    thresholds: Thresholds,
+    state: JobState, fresh: Sequence[JobEvent], snapshot: JobSnapshot
 ) -> tuple[JobState, list[Alert]]:
     alerts: list[Alert] = []
+    restarts = snapshot.traits.restarts_jobs
     for event in fresh:
         signals = causes.event_signals(event)
         state = _remember_event(state, event, signals)
-        if "restarted" in signals and state.restarted_as is None:
-            target = causes.restart_target(event, state.job_id)
+        if restarts and event.kind is EventKind.RESTARTED and state.restarted_as is None:
+            target = event.names_job if event.names_job != state.job_id else None
             if target:
                 state = replace(state, restarted_as=target, awaiting_restart_since=None)
                 state, raised = _raise_restarted(state, target, event.created_at)
                 alerts += raised
             else:
                 state = replace(state, awaiting_restart_since=event.created_at)
-        if "refund" in signals:
+        if event.kind is EventKind.REFUNDED:
             state, raised = _raise_refund(state, event)
             alerts += raised
-        if event.type == "epoch_complete":
+        if event.kind is EventKind.EPOCH:
             state = _first_epoch_estimate(state, event, snapshot)
-        if event.type in ("training_start", "job_start") and state.training_started_at is None:
+        if event.kind is EventKind.TRAINING and state.training_started_at is None:
             state = replace(state, training_started_at=event.created_at)
-        if "error" in str(event.level) and event.message:
+        if event.kind is EventKind.EARLY_STOPPED:
+            state = replace(state, early_stop=_early_stop_text(event.data))
+        if event.level is Level.ERROR and event.message:
             state = replace(state, error_detail=event.message)
-        state, raised = _loss_check(state, event, thresholds)
-        alerts += raised
     return state, alerts
 
 
@@ -196,14 +211,40 @@ def _remember_event(state: JobState, event: JobEvent, signals: frozenset[str]) -
 
 
 def _first_epoch_estimate(state: JobState, event: JobEvent, snapshot: JobSnapshot) -> JobState:
-    """Together without an estimate: first-epoch duration × number of epochs."""
-    if state.eta is not None or state.training_started_at is None:
+    """The fallback estimate (DESIGN section 3): first-epoch duration × number of epochs,
+    from the line that started training to the first epoch's line. Kept apart from the
+    provider's estimate, so a provider estimate that goes away leaves this one standing."""
+    if state.epoch_eta is not None or state.training_started_at is None:
         return state
     n_epochs = snapshot.n_epochs or state.n_epochs
     if not n_epochs:
         return state
     first_epoch = event.created_at - state.training_started_at
-    return replace(state, eta=state.training_started_at + first_epoch * n_epochs)
+    return replace(state, epoch_eta=state.training_started_at + first_epoch * n_epochs)
+
+
+def _estimate(state: JobState, snapshot: JobSnapshot) -> JobState:
+    """The estimate in force: the provider's while it gives one, else the first-epoch one.
+
+    The provider's estimate arrives already anchored (Together: the training stage's
+    `started_at + seconds_remaining`, so it stays put from poll to poll; OpenAI:
+    `estimated_finish`, none when null or <= 0). It is read only in the training phase:
+    an estimate given while queued says nothing about training, and one left over from
+    training says nothing about the stages that package the model after it.
+    """
+    if snapshot.phase is not Phase.TRAINING:
+        return replace(state, eta=None)
+    return replace(state, eta=snapshot.estimated_finish or state.epoch_eta)
+
+
+def _early_stop_text(data: Mapping[str, float | int | str | None]) -> str:
+    """`at step N (best metric X)` from an early-stopping line or job fields."""
+    step = data.get("early_stopping_best_step") or data.get("step")
+    metric = data.get("early_stopping_best_metric_value", data.get("early_stopping_best_metric"))
+    text = f"at step {step}" if step is not None else "before its last step"
+    if isinstance(metric, int | float):
+        text += f" (best metric {metric:.4g})"
+    return text
 
 
 def _absorb_losses(
@@ -220,17 +261,6 @@ def _absorb_losses(
         state = replace(state, loss_step=point.step)
         alerts += raised
     return state, alerts
-
-
-def _loss_check(
-    state: JobState, event: JobEvent, thresholds: Thresholds
-) -> tuple[JobState, list[Alert]]:
-    loss = _loss_value(event)
-    if loss is None:
-        return state, []
-    step = event.data.get("step")
-    step_text = str(step) if step is not None else "?"
-    return _loss_reading(state, loss, step_text, event.created_at, thresholds)
 
 
 def _loss_reading(
@@ -278,34 +308,26 @@ def _loss_reading(
     ]
 
 
-def _loss_value(event: JobEvent) -> float | None:
-    for name in ("train_loss", "train/loss", "loss"):
-        value = event.data.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
 # -- snapshot ----------------------------------------------------------------------------
 
 
 def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> JobState:
+    """Fold the snapshot in. What a job list omits (Together's list lacks the queue
+    position and step counts) keeps its last known value rather than reading as a change."""
     path = state.status_path
     if snapshot.raw_status != state.raw_status or not path:
         path = (*path, (snapshot.raw_status, snapshot.updated_at or now))[-PATH_CAP:]
-    progressed = (snapshot.steps_completed, snapshot.epochs_completed) != (
+    steps = _known(snapshot.steps_completed, state.last_step)
+    epochs = _known(snapshot.epochs_completed, state.epochs_completed)
+    progressed = snapshot.status is Status.RUNNING and (steps, epochs) != (
         state.last_step,
         state.epochs_completed,
-    ) and snapshot.status is Status.RUNNING
-    eta = state.eta
-    if snapshot.estimated_finish is not None:
-        eta = snapshot.estimated_finish
-    elif snapshot.seconds_remaining:
-        eta = _steady_eta(state.eta, now + timedelta(seconds=snapshot.seconds_remaining))
+    )
     return replace(
         state,
         status=snapshot.status,
         raw_status=snapshot.raw_status,
+        phase=snapshot.phase,
         status_path=path,
         model=snapshot.model or state.model,
         output_name=snapshot.output_name or state.output_name,
@@ -315,25 +337,34 @@ def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> J
         metadata=snapshot.metadata or state.metadata,
         started_at=snapshot.started_at or state.started_at,
         finished_at=snapshot.finished_at or state.finished_at,
-        last_step=snapshot.steps_completed,
+        last_step=steps,
         total_steps=snapshot.total_steps or state.total_steps,
-        epochs_completed=snapshot.epochs_completed,
+        epochs_completed=epochs,
         n_epochs=snapshot.n_epochs or state.n_epochs,
-        queue_depth=snapshot.queue_depth,
+        queue_depth=_known(snapshot.queue_depth, state.queue_depth)
+        if snapshot.status.waiting
+        else None,
         price_usd=snapshot.price_usd if snapshot.price_usd is not None else state.price_usd,
-        eta=eta,
+        early_stop=_snapshot_early_stop(snapshot) or state.early_stop,
         last_progress_at=now if progressed else state.last_progress_at,
         error_detail=_error_text(snapshot) or state.error_detail,
         observed_at=now,
     )
 
 
-def _steady_eta(known: datetime | None, fresh: datetime) -> datetime:
-    """Together's `seconds_remaining` is whole seconds on the provider's clock: an estimate
-    that moved less than `ETA_JITTER` is the same estimate (and the same stored state)."""
-    if known is not None and abs(fresh - known) < ETA_JITTER:
-        return known
-    return fresh
+def _known(value: int | None, before: int | None) -> int | None:
+    return value if value is not None else before
+
+
+def _snapshot_early_stop(snapshot: JobSnapshot) -> str | None:
+    if not snapshot.early_stopped:
+        return None
+    return _early_stop_text(
+        {
+            "early_stopping_best_step": snapshot.early_stop_step,
+            "early_stopping_best_metric": snapshot.early_stop_metric,
+        }
+    )
 
 
 def _error_text(snapshot: JobSnapshot) -> str | None:
@@ -352,11 +383,10 @@ def _status_facts(
 ) -> tuple[JobState, list[Alert]]:
     status = snapshot.status
     alerts: list[Alert] = []
+    # From the status and the log only: Together's `started_at` is the start of the
+    # current stage (a queued job has one), not evidence that the job ever ran.
     started = (
-        status in (Status.RUNNING, Status.PAUSED)
-        or "started" in state.signals
-        or (status is Status.SUCCEEDED)
-        or (status.terminal and snapshot.started_at is not None)
+        status in (Status.RUNNING, Status.PAUSED, Status.SUCCEEDED) or "started" in state.signals
     )
     if started and "started" not in state.facts:
         state = _with_fact(state, "started")
@@ -366,7 +396,7 @@ def _status_facts(
                 Kind.STARTED,
                 Severity.INFO,
                 "started",
-                snapshot.started_at or now,
+                state.training_started_at or now,
                 "started" + (f" training {state.model}" if state.model else ""),
             )
         )
@@ -407,8 +437,11 @@ def _succeeded(state: JobState, snapshot: JobSnapshot, now: datetime) -> Alert:
         facts["price_usd"] = round(state.price_usd, 2)
     if snapshot.trained_tokens is not None:
         facts["trained_tokens"] = snapshot.trained_tokens
+    early = f"stopped early {state.early_stop}; " if state.early_stop else ""
+    if state.early_stop:
+        facts["early_stopped"] = state.early_stop
     if state.output_name:
-        summary = f"succeeded — output model {state.output_name}"
+        summary = f"succeeded — {early}output model {state.output_name}"
     else:
         summary = "succeeded, but the provider names no output model"
         facts["warning"] = "no output model is named; check the job before using it"
@@ -424,8 +457,11 @@ def _succeeded(state: JobState, snapshot: JobSnapshot, now: datetime) -> Alert:
 
 
 def _failed(state: JobState, snapshot: JobSnapshot, now: datetime) -> tuple[JobState, Alert]:
-    cause = causes.classify(snapshot.raw_status, snapshot.status, state.signals, snapshot.error)
+    cause = _cause(state, snapshot)
     hint = HINTS[cause]
+    restarts = snapshot.traits.restarts_jobs
+    if cause is Cause.PROVIDER_ERROR and not restarts:
+        hint = NO_RESTART_HINT
     facts: dict[str, FactValue] = {}
     if snapshot.error is not None:
         facts.update({"error_code": snapshot.error.code, "error_param": snapshot.error.param})
@@ -433,7 +469,8 @@ def _failed(state: JobState, snapshot: JobSnapshot, now: datetime) -> tuple[JobS
             named = snapshot.training_file if snapshot.error.param == "training_file" else None
             hint = f"{snapshot.error.param}{f' {named}' if named else ''}: " + hint
     if (
-        cause is Cause.PROVIDER_ERROR
+        restarts
+        and cause is Cause.PROVIDER_ERROR
         and state.awaiting_restart_since is None
         and state.restarted_as is None
     ):
@@ -456,9 +493,12 @@ def _failed(state: JobState, snapshot: JobSnapshot, now: datetime) -> tuple[JobS
 
 
 def _cancelled(state: JobState, snapshot: JobSnapshot, now: datetime) -> Alert:
-    cause = causes.classify(snapshot.raw_status, snapshot.status, state.signals, snapshot.error)
+    cause = _cause(state, snapshot)
     if cause is Cause.PROVIDER_ERROR or cause is Cause.DATA_VALIDATION:
         cause = Cause.UNKNOWN
+    hint = HINTS[cause]
+    if cause is Cause.UNKNOWN and snapshot.traits.unexplained_cancel_hint:
+        hint = snapshot.traits.unexplained_cancel_hint
     if cause in PROVIDER_CANCELS:
         severity = Severity.FAILURE
     elif cause is Cause.USER_REQUESTED:
@@ -475,8 +515,18 @@ def _cancelled(state: JobState, snapshot: JobSnapshot, now: datetime) -> Alert:
         snapshot.finished_at or now,
         summary,
         cause=cause,
-        hint=HINTS[cause],
+        hint=hint,
         detail=state.error_detail,
+    )
+
+
+def _cause(state: JobState, snapshot: JobSnapshot) -> Cause:
+    return causes.classify(
+        snapshot.status,
+        state.signals,
+        snapshot.error,
+        provider_fault=snapshot.provider_fault,
+        provider_cancels=snapshot.traits.cancels_jobs,
     )
 
 
@@ -562,7 +612,7 @@ def _job_checks(state: JobState, now: datetime, t: Thresholds) -> list[condition
             facts={"last_progress": (state.last_progress_at or state.created_at).isoformat()},
         )
     )
-    training = state.status is Status.RUNNING and state.raw_status not in POST_TRAINING
+    training = state.status is Status.RUNNING and state.phase is Phase.TRAINING
     late = now - state.eta if state.eta else timedelta(0)
     checks.append(
         conditions.Check(
@@ -573,6 +623,20 @@ def _job_checks(state: JobState, now: datetime, t: Thresholds) -> list[condition
         )
     )
     return checks
+
+
+def queue_alert_due(
+    state: JobState | None, snapshot: JobSnapshot, now: datetime, thresholds: Thresholds
+) -> bool:
+    """Whether this poll's queue-stall check fires or reminds: the poll that should first
+    fetch the queue position the list lacks, so the alert can name it."""
+    if not snapshot.status.waiting:
+        return False
+    since = snapshot.created_at if state is None else _waiting_since(state)
+    if now - since < thresholds.queue_stall:
+        return False
+    current = None if state is None else state.conditions.get(str(Kind.QUEUE_STALLED))
+    return current is None or now - current.notified_at >= thresholds.repeat
 
 
 def _waiting_since(state: JobState) -> datetime:
@@ -639,6 +703,7 @@ def _alert(
         severity=severity,
         provider=state.provider,
         provider_kind=str(state.kind),
+        link=state.link,
         job_id=state.job_id,
         at=at,
         summary=summary,

@@ -37,6 +37,12 @@ class ConfigError(FtmonError):
 
 
 class ProviderError(FtmonError):
+    """A failed provider request. `request_id` is the provider's id of the failed answer
+    (`x-request-id`, or Together's `cf-ray`): what its support asks for; set at the HTTP
+    boundary and logged with the failure."""
+
+    request_id: str | None = None
+
     def __init__(self, provider: str, message: str, *, status_code: int | None = None) -> None:
         self.provider = provider
         self.status_code = status_code

@@ -19,7 +19,7 @@ from typing import Any
 
 from monitor.core.alerts import CAUSE_PHRASES, HINTS, Alert, Cause, Kind
 from monitor.core.durations import human_duration
-from monitor.core.model import JobSnapshot, JobState, Status, dashboard_url
+from monitor.core.model import JobSnapshot, JobState, Status
 from monitor.core.text import one_line
 
 NOT_PRICED = "price not given"
@@ -151,7 +151,7 @@ def to_dict(story: Story, now: datetime) -> dict[str, Any]:
         "next_step": next_step(story),
         "cost": cost_text(story),
         "price_usd": [s.price_usd for s in story.jobs],
-        "link": dashboard_url(last.kind, last.job_id),
+        "link": last.link,
     }
 
 
@@ -188,7 +188,7 @@ def _job_dict(state: JobState, alerts: Sequence[Alert], now: datetime) -> dict[s
         "restarted_as": state.restarted_as,
         "open_conditions": sorted(state.conditions),
         "price_usd": state.price_usd,
-        "link": dashboard_url(state.kind, state.job_id),
+        "link": state.link,
     }
 
 

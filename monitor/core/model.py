@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -53,12 +53,128 @@ class Level(StrEnum):
     ERROR = "error"
 
 
+class Phase(StrEnum):
+    """Where a job is in its life, as far as the estimate and the stall checks care.
+
+    Only `training` is measured against an estimate; `finishing` (packaging and storing
+    the trained model) is watched by the progress-stall check alone.
+    """
+
+    WAITING = "waiting"
+    TRAINING = "training"
+    FINISHING = "finishing"
+    ENDED = "ended"
+    OTHER = "other"
+
+
+class EventKind(StrEnum):
+    """The closed set of things a log line can mean; each provider maps its own types here.
+
+    The core reads only these. `message` is any line a provider does not classify; the
+    raw type stays in `JobEvent.type` for people.
+    """
+
+    CREATED = "created"
+    SETUP = "setup"  # downloads, file validation
+    STARTED = "started"
+    TRAINING = "training"  # the training loop itself began
+    WANDB = "wandb"  # the W&B run was set up
+    EPOCH = "epoch"
+    EVAL = "eval"
+    CHECKPOINT = "checkpoint"
+    METRICS = "metrics"
+    TRAINED = "trained"
+    FINISHING = "finishing"  # packaging and storing the model, naming the output
+    FINISHED = "finished"
+    EARLY_STOPPED = "early_stopped"
+    BILLING = "billing"
+    DATA_ERROR = "data_error"
+    ERROR = "error"
+    STOPPED = "stopped"  # cancellation requested or the job stopped
+    RESTARTED = "restarted"
+    REFUNDED = "refunded"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    WARNING = "warning"
+    MESSAGE = "message"
+
+
+# Lines that only report progress: their words never explain why a job ended.
+ROUTINE_KINDS = frozenset(
+    {
+        EventKind.CREATED,
+        EventKind.SETUP,
+        EventKind.STARTED,
+        EventKind.TRAINING,
+        EventKind.WANDB,
+        EventKind.EPOCH,
+        EventKind.EVAL,
+        EventKind.CHECKPOINT,
+        EventKind.METRICS,
+        EventKind.TRAINED,
+        EventKind.FINISHING,
+        EventKind.FINISHED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderTraits:
+    """What a provider is like, declared once in its own module (`TRAITS`).
+
+    The core branches on these, never on a provider's name, event type or status word.
+    """
+
+    kind: str
+    base_url: str  # the API's default base URL
+    dashboard_url: str  # the job's page in the provider's console; `{job_id}` is filled
+    events_cursor: bool  # the log is read incrementally after the last line seen
+    list_pages: bool  # the job list pages (and so is read only as deep as needed)
+    losses_need_request: bool  # loss readings come from a metrics endpoint, not the log
+    restarts_jobs: bool  # the provider resubmits a failed job under a new id
+    cancels_jobs: bool  # the provider cancels jobs on its own (billing checks, bad keys)
+    list_lacks_progress: bool  # queue position and steps come only from a retrieve
+    retrieve_has_log: bool  # a retrieved job carries its whole event log
+    unexplained_cancel_hint: str = ""  # the next step when a cancellation names no cause
+
+    def link(self, job_id: str) -> str:
+        return self.dashboard_url.format(job_id=job_id)
+
+
+# A provider about which nothing is known: no restarts, no own cancellations, no extras.
+PLAIN_TRAITS = ProviderTraits(
+    kind="",
+    base_url="",
+    dashboard_url="",
+    events_cursor=False,
+    list_pages=False,
+    losses_need_request=False,
+    restarts_jobs=False,
+    cancels_jobs=False,
+    list_lacks_progress=False,
+    retrieve_has_log=False,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LossPoint:
+    """One training-loss reading: from a metrics endpoint or from a metrics log line.
+
+    Eval readings are another curve and never become loss points."""
+
+    step: int
+    loss: float  # NaN and infinity kept: they are what the loss check looks for
+    at: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobEvent:
     """One line of a job's event log, normalized.
 
-    `type` is lowercase (`job_start`, `billing_limit`, OpenAI `message`/`metrics`);
-    `data` carries metrics (`step`, `train_loss`, …) when the provider sends them.
+    `kind` is what the line means (the provider's mapping); `type` the provider's own
+    word, lowercased, kept for people. `data` carries the line's numbers and paths;
+    `loss` a training-loss reading when the line is one; `names_job` the other job a
+    restart line names.
     """
 
     key: str
@@ -66,7 +182,10 @@ class JobEvent:
     type: str
     level: Level
     message: str
+    kind: EventKind = EventKind.MESSAGE
     data: Mapping[str, float | int | str | None] = field(default_factory=dict)
+    loss: LossPoint | None = None
+    names_job: str | None = None
 
 
 def event_key(
@@ -102,25 +221,22 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LossPoint:
-    """One training-loss reading from a provider's metrics endpoint (Together's
-    `/metrics` rows); OpenAI's readings arrive as `metrics` events instead."""
-
-    step: int
-    loss: float  # NaN and infinity kept: they are what the loss check looks for
-    at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class JobSnapshot:
-    """What one poll saw of one job. Optional fields are None when the provider omits them."""
+    """What one poll saw of one job. Optional fields are None when the provider omits them.
+
+    `traits` are the provider's (not stored); `phase` and `estimated_finish` are already
+    normalized by the provider: the core never reads a raw status to decide anything.
+    """
 
     provider: str
-    kind: ProviderKind
+    kind: str
     id: str
     status: Status
     raw_status: str
     created_at: datetime
+    phase: Phase = Phase.OTHER
+    traits: ProviderTraits = PLAIN_TRAITS
+    provider_fault: bool = False  # the status itself says the provider's side failed
     updated_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -133,8 +249,10 @@ class JobSnapshot:
     steps_completed: int | None = None
     total_steps: int | None = None
     queue_depth: int | None = None
-    estimated_finish: datetime | None = None
-    seconds_remaining: float | None = None
+    estimated_finish: datetime | None = None  # absolute, already anchored; None: no estimate
+    early_stopped: bool = False
+    early_stop_step: int | None = None
+    early_stop_metric: float | None = None
     price_usd: float | None = None
     trained_tokens: int | None = None
     error: JobError | None = None
@@ -148,18 +266,21 @@ class JobSnapshot:
     def ref(self) -> JobRef:
         return JobRef(provider=self.provider, job_id=self.id)
 
+    def filled_from(self, listed: JobSnapshot) -> JobSnapshot:
+        """This retrieved job, with what only its list entry carries (Together's full job
+        lacks `suffix`; a retrieve may lack `created_at`): the two shapes complete each other."""
+        missing = {
+            name: getattr(listed, name)
+            for name in self.__dataclass_fields__
+            if getattr(self, name) is None and getattr(listed, name) is not None
+        }
+        return replace(self, created_at=listed.created_at, **missing)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
 class JobRef:
     provider: str
     job_id: str
-
-
-def dashboard_url(kind: ProviderKind, job_id: str) -> str:
-    """The job's page in the provider's web console, for the message's link."""
-    if kind is ProviderKind.OPENAI:
-        return f"https://platform.openai.com/finetune/{job_id}"
-    return f"https://api.together.ai/fine-tuning/{job_id}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,15 +303,21 @@ class JobState:
     compacted away. `loss_step` is the last metrics step the loss check has read.
     `snapshot_mark`, `log_read_at`, `losses_read_at` and `event_spacing` are the poll's
     bookkeeping (see `plan`): what the job looked like, when its log and its metrics were
-    last read, and how many seconds apart its recent log lines came.
+    last read, and how many seconds apart its recent log lines came; `losses_missing` and
+    `losses_retry_at` back a metrics endpoint that answers 404 off; `progress_read_at`
+    is when the job was last retrieved for what the list lacks. `eta` is the estimate in
+    force (the provider's, else `epoch_eta`: first epoch × epochs); `early_stop` the
+    provider's early-stopping note for the success message.
     """
 
     provider: str
     job_id: str
-    kind: ProviderKind
+    kind: str
     status: Status
     raw_status: str
     created_at: datetime
+    phase: Phase = Phase.OTHER
+    link: str | None = None
     model: str | None = None
     output_name: str | None = None
     training_file: str | None = None
@@ -215,6 +342,8 @@ class JobState:
     losses: tuple[float, ...] = ()
     loss_step: int | None = None
     eta: datetime | None = None
+    epoch_eta: datetime | None = None
+    early_stop: str | None = None
     training_started_at: datetime | None = None
     queue_depth: int | None = None
     price_usd: float | None = None
@@ -227,6 +356,9 @@ class JobState:
     snapshot_mark: str | None = None
     log_read_at: datetime | None = None
     losses_read_at: datetime | None = None
+    losses_missing: int = 0
+    losses_retry_at: datetime | None = None
+    progress_read_at: datetime | None = None
     event_spacing: float | None = None
 
     def to_json(self) -> str:

@@ -14,14 +14,25 @@ The rules, each a request not made:
   is expected (`event_spacing`, learnt from their recent lines); when it does not come, or
   the spacing is unknown, after half the time the log has been quiet. Never more than
   `LOG_IDLE_CAP` apart: that bounds how late a loss anomaly on a quiet job is seen.
-  Together's list carries `updated_at`, which moves with the job's log, so a running
-  Together job is re-read unprompted only as a safety net, `SIGNALLED_IDLE_CAP` apart.
-- Loss readings from a metrics endpoint (Together's `/metrics`; OpenAI's come in its log)
-  are read for a running job `LOSS_READ_EVERY` apart, whether or not its log is read,
-  once more on the poll that sees it stop running, only from the step after the last one
-  read, and not while the job's own step count shows no step past it (`losses_due`).
-  Training steps move the loss curve long before the next log line (an epoch can be
-  half an hour): this bounds how late a Together loss anomaly is seen.
+  A list that carries `updated_at` shows activity, so such a running job is re-read
+  unprompted only as a safety net, `SIGNALLED_IDLE_CAP` apart (whether Together's
+  `updated_at` moves with a new log line is undocumented: the cap is what bounds it).
+- Loss readings from a metrics endpoint (where the provider's traits say losses need a
+  request; otherwise they come in the log) are read for a running job `LOSS_READ_EVERY`
+  apart, whether or not its log is read, once more on the poll that sees it stop running,
+  only from the step after the last one read, and not while the job's own step count shows
+  no step past it (`losses_due`). Training steps move the loss curve long before the next
+  log line (an epoch can be half an hour): this bounds how late such a loss anomaly is
+  seen. A metrics endpoint that answers 404 for a job (a job type without metrics, an
+  older API) is left alone for that job: `LOSS_READ_EVERY` doubled per miss, at most
+  `LOSS_BACKOFF_CAP`.
+- Where the job list lacks what a person needs (`list_lacks_progress`: Together's list
+  has no queue position, steps or epochs), the job is retrieved (`retrieve_reason`):
+  a waiting job on the poll its queue-stall alert fires or reminds (so the alert names
+  its queue position), and a running job every `PROGRESS_READ_EVERY` (for `status`).
+  A retrieve that carries the log (`retrieve_has_log`) stands in for the log read, so
+  the budget beyond today's reads is at most one request per running job per
+  `PROGRESS_READ_EVERY` and one per stalled queued job per queue-stall alert.
 - A baseline first poll does not read the logs of jobs already finished: nothing about
   them is alerted.
 - A finished job, once its last alert is out, is kept as a `tombstone`: the facts, ids
@@ -38,14 +49,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
 
-from monitor.core.model import JobEvent, JobSnapshot, JobState, ProviderKind, Status
+from monitor.core.model import JobEvent, JobSnapshot, JobState, Status
 from monitor.core.settings import Thresholds
 
 LOG_IDLE_CAP = timedelta(minutes=5)
 SIGNALLED_IDLE_CAP = timedelta(minutes=15)
 LIST_SLACK = timedelta(minutes=10)
 LOSS_READ_EVERY = timedelta(minutes=5)  # as LOG_IDLE_CAP: how late a loss anomaly may be
-METRICS_KINDS = frozenset({ProviderKind.TOGETHER})  # providers whose losses need a request
+LOSS_BACKOFF_CAP = timedelta(hours=6)
+PROGRESS_READ_EVERY = timedelta(minutes=10)
 SPACING_LINES = 6
 JUST_AFTER = timedelta(microseconds=1)
 
@@ -88,7 +100,7 @@ def worth_a_look(
     narrows the watch to the named jobs, the jobs they were restarted as, and known jobs.
 
     A finished job is looked at again only when the provider changed it since (a line
-    written after the end, such as Together's refund after a restart, moves its
+    written after the end, such as a refund line after a restart, moves its
     `updated_at` and price). A job without state created before `forgotten_before` was
     forgotten by retention (`storage/retention.py`): it is not new, and is left alone.
     """
@@ -131,16 +143,14 @@ def nudged_jobs(
 
 
 def snapshot_mark(snapshot: JobSnapshot) -> str:
-    """A short digest of the fields a job's change shows in (not the moving ETA)."""
+    """A short digest of the fields a job's change shows in, in the list and in a retrieve
+    alike (so a retrieve that adds step counts does not read as a change next poll)."""
     s = snapshot
     parts = (
         s.raw_status,
         s.updated_at,
         s.started_at,
         s.finished_at,
-        s.epochs_completed,
-        s.steps_completed,
-        s.total_steps,
         s.output_name,
         s.trained_tokens,
         s.estimated_finish,
@@ -189,8 +199,10 @@ def log_reason(
 
 def losses_due(snapshot: JobSnapshot, state: JobState | None, now: datetime) -> bool:
     """Whether this poll should read the job's new loss readings."""
-    if snapshot.kind not in METRICS_KINDS:
+    if not snapshot.traits.losses_need_request:
         return False
+    if state is not None and state.losses_retry_at is not None and now < state.losses_retry_at:
+        return False  # the endpoint answered 404 for this job: backing off
     running = snapshot.status is Status.RUNNING
     was_running = state is not None and state.status is Status.RUNNING
     if state is None or state.losses_read_at is None:
@@ -201,6 +213,42 @@ def losses_due(snapshot: JobSnapshot, state: JobState | None, now: datetime) -> 
     if steps is not None and state.loss_step is not None and steps <= state.loss_step:
         return False
     return not running or now - state.losses_read_at >= LOSS_READ_EVERY
+
+
+def loss_backoff(misses: int) -> timedelta:
+    """How long to leave a job's metrics alone after its `misses`-th 404 in a row."""
+    factor: int = 2 ** min(misses, 12)
+    return min(LOSS_READ_EVERY * factor, LOSS_BACKOFF_CAP)
+
+
+class RetrieveReason(StrEnum):
+    """Why a listed job is retrieved this poll (its list entry lacks what is needed)."""
+
+    QUEUE_POSITION = "queue_position"
+    PROGRESS = "progress"
+
+
+def retrieve_reason(
+    snapshot: JobSnapshot,
+    state: JobState | None,
+    now: datetime,
+    *,
+    stall_alert_due: bool,
+) -> RetrieveReason | None:
+    """Whether to retrieve a listed job for what the list lacks (see the module doc).
+
+    `stall_alert_due`: the queue-stall condition fires or reminds on this poll.
+    """
+    if not snapshot.traits.list_lacks_progress:
+        return None
+    if snapshot.status.waiting and stall_alert_due:
+        return RetrieveReason.QUEUE_POSITION
+    if snapshot.status is not Status.RUNNING or state is None:
+        return None
+    read = state.progress_read_at
+    if read is None or now - read >= PROGRESS_READ_EVERY:
+        return RetrieveReason.PROGRESS
+    return None
 
 
 def event_spacing(previous: JobState | None, events: Sequence[JobEvent]) -> float | None:

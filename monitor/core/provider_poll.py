@@ -102,8 +102,12 @@ def first_sight_silent(
 
 
 def _likely_predecessor(states: Iterable[JobState], new: JobSnapshot) -> JobState | None:
-    """The job that died of a provider-side error just before `new` appeared, if any."""
-    if not new.training_file:
+    """The job that died of a provider-side error just before `new` appeared, if any.
+
+    Only on a provider that restarts jobs: elsewhere (OpenAI) the same model and file
+    resubmitted soon after a failure is a person's new job, not a restart.
+    """
+    if not new.traits.restarts_jobs or not new.training_file:
         return None
     for old in states:
         waiting = old.awaiting_restart_since

@@ -26,7 +26,6 @@ from typing import Literal
 
 from monitor.core.alerts import CAUSE_PHRASES, Alert, Cause, ConditionState, Kind, Severity
 from monitor.core.durations import human_duration
-from monitor.core.model import ProviderKind, dashboard_url
 from monitor.core.text import one_line
 
 BodyFormat = Literal["markdown", "html", "text"]
@@ -215,12 +214,7 @@ _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:\d\d|Z)$
 
 
 def _link(alert: Alert) -> str | None:
-    if not alert.provider_kind or not alert.job_id:
-        return None
-    try:
-        return dashboard_url(ProviderKind(alert.provider_kind), alert.job_id)
-    except ValueError:
-        return None
+    return alert.link if alert.job_id else None
 
 
 def _path(path: Sequence[tuple[str, datetime]]) -> tuple[str, ...]:
@@ -336,7 +330,7 @@ _MD_LINE_START = re.compile(r"^([#>+\-])")
 def _md_escape(text: str) -> str:
     """Keep provider text literal in Slack: no accidental bold, links, mentions or headings.
 
-    Underscores inside words (`user_error`) are left alone; neither CommonMark nor Slack
+    Underscores inside words (`snake_case`) are left alone; neither CommonMark nor Slack
     reads them as emphasis.
     """
     text = _MD_SPECIAL.sub(r"\\\1", one_line(text))

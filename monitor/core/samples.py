@@ -83,7 +83,7 @@ def _events(kind: Kind, together: bool, t0: datetime) -> tuple[str, ...]:
         return f"{t0 + timedelta(minutes=minutes):%H:%M:%S}"
 
     base = [
-        f"{at(0.1)} job_start: Job started" if together else f"{at(0.1)} message: Validating file",
+        f"{at(0.1)} started: Job started" if together else f"{at(0.1)} message: Validating file",
         f"{at(3.2)} model_downloaded: Model downloaded"
         if together
         else f"{at(3.2)} message: Fine-tuning job started",
@@ -91,8 +91,8 @@ def _events(kind: Kind, together: bool, t0: datetime) -> tuple[str, ...]:
     ]
     last = {
         Kind.CANCELLED: f"{at(46.5)} billing_limit: Job cancelled: the billing limit was reached",
-        Kind.FAILED: f"{at(46.5)} job_error: Training data failed validation at line 1042",
-        Kind.RESTARTED: f"{at(46.5)} job_restarted: Internal error; restarted under a new id",
+        Kind.FAILED: f"{at(46.5)} data_error: Training data failed validation at line 1042",
+        Kind.RESTARTED: f"{at(46.5)} restarted: Internal error; restarted under a new id",
         Kind.LOSS_ANOMALY: f"{at(46.5)} training_progress: Step 301/480, train_loss=nan",
         Kind.REFUNDED: f"{at(46.5)} refund: Refunded $4.20 for the failed job",
     }

@@ -6,13 +6,24 @@ from typing import assert_never
 
 import httpx
 
-from monitor.core.model import ProviderKind
+from monitor.core.model import ProviderKind, ProviderTraits
 from monitor.core.settings import ProviderConfig
+from monitor.providers import openai, together
 from monitor.providers.base import ProviderClient, ResponseCounter
 from monitor.providers.openai import OpenAIClient
 from monitor.providers.together import TogetherClient
 
-__all__ = ["OpenAIClient", "ProviderClient", "ResponseCounter", "TogetherClient", "make_client"]
+__all__ = [
+    "TRAITS",
+    "OpenAIClient",
+    "ProviderClient",
+    "ResponseCounter",
+    "TogetherClient",
+    "make_client",
+]
+
+# Each provider's traits, declared in its own module; by kind, for the shell.
+TRAITS: dict[str, ProviderTraits] = {t.kind: t for t in (together.TRAITS, openai.TRAITS)}
 
 
 def make_client(

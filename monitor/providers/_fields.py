@@ -182,13 +182,17 @@ class Identity(NamedTuple):
     where: Where
     id: str
     status: str
-    created_at: datetime
+    created_at: datetime | None
 
 
 def read_identity(
-    raw: object, where: Where, parse_time: Callable[[object], datetime | None]
+    raw: object,
+    where: Where,
+    parse_time: Callable[[object], datetime | None],
+    *,
+    created_required: bool = True,
 ) -> Identity:
-    """The three fields every job must have: id, status and created_at.
+    """The fields a job must have: id and status, and created_at where the shape requires it.
 
     The id is read first so that errors about `status` and `created_at` name the job.
     """
@@ -196,7 +200,10 @@ def read_identity(
     job_id = required_str(obj, "id", where)
     where = where.at("", job_id=job_id)
     status = required_str(obj, "status", where)
-    created_at = required_time(obj, "created_at", where, parse_time)
+    if created_required:
+        created_at: datetime | None = required_time(obj, "created_at", where, parse_time)
+    else:
+        created_at = parse_time(obj.get("created_at"))
     return Identity(obj, where, job_id, status, created_at)
 
 

@@ -16,6 +16,8 @@ mapped onto `monitor.core.errors`:
     any other non-2xx (400, 404 on a list…)   ProviderError          permanent
     a 2xx body that is not JSON               ProviderSchemaError    names the job
 
+Every error from an answer carries the answer's request id (`x-request-id`, else
+Together's `cf-ray`) for the logs.
 `retry_after` comes from `retry-after-ms`, else `Retry-After` (seconds or an HTTP date),
 else Together's `x-ratelimit-reset`, and is never more than `MAX_PAUSE` (five minutes).
 
@@ -57,7 +59,7 @@ from monitor.core.errors import (
     ProviderSchemaError,
     ProviderUnavailable,
 )
-from monitor.core.model import Checkpoint, JobEvent, JobSnapshot, LossPoint, ProviderKind
+from monitor.core.model import Checkpoint, JobEvent, JobSnapshot, LossPoint, ProviderTraits
 from monitor.core.redact import MASK, REDACTOR
 from monitor.core.settings import ProviderConfig
 from monitor.core.text import one_line
@@ -73,7 +75,8 @@ class ProviderClient(Protocol):
     """Reads one provider account. Every method raises only `monitor.core.errors.ProviderError`s."""
 
     name: str
-    kind: ProviderKind
+    kind: str
+    traits: ProviderTraits  # declared once in the provider's module
 
     async def list_jobs(self, *, created_after: datetime | None) -> list[JobSnapshot]:
         """Jobs created after `created_after` (all when None), as few requests as the API allows.
@@ -384,6 +387,7 @@ class ProviderHttp:
         error = error_for_response(
             self.name, response, path=path, job_id=job_id, now=now, content=content
         )
+        error.request_id = request_id(response.headers)
         if isinstance(error, ProviderUnavailable) and response.status_code == 429:
             self.pacer.observe(429, response.headers, wait=error.retry_after)
         else:  # a quota 429 is billing, not pace: it says nothing about the rate

@@ -8,6 +8,11 @@ Wire facts this module relies on: unix-second times; lists are
 `after=<last id>`; event `level` is `info`/`warn`/`error`; event `type` is `message` or
 `metrics` (optional); `error` may be an all-null placeholder on a healthy job.
 
+Normalization (provider-apis.md section 4): OpenAI never restarts a job (its events are
+only `message` or `metrics`), so its traits say so; `estimated_finish` null or <= 0 (the
+API reference's examples show `0`) is no estimate; message lines map onto `EventKind`s
+by their documented wording; `metrics` lines carry the loss readings.
+
 Strictness: only a job's `id`, `status` and `created_at`, an event's `id` and
 `created_at`, and a list envelope's `data` list are required (a missing `has_more` reads
 as the last page). One unreadable job in a page makes the whole list a
@@ -16,6 +21,8 @@ as the last page). One unreadable job in a page makes the whole list a
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -24,20 +31,24 @@ import httpx
 from monitor.core.errors import ProviderSchemaError
 from monitor.core.model import (
     Checkpoint,
+    EventKind,
     JobError,
     JobEvent,
     JobSnapshot,
     Level,
     LossPoint,
-    ProviderKind,
+    Phase,
+    ProviderTraits,
     Status,
     event_key,
 )
 from monitor.core.settings import ProviderConfig
 from monitor.providers._fields import (
+    EPOCH,
     MAX_EPOCHS,
     JsonObject,
     Where,
+    any_float,
     as_object,
     envelope_items,
     opt_bool,
@@ -52,7 +63,20 @@ from monitor.providers._fields import (
 )
 from monitor.providers.base import ProviderHttp, ResponseCounter, job_path
 
-# --- tables ----------------------------------------------------------------------------
+# --- traits and tables ------------------------------------------------------------------
+
+TRAITS = ProviderTraits(
+    kind="openai",
+    base_url="https://api.openai.com/v1",
+    dashboard_url="https://platform.openai.com/finetune/{job_id}",
+    events_cursor=True,
+    list_pages=True,
+    losses_need_request=False,  # they arrive as `metrics` lines in the log
+    restarts_jobs=False,
+    cancels_jobs=False,  # a cancellation comes from the API, i.e. a person or their code
+    list_lacks_progress=False,
+    retrieve_has_log=False,
+)
 
 STATUS: Mapping[str, Status] = {
     "validating_files": Status.PENDING,
@@ -72,6 +96,30 @@ LEVELS: Mapping[str, Level] = {
     "error": Level.ERROR,
 }
 
+PHASES: Mapping[str, Phase] = {
+    "validating_files": Phase.WAITING,
+    "created": Phase.WAITING,
+    "queued": Phase.WAITING,
+    "running": Phase.TRAINING,
+    "succeeded": Phase.ENDED,
+    "failed": Phase.ENDED,
+    "cancelled": Phase.ENDED,
+}
+
+# Message lines by their documented wording (provider-apis.md 2.5), first match wins.
+MESSAGE_KINDS: tuple[tuple[re.Pattern[str], EventKind], ...] = (
+    (re.compile(r"^created fine-tuning job", re.I), EventKind.CREATED),
+    (re.compile(r"validat", re.I), EventKind.SETUP),
+    (re.compile(r"\b(fine-tuning job|job|training) started\b", re.I), EventKind.STARTED),
+    (re.compile(r"^checkpoint created", re.I), EventKind.CHECKPOINT),
+    (re.compile(r"^new fine-tuned model created", re.I), EventKind.FINISHING),
+    (re.compile(r"successfully completed", re.I), EventKind.FINISHED),
+    (re.compile(r"\bfailed\b", re.I), EventKind.ERROR),
+    (re.compile(r"cancel", re.I), EventKind.STOPPED),
+    (re.compile(r"\bpaused\b", re.I), EventKind.PAUSED),
+    (re.compile(r"\bresumed\b", re.I), EventKind.RESUMED),
+)
+
 PAGE_SIZE = 100
 MAX_PAGES = 1000  # 100,000 items: a server that never says has_more=false cannot spin us
 JOBS = "fine_tuning/jobs"
@@ -83,6 +131,28 @@ JOBS = "fine_tuning/jobs"
 def parse_status(raw: str) -> Status:
     """The normalized status; anything new is `unknown` (the caller logs it once)."""
     return word_in(STATUS, raw, Status.UNKNOWN)
+
+
+def estimated_finish(value: object) -> datetime | None:
+    """`estimated_finish` as a time; null and any value <= 0 mean no estimate."""
+    when = unix_time(value)
+    return when if when is not None and when > EPOCH else None
+
+
+def message_kind(type_: str, message: str) -> EventKind:
+    if type_ == "metrics":
+        return EventKind.METRICS
+    return next(
+        (kind for pattern, kind in MESSAGE_KINDS if pattern.search(message)), EventKind.MESSAGE
+    )
+
+
+def loss_point(data: Mapping[str, object], at: datetime) -> LossPoint | None:
+    """A `metrics` line's training loss at its step (NaN and infinity kept)."""
+    step, loss = any_float(data.get("step")), any_float(data.get("train_loss"))
+    if step is None or loss is None or not math.isfinite(step):
+        return None
+    return LossPoint(step=int(step), loss=loss, at=at)
 
 
 def parse_level(raw: object) -> Level:
@@ -124,11 +194,13 @@ def parse_job(raw: object, provider: str, where: Where | None = None) -> JobSnap
     obj = ident.obj
     return JobSnapshot(
         provider=provider,
-        kind=ProviderKind.OPENAI,
+        kind=TRAITS.kind,
         id=ident.id,
         status=parse_status(ident.status),
         raw_status=ident.status,
-        created_at=ident.created_at,
+        created_at=ident.created_at or EPOCH,  # required for OpenAI jobs: never EPOCH
+        phase=PHASES.get(ident.status.strip().lower(), Phase.OTHER),
+        traits=TRAITS,
         finished_at=unix_time(obj.get("finished_at")),
         model=opt_str(obj, "model"),
         output_name=opt_str(obj, "fine_tuned_model"),
@@ -136,7 +208,7 @@ def parse_job(raw: object, provider: str, where: Where | None = None) -> JobSnap
         suffix=model_suffix(opt_str(obj, "fine_tuned_model"))
         or opt_str(obj, "user_provided_suffix"),
         n_epochs=_n_epochs(obj),
-        estimated_finish=unix_time(obj.get("estimated_finish")),
+        estimated_finish=estimated_finish(obj.get("estimated_finish")),
         trained_tokens=opt_int(obj, "trained_tokens"),
         error=parse_error(obj.get("error")),
         wandb_project=wandb_project(obj.get("integrations")),
@@ -194,13 +266,17 @@ def parse_event(raw: object, where: Where) -> JobEvent:
     type_ = (opt_str(obj, "type") or "message").strip().lower() or "message"
     message = obj.get("message")
     text = message if isinstance(message, str) else ""
+    data = scalar_data(obj.get("data"))
+    kind = message_kind(type_, text)
     return JobEvent(
         key=event_key(event_id, None, created_at, type_, text),
         created_at=created_at,
         type=type_,
+        kind=kind,
         level=parse_level(obj.get("level")),
         message=text,
-        data=scalar_data(obj.get("data")),
+        data=data,
+        loss=loss_point(data, created_at) if kind is EventKind.METRICS else None,
     )
 
 
@@ -259,7 +335,8 @@ class _Cursor:
 class OpenAIClient:
     """`ProviderClient` for OpenAI: pages only as far as needed, never a retry."""
 
-    kind: ProviderKind = ProviderKind.OPENAI
+    kind: str = TRAITS.kind
+    traits: ProviderTraits = TRAITS
 
     def __init__(
         self,

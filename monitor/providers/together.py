@@ -9,30 +9,40 @@ UPPERCASE or the spec's lowercase (`compressing_model` vs `model_compressing`); 
 `level` in either `Info` or `info` spelling, plus `legacy_*` variants; no pagination
 anywhere; list order not guaranteed. Metrics rows are parsed in `together_metrics`.
 
-Strictness: only a job's `id`, `status` and `created_at`, an event's `created_at`, and a
-list envelope's `data` list are required. One unreadable job in `GET /fine-tunes` makes
+Normalization (provider-apis.md section 4): event types map onto the closed set of
+`EventKind`s; the status onto a `Phase`; the estimate is made absolute here, anchored
+on the training stage's `started_at` (`seconds_remaining` is the stage's expected
+length, counted from the stage's start, as Together's own CLIs read it), and only while
+the job trains with `estimate_available`; `started_at` never means "the job started".
+
+Strictness: a listed job needs `id`, `status` and `created_at` (the truncated shape's
+required fields); a retrieved one only `id` and `status` (the spec's); an event needs
+`created_at`, and a list envelope its `data` list. One unreadable job in `GET /fine-tunes` makes
 the whole list a `ProviderSchemaError`: a partial list must never look like jobs vanished.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
 from monitor.core.model import (
     Checkpoint,
+    EventKind,
     JobEvent,
     JobSnapshot,
     Level,
     LossPoint,
-    ProviderKind,
+    Phase,
+    ProviderTraits,
     Status,
     event_key,
 )
 from monitor.core.settings import ProviderConfig
 from monitor.providers._fields import (
+    EPOCH,
     MAX_EPOCHS,
     EventData,
     JsonObject,
@@ -54,8 +64,27 @@ from monitor.providers._fields import (
 from monitor.providers._stream import NotPlain, each_item
 from monitor.providers.base import ProviderHttp, ResponseCounter, decode_json, job_path
 from monitor.providers.together_metrics import MetricRow, loss_points, parse_metrics
+from monitor.providers.together_restart import named_job, restart_kind
 
-# --- tables ----------------------------------------------------------------------------
+# --- traits and tables ------------------------------------------------------------------
+
+TRAITS = ProviderTraits(
+    kind="together",
+    base_url="https://api.together.ai/v1",  # the spec's server; api.together.xyz is older
+    dashboard_url="https://api.together.ai/fine-tuning/{job_id}",
+    events_cursor=False,
+    list_pages=False,
+    losses_need_request=True,
+    restarts_jobs=True,
+    cancels_jobs=True,
+    list_lacks_progress=True,
+    retrieve_has_log=True,
+    unexplained_cancel_hint=(
+        "Together cancels jobs on its own, usually after a failed balance check (add "
+        "funds; a minimum balance of $5 is required) or for an invalid Weights & Biases "
+        "key. Check the job's event log to confirm the cause."
+    ),
+)
 
 STATUS: Mapping[str, Status] = {
     "pending": Status.PENDING,
@@ -80,11 +109,54 @@ LEVELS: Mapping[str, Level] = {
     "legacy_ierror": Level.ERROR,
 }
 
+PHASES: Mapping[str, Phase] = {
+    "pending": Phase.WAITING,
+    "queued": Phase.WAITING,
+    "running": Phase.TRAINING,
+    "compressing": Phase.FINISHING,
+    "uploading": Phase.FINISHING,
+    "completed": Phase.ENDED,
+    "error": Phase.ENDED,
+    "user_error": Phase.ENDED,
+    "cancelled": Phase.ENDED,
+}
+
 # The worker's UPPERCASE spelling differs from the spec's lowercase one in one word order.
 TYPE_ALIASES: Mapping[str, str] = {"compressing_model": "model_compressing"}
 
+_SETUP = ("model_downloading", "model_download_complete", "training_data_downloading",
+          "training_data_download_complete", "validation_data_downloading",
+          "validation_data_download_complete")  # fmt: skip
+_FINISHING = ("model_compressing", "model_compression_complete", "model_uploading",
+              "model_upload_complete", "model_uploading_to_hf",
+              "model_upload_to_hf_complete")  # fmt: skip
+KINDS: Mapping[str, EventKind] = {
+    "job_pending": EventKind.CREATED,
+    "job_start": EventKind.STARTED,
+    **dict.fromkeys(_SETUP, EventKind.SETUP),
+    "wandb_init": EventKind.WANDB,
+    "training_start": EventKind.TRAINING,
+    "epoch_complete": EventKind.EPOCH,
+    "eval_complete": EventKind.EVAL,
+    "checkpoint_save": EventKind.CHECKPOINT,
+    "training_complete": EventKind.TRAINED,
+    **dict.fromkeys(_FINISHING, EventKind.FINISHING),
+    "job_complete": EventKind.FINISHED,
+    "early_stopped": EventKind.EARLY_STOPPED,
+    "billing_limit": EventKind.BILLING,
+    "job_error": EventKind.ERROR,
+    "job_user_error": EventKind.DATA_ERROR,
+    "cancel_requested": EventKind.STOPPED,
+    "job_stopped": EventKind.STOPPED,
+    "job_restarted": EventKind.RESTARTED,
+    "refund": EventKind.REFUNDED,
+    "warning": EventKind.WARNING,
+}
+
 EVENT_INT_FIELDS = ("step", "total_steps", "token_count", "param_count", "training_offset")
 EVENT_STR_FIELDS = ("checkpoint_path", "model_path", "wandb_url")
+EVENT_FLOAT_FIELDS = ("early_stopping_best_metric_value",)
+EVENT_STEP_FIELDS = ("early_stopping_best_step",)
 
 NANODOLLARS_PER_USD = 1_000_000_000
 MAX_ESTIMATE = 10 * 365 * 86_400.0  # seconds; a longer estimate is no estimate
@@ -92,6 +164,16 @@ JOBS = "fine-tunes"
 
 
 # --- parsing (pure) ----------------------------------------------------------------------
+
+
+def parse_phase(raw: str) -> Phase:
+    return PHASES.get(raw.strip().lower(), Phase.OTHER)
+
+
+def event_kind(type_: str, message: str) -> EventKind:
+    """The kind of a (lowercased) event type; an unknown type is read by its words."""
+    kind = KINDS.get(type_)
+    return kind if kind is not None else restart_kind(message)
 
 
 def parse_status(raw: str) -> Status:
@@ -122,6 +204,12 @@ def _event_data(obj: JsonObject) -> EventData:
         text = opt_str(obj, name)
         if text:
             data[name] = text
+    for name in EVENT_FLOAT_FIELDS:
+        if (value := finite_float(obj.get(name))) is not None:
+            data[name] = value
+    for name in EVENT_STEP_FIELDS:
+        if (value := finite_float(obj.get(name))) is not None and value.is_integer():
+            data[name] = int(value)
     return data
 
 
@@ -139,13 +227,16 @@ def parse_event(raw: object, where: Where) -> JobEvent:
     type_ = parse_event_type(obj.get("type"))
     message = obj.get("message")
     text = message if isinstance(message, str) else ""
+    kind = event_kind(type_, text)
     return JobEvent(
         key=event_key(_event_id(obj.get("id")), opt_str(obj, "hash"), created_at, type_, text),
         created_at=created_at,
         type=type_,
+        kind=kind,
         level=parse_level(obj.get("level")),
         message=text,
         data=_event_data(obj),
+        names_job=named_job(text, where.job_id) if kind is EventKind.RESTARTED else None,
     )
 
 
@@ -161,10 +252,26 @@ def parse_event_list(raw: object, provider: str, job_id: str) -> list[JobEvent]:
     return parse_events(envelope_items(raw, where), where.at("data"))
 
 
-def _seconds_remaining(progress: object) -> float | None:
-    if not isinstance(progress, Mapping) or opt_bool(progress, "estimate_available") is not True:
+def estimated_finish(
+    progress: object, phase: Phase, started_at: datetime | None
+) -> datetime | None:
+    """The training stage's end: `started_at + seconds_remaining`, anchored on the stage's
+    start (provider-apis.md section 4, item 1), so it does not move from poll to poll.
+
+    None outside training (an estimate for the queue or for compressing says nothing
+    about training), when `estimate_available` is not true, or for a value <= 0.
+    """
+    if phase is not Phase.TRAINING or started_at is None or not isinstance(progress, Mapping):
         return None
-    return bounded_float(progress.get("seconds_remaining"), 0.0, MAX_ESTIMATE)
+    if opt_bool(progress, "estimate_available") is not True:
+        return None
+    seconds = bounded_float(progress.get("seconds_remaining"), 0.0, MAX_ESTIMATE)
+    if seconds is None or seconds <= 0:
+        return None
+    try:
+        return started_at + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
 
 
 def _price_usd(total_price: object) -> float | None:
@@ -172,21 +279,30 @@ def _price_usd(total_price: object) -> float | None:
     return None if nanodollars is None else nanodollars / NANODOLLARS_PER_USD
 
 
-def parse_job(raw: object, provider: str, where: Where | None = None) -> JobSnapshot:
-    """A full (`retrieve`) or truncated (list) job; its embedded `events` become the log."""
-    ident = read_identity(raw, where or Where(provider), iso_time)
+def parse_job(
+    raw: object, provider: str, where: Where | None = None, *, listed: bool = True
+) -> JobSnapshot:
+    """A full (`retrieve`, `listed=False`) or truncated (list) job; its embedded `events`
+    become the log. A retrieved job without `created_at` borrows `updated_at` or
+    `started_at` (the caller keeps the creation time it already knows)."""
+    ident = read_identity(raw, where or Where(provider), iso_time, created_required=listed)
     obj = ident.obj
     events = obj.get("events")
     log = parse_events(events, ident.where.at("events")) if isinstance(events, list) else []
+    updated_at, started_at = iso_time(obj.get("updated_at")), iso_time(obj.get("started_at"))
+    phase = parse_phase(ident.status)
     return JobSnapshot(
         provider=provider,
-        kind=ProviderKind.TOGETHER,
+        kind=TRAITS.kind,
         id=ident.id,
         status=parse_status(ident.status),
         raw_status=ident.status,
-        created_at=ident.created_at,
-        updated_at=iso_time(obj.get("updated_at")),
-        started_at=iso_time(obj.get("started_at")),
+        created_at=ident.created_at or updated_at or started_at or EPOCH,
+        phase=phase,
+        traits=TRAITS,
+        provider_fault=ident.status.strip().lower() == "error",  # Together-side, per its docs
+        updated_at=updated_at,
+        started_at=started_at,
         model=opt_str(obj, "model"),
         output_name=opt_str(obj, "model_output_name"),
         training_file=opt_str(obj, "training_file"),
@@ -196,7 +312,10 @@ def parse_job(raw: object, provider: str, where: Where | None = None) -> JobSnap
         steps_completed=opt_int(obj, "steps_completed"),
         total_steps=opt_int(obj, "total_steps"),
         queue_depth=opt_int(obj, "queue_depth"),
-        seconds_remaining=_seconds_remaining(obj.get("progress")),
+        estimated_finish=estimated_finish(obj.get("progress"), phase, started_at),
+        early_stopped=opt_bool(obj, "early_stopped") is True,
+        early_stop_step=opt_int(obj, "early_stopping_best_step"),
+        early_stop_metric=finite_float(obj.get("early_stopping_best_metric")),
         price_usd=_price_usd(obj.get("total_price")),
         wandb_url=opt_str(obj, "wandb_url"),
         wandb_project=opt_str(obj, "wandb_project_name"),
@@ -263,7 +382,8 @@ def parse_checkpoints(raw: object, provider: str, job_id: str) -> list[Checkpoin
 class TogetherClient:
     """`ProviderClient` for Together AI: one request per call, never a retry."""
 
-    kind: ProviderKind = ProviderKind.TOGETHER
+    kind: str = TRAITS.kind
+    traits: ProviderTraits = TRAITS
 
     def __init__(
         self,
@@ -281,7 +401,7 @@ class TogetherClient:
 
     async def retrieve(self, job_id: str) -> JobSnapshot:
         raw = await self._http.get_json(job_path(JOBS, job_id), job_id=job_id)
-        return parse_job(raw, self.name, Where(self.name, job_id))
+        return parse_job(raw, self.name, Where(self.name, job_id), listed=False)
 
     async def events(self, job_id: str, *, after_key: str | None) -> list[JobEvent]:
         """The whole log, oldest first; `after_key` is ignored (Together has no cursor)."""

@@ -2,7 +2,9 @@
 
 Each row is a flat map: `timestamp` in nanoseconds, `train/global_step`, `train/loss`, …;
 eval rows (`eval/loss`) come as separate rows, even at the same step, and also carry
-`train/global_step` as their x-axis. The train rows' losses feed the loss check.
+`train/global_step` as their x-axis. The train rows' losses feed the loss check; eval
+rows are another curve and stay apart. Every value is a JSON number (the spec's
+`number`, the SDK's `float`): a step of `7.0` is step 7 (provider-apis.md section 4).
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitor.core.model import LossPoint
-from monitor.providers._fields import Where, any_float, as_object, envelope_items, ns_time, opt_int
+from monitor.providers._fields import (
+    Where,
+    any_float,
+    as_object,
+    envelope_items,
+    finite_float,
+    ns_time,
+)
 
 METRIC_STEP_KEYS = ("train/global_step", "eval/global_step", "global_step", "step")
 
@@ -46,11 +55,17 @@ def parse_metric_row(raw: object, where: Where) -> MetricRow:
     split = _split(values)
     return MetricRow(
         time=ns_time(obj.get("timestamp")),
-        step=next((n for k in METRIC_STEP_KEYS if (n := opt_int(obj, k)) is not None), None),
+        step=next((n for k in METRIC_STEP_KEYS if (n := _step(obj.get(k))) is not None), None),
         split=split,
         loss=values.get(f"{split}/loss" if split else "loss"),
         values=values,
     )
+
+
+def _step(value: object) -> int | None:
+    """A step from any whole JSON number (`7` or `7.0`); a fraction or a non-number is none."""
+    number = finite_float(value)
+    return int(number) if number is not None and number.is_integer() else None
 
 
 def parse_metrics(raw: object, provider: str, job_id: str) -> list[MetricRow]:

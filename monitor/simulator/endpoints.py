@@ -8,6 +8,7 @@ Handlers take the path parameters, the query and `now`, and run under the world 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from .wire import error_body, openai_job, together_job
 from .world import World, dumps
 
 Query = Mapping[str, str]
+RATE_LIMIT = 100_000  # requests per minute: far above what any test or benchmark sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class Endpoints:
         self.world = world
         self.actions = actions
         self._request_ids = itertools.count(1)
+        self._window, self._spent = -1, 0
 
     # -- shared answers ----------------------------------------------------------------------
 
@@ -59,7 +62,30 @@ class Endpoints:
             if provider == "openai"
             else {"cf-ray": f"{number:016x}-SIM"}
         )
+        if 200 <= status < 300 and provider is not None:
+            extra |= self._budget(provider)
         return Reply(status, data, {**extra, **(headers or {})})
+
+    def _budget(self, provider: Provider) -> dict[str, str]:
+        """Rate-limit headers on successful answers too, as both providers send them: a
+        generous budget per wall-clock minute, counting down with each answer."""
+        minute = int(time.monotonic() // 60)
+        if minute != self._window:
+            self._window, self._spent = minute, 0
+        self._spent += 1
+        left = str(max(0, RATE_LIMIT - self._spent))
+        reset = 60 - int(time.monotonic() % 60)
+        if provider == "openai":
+            return {
+                "x-ratelimit-limit-requests": str(RATE_LIMIT),
+                "x-ratelimit-remaining-requests": left,
+                "x-ratelimit-reset-requests": f"{reset}s",
+            }
+        return {
+            "x-ratelimit-limit": str(RATE_LIMIT),
+            "x-ratelimit-remaining": left,
+            "x-ratelimit-reset": str(reset),
+        }
 
     def not_found(self, provider: Provider, job_id: str) -> Reply:
         if provider == "openai":
@@ -112,6 +138,9 @@ class Endpoints:
         job = self._job("together", params, now)
         if isinstance(job, Reply):
             return job
+        if job.base.get("_no_metrics"):  # a job type without metrics, or an older API
+            body = error_body(f"No metrics found for fine-tune job {job.id}", "not_found")
+            return self.reply("together", 404, body)
         low = _int(query, "global_step_from", None)
         high = _int(query, "global_step_to", None)
         rows = [

@@ -61,13 +61,15 @@ def tg_start(at: float, *, job: int = 0, tokens: int = 2_457_600, validation: bo
 def tg_train(at: float, *, job: int = 0, epochs: int, epoch_seconds: float,
              steps_per_epoch: int, price_per_epoch: float, checkpoints: tuple[int, ...] = (),
              evaluate: bool = False, metrics_every: int = 0, until_epoch: int | None = None,
-             eta: bool | float = True, loss: LossFn | None = None) -> list[Step]:  # fmt: skip
+             eta: bool | float = True, loss: LossFn | None = None,
+             float_steps: bool = False) -> list[Step]:  # fmt: skip
     """TRAINING_START, then EPOCH_COMPLETE (+ EVAL_COMPLETE, CHECKPOINT_SAVE) per epoch.
 
     `until_epoch` stops the script after that many epochs (for jobs that end mid-training).
     `loss` gives the training loss per step (a smooth curve by default).
     `eta`: True keeps `progress.seconds_remaining` on track epoch by epoch; False leaves no
     estimate; a number sets that estimate once and never corrects it.
+    `float_steps` writes metric steps as `7.0`, which the spec's `number` allows.
     """
     total = epochs * steps_per_epoch
     first_eta = epochs * epoch_seconds if eta is True else (None if eta is False else float(eta))
@@ -90,7 +92,7 @@ def tg_train(at: float, *, job: int = 0, epochs: int, epoch_seconds: float,
         step_seconds = epoch_seconds / steps_per_epoch
         for n in range(metrics_every, last_epoch * steps_per_epoch + 1, metrics_every):
             row = {
-                "train/global_step": n,
+                "train/global_step": float(n) if float_steps else n,
                 "train/epoch": round(n / steps_per_epoch, 4),
                 "train/loss": loss(n),
                 "train/grad_norm": round(0.9 + 0.3 * math.sin(n), 4),

@@ -70,6 +70,7 @@ class Simulator:
         seed: int | str = 0,
         together_event_casing: Literal["upper", "lower"] = "upper",
         openai_error_placeholder: bool = False,
+        together_log_moves_updated_at: bool = True,
     ) -> None:
         self.clock: Clock = clock or ManualClock(datetime.now(UTC).replace(microsecond=0))
         self.host, self.port = host, port
@@ -77,6 +78,7 @@ class Simulator:
         self.world = World(
             lowercase_events=together_event_casing == "lower",
             error_placeholder=openai_error_placeholder,
+            log_moves_updated_at=together_log_moves_updated_at,
         )
         self.materializer = Materializer(Ids(seed))
         self.actions = Actions(self.world, self.materializer)

@@ -88,6 +88,7 @@ class Job:
         self.blob_key: tuple[int, int, int | None] | None = None
         self.blob = b""
         self.meta: dict[str, Any] = {}
+        self.log_moves_updated_at = True  # set by the world (see `World`)
         self._state: JobState | None = None
 
     def state(self, now: float) -> JobState:
@@ -96,8 +97,13 @@ class Job:
         if st is None or st.k > k:
             st = JobState(self.base)
         touched = None
+        together = self.provider == "together"
         for step in self.steps[st.k : k]:
             line = step.source
+            if line.status is not None and line.status != st.fields["status"] and together:
+                # `started_at` is the start of the current stage (the spec's words)
+                st.fields["started_at"] = iso_ms(step.t)
+                st.fields["_stage_t"] = step.t
             if line.status is not None:
                 st.fields["status"] = line.status
             if line.fields:
@@ -108,9 +114,10 @@ class Job:
                 st.checkpoints.append(step)
             if line.metric is not None:
                 st.metrics.append(step)
-            if line.status or line.fields or line.event or line.checkpoint:
+            logged = line.event is not None or line.checkpoint is not None
+            if line.status or line.fields or (logged and self.log_moves_updated_at):
                 touched = step.t
-        if touched is not None and self.provider == "together":
+        if touched is not None and together:
             st.fields["updated_at"] = iso_ms(touched)
         st.k = k
         self._state = st

@@ -91,10 +91,12 @@ def nanos(t: float) -> int:
 # -- Together -----------------------------------------------------------------------------
 
 
-def together_progress(eta: float | None, now: float) -> dict[str, Any]:
-    if eta is None:
+def together_progress(eta: float | None, stage_start: float | None) -> dict[str, Any]:
+    """`progress` as Together's own CLIs read it: the current stage's expected length,
+    counted from the stage's `started_at` (so it stays put while the stage runs)."""
+    if eta is None or stage_start is None:
         return {"estimate_available": False, "seconds_remaining": 0}
-    return {"estimate_available": True, "seconds_remaining": max(0, round(eta - now))}
+    return {"estimate_available": True, "seconds_remaining": max(0, round(eta - stage_start))}
 
 
 def together_job(
@@ -107,7 +109,7 @@ def together_job(
         if key == "events":
             out[key] = [] if events is None else events
         elif key == "progress":
-            out[key] = together_progress(fields.get("_eta"), now)
+            out[key] = together_progress(fields.get("_eta"), fields.get("_stage_t"))
         elif key in fields:
             out[key] = fields[key]
     for key, value in fields.items():

@@ -21,7 +21,7 @@ from typing import Any
 
 from .script import Provider
 from .timeline import Job
-from .wire import openai_job, together_job, together_progress
+from .wire import openai_job, together_job
 
 
 def dumps(obj: Any) -> bytes:
@@ -30,9 +30,18 @@ def dumps(obj: Any) -> bytes:
 
 
 class World:
-    def __init__(self, *, lowercase_events: bool = False, error_placeholder: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        lowercase_events: bool = False,
+        error_placeholder: bool = False,
+        log_moves_updated_at: bool = True,
+    ) -> None:
         self.lock = threading.RLock()
         self.lowercase_events = lowercase_events
+        # Whether Together's `updated_at` moves when only a log line is added is not
+        # documented (provider-apis.md section 4, item 12): a switch, to test both.
+        self.log_moves_updated_at = log_moves_updated_at
         self.error_placeholder = error_placeholder
         self.jobs: dict[str, Job] = {}
         self.hidden: set[str] = set()  # vanished jobs (see faults)
@@ -52,6 +61,7 @@ class World:
                 if job.id in self.jobs:
                     raise ValueError(f"duplicate job id {job.id}")
                 self.jobs[job.id] = job
+                job.log_moves_updated_at = self.log_moves_updated_at
                 self._by_provider[job.provider].append(job)
                 self._sorted[job.provider] = False
             self.version += 1
@@ -116,9 +126,7 @@ class World:
 
     def _together_item(self, job: Job, now: float) -> bytes:
         st = job.state(now)
-        eta = st.fields.get("_eta")
-        remaining = None if eta is None else together_progress(eta, now)["seconds_remaining"]
-        key = (job.rev, st.k, remaining)
+        key = (job.rev, st.k, None)
         if job.blob_key != key:
             job.blob = dumps(together_job(st.fields, now, events=None))
             job.blob_key = key

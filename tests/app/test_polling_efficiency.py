@@ -24,7 +24,9 @@ from monitor.simulator import ManualClock, Simulator
 from monitor.storage.sqlite import SqliteStore
 
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
-TG_LIST, TG_EVENTS = "GET /v1/fine-tunes", "GET /v1/fine-tunes/{id}/events"
+# Together's log is read through a retrieve: the same one request brings what its list
+# lacks (queue position, steps, epochs; provider-apis.md section 4, item 6).
+TG_LIST, TG_EVENTS = "GET /v1/fine-tunes", "GET /v1/fine-tunes/{id}"
 TG_METRICS = "GET /v1/fine-tunes/{id}/metrics"
 OA_LIST, OA_EVENTS = "GET /v1/fine_tuning/jobs", "GET /v1/fine_tuning/jobs/{id}/events"
 TG_TERMINAL = {"completed", "cancelled", "error", "user_error"}
@@ -206,7 +208,8 @@ async def test_a_rate_limited_log_read_is_retried_not_skipped(
     handle = sim.add_scenario("together_success", at=-600)
     await cycle(runtime, sim)
     sim.inject_event(handle.job_id, type="CHECKPOINT_SAVE", message="Checkpoint saved")
-    sim.faults.rate_limit(retry_after_ms=200, retry_after=None, path="*/events")
+    job_path = f"*/fine-tunes/{handle.job_id}"  # Together's log comes with the retrieve
+    sim.faults.rate_limit(retry_after_ms=200, retry_after=None, path=job_path)
     counts = await cycle(runtime, sim)
     assert counts[TG_EVENTS] == 2
     state = runtime.store.load_provider("together-sim").states[handle.job_id]

@@ -520,11 +520,11 @@ BAD = [
      "set"),
     # the base URL must be http(s)
     ("base_url_scheme", PROVIDER + 'base_url = "ftp://example.com/v1"\n', {}, {},
-     'providers[0].base_url: expected an http(s) URL like "https://api.together.xyz/v1", '
+     'providers[0].base_url: expected an http(s) URL like "https://api.together.ai/v1", '
      'got "ftp://example.com/v1"'),
     # the base URL must have a host
     ("base_url_no_host", PROVIDER + 'base_url = "https:///v1"\n', {}, {},
-     'providers[0].base_url: expected an http(s) URL like "https://api.together.xyz/v1", '
+     'providers[0].base_url: expected an http(s) URL like "https://api.together.ai/v1", '
      'got "https:///v1"'),
     # jobs is a list, not one string
     ("jobs_string", PROVIDER + 'jobs = "ft-1"\n', {}, {},
@@ -624,7 +624,7 @@ BAD = [
     ("base_url_userinfo", PROVIDER + 'base_url = "https://user:hunter22@api.together.xyz/v1"\n',
      {}, {},
      'providers[0].base_url: expected an http(s) URL without "user:password@" like '
-     '"https://api.together.xyz/v1" (the API key goes in api_key); the value is not shown'),
+     '"https://api.together.ai/v1" (the API key goes in api_key); the value is not shown'),
     # a lookback so long that now - lookback is before year 1
     ("lookback_too_long", PROVIDER + 'lookback = "99999999d"\n', {}, {},
      'providers[0].lookback: expected a duration of at most 3650d, got "99999999d"'),

@@ -36,6 +36,9 @@ def run(*polls: tuple[object, list[object], float]) -> tuple[JobState, list[Aler
 START = event("job_start", "Job started at 2026-11-01T12:01:00Z", 1)
 BILLING = event("billing_limit", "Spending limit reached, stopping", 30, level=Level.ERROR)
 CANCEL_REQ = event("cancel_requested", "Cancel requested", 31)
+USER_CANCEL_REQ = event("cancel_requested", "Cancellation requested by user", 31)
+# an empty-level (info) cancel line that names the cause in its words
+BALANCE_CANCEL = event("cancel_requested", "Cancelled: insufficient balance to continue", 31)
 STOPPED = event("job_stopped", "Job stopped", 32)
 WANDB = event(
     "job_user_error", "Unable to authenticate with Weights & Biases: bad key", 5, level=Level.ERROR
@@ -107,15 +110,35 @@ CASES = [
         ["job.started", "job.cancelled"],
         Cause.BILLING_LIMIT,
     ),
-    # a person cancelled
+    # a person cancelled: the cancellation line says so
     (
         "user cancel",
+        [
+            (together("running"), [START], 2),
+            (together("cancelled"), [START, USER_CANCEL_REQ, STOPPED], 33),
+        ],
+        ["job.started", "job.cancelled"],
+        Cause.USER_REQUESTED,
+    ),
+    # Together cancels on its own: a cancellation whose lines name no cause is unknown
+    (
+        "together cancel, no cause",
         [
             (together("running"), [START], 2),
             (together("cancelled"), [START, CANCEL_REQ, STOPPED], 33),
         ],
         ["job.started", "job.cancelled"],
-        Cause.USER_REQUESTED,
+        Cause.UNKNOWN,
+    ),
+    # the cause is read from the words of an info/empty-level line, whatever its level
+    (
+        "cancel cause from an empty-level line",
+        [
+            (together("running"), [START], 2),
+            (together("cancelled"), [START, BALANCE_CANCEL, STOPPED], 33),
+        ],
+        ["job.started", "job.cancelled"],
+        Cause.BILLING_LIMIT,
     ),
     # provider-side error
     (
@@ -181,7 +204,7 @@ def test_rules(rule: str, polls: list, expected: list[str], cause: Cause | None)
 def test_severities_of_cancellations() -> None:
     """Provider cancellations are failures, a person's is info, an unknown one a warning."""
     _s, billing = run((together("cancelled"), [BILLING, CANCEL_REQ], 33))
-    _s, person = run((together("cancelled"), [CANCEL_REQ], 33))
+    _s, person = run((together("cancelled"), [USER_CANCEL_REQ], 33))
     _s, unknown = run((together("cancelled"), [], 33))
     assert [a.severity for a in billing] == [Severity.FAILURE]
     assert [a.severity for a in person] == [Severity.INFO]
@@ -321,7 +344,7 @@ def test_eta_from_first_epoch_times_epochs() -> None:
 def test_post_training_phase_is_not_an_overrun() -> None:
     """Compressing/uploading are watched for stalls, not against the training estimate."""
     th = replace(TH, progress_stall=timedelta(days=1))
-    state, _ = diff(None, together("running", seconds_remaining=60.0), [START], at(2), th)
+    state, _ = diff(None, together("running", estimated_finish=at(3)), [START], at(2), th)
     _state, alerts = diff(state, together("compressing"), [START], at(90), th)
     assert alerts == []
 

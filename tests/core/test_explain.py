@@ -10,6 +10,7 @@ import pytest
 from monitor.core import explain
 from monitor.core.alerts import HINTS, Alert, Cause, Kind, Severity
 from monitor.core.model import JobState, ProviderKind, Status
+from monitor.providers.together import TRAITS as TOGETHER
 
 T0 = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 
@@ -22,6 +23,7 @@ def job(job_id: str, status: Status = Status.RUNNING, **kw: object) -> JobState:
         status=status,
         raw_status=str(status),
         created_at=T0,
+        link=TOGETHER.link(job_id),  # as the diff sets it from the provider's traits
         **kw,  # type: ignore[arg-type]
     )
 

@@ -86,12 +86,14 @@ def test_log_reason(
     assert log_reason(snapshot, state, at(now), TH, baseline=baseline) == reason, case
 
 
-def test_the_mark_ignores_the_moving_estimate_but_not_progress() -> None:
-    """seconds_remaining ticks every poll; steps, times and statuses are changes."""
-    base = together("running", seconds_remaining=600.0, steps_completed=10)
-    assert snapshot_mark(base) == snapshot_mark(replace(base, seconds_remaining=540.0))
-    assert snapshot_mark(base) != snapshot_mark(replace(base, steps_completed=11))
-    assert snapshot_mark(base) != snapshot_mark(replace(base, updated_at=at(3)))
+def test_the_mark_is_the_same_for_a_list_entry_and_its_retrieve() -> None:
+    """Step counts only a retrieve carries are not in the mark (else every retrieve would
+    read as a change on the next poll); times, estimates and statuses are changes."""
+    listed = together("running", estimated_finish=at(60))
+    retrieved = replace(listed, steps_completed=10, queue_depth=0, epochs_completed=1)
+    assert snapshot_mark(listed) == snapshot_mark(retrieved)
+    assert snapshot_mark(listed) != snapshot_mark(replace(listed, updated_at=at(3)))
+    assert snapshot_mark(listed) != snapshot_mark(replace(listed, estimated_finish=at(70)))
 
 
 def state_created(minutes: float, raw: str, job_id: str) -> JobState:

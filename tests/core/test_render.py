@@ -19,7 +19,8 @@ FORMATS: list[BodyFormat] = ["text", "markdown", "html"]
 
 
 def _cancel(nonce: str = "abc") -> Alert:
-    return sample_alert(Kind.CANCELLED, T0, nonce)
+    link = f"https://api.together.ai/fine-tuning/ft-test-{nonce}"
+    return replace(sample_alert(Kind.CANCELLED, T0, nonce), link=link)
 
 
 def _last_lines(body: str, fmt: BodyFormat, n: int) -> list[str]:

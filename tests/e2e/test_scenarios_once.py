@@ -74,6 +74,17 @@ EXPECTED: dict[str, list[tuple[str, str | None]]] = {
     "openai_loss_nan": [STARTED, ("job.loss_anomaly", "loss_nan"), SUCCEEDED],
     "openai_loss_spike": [STARTED, ("job.loss_anomaly", "loss_spike"), SUCCEEDED],
     "openai_queue_stuck": [("job.queue_stalled", None)],
+    # the real semantics (provider-apis.md section 4): the alerts that must arrive and,
+    # by their absence from each row, the ones that must not
+    "together_queue_estimate": [STARTED, SUCCEEDED],  # no overrun from a queue estimate
+    "together_cancel_quiet_balance": [STARTED, ("job.cancelled", "billing_limit")],
+    "together_cancel_unexplained": [STARTED, ("job.cancelled", "unknown")],
+    "together_queued_cancel": [("job.cancelled", "user_requested")],  # never started
+    "together_float_steps_nan": [STARTED, ("job.loss_anomaly", "loss_nan"), SUCCEEDED],
+    "together_no_metrics": [STARTED, SUCCEEDED],
+    "together_early_stopped": [STARTED, SUCCEEDED],
+    "openai_eta_zero": [STARTED, SUCCEEDED],  # no overrun from estimated_finish 0
+    "openai_resubmit": [STARTED, ("job.failed", "provider_error"), STARTED, SUCCEEDED],
 }
 
 
@@ -139,3 +150,43 @@ def _owner(job: str, owners: dict[str, str], state: Path) -> str:
             "SELECT json_extract(state, '$.restart_of') FROM jobs WHERE job_id = ?", (job,)
         ).fetchone()
     return owners[row[0]]
+
+
+def test_the_queue_stall_names_the_queue_position(
+    cron_run: tuple[Path, dict[str, str], list[int]],
+) -> None:
+    """Together's list lacks `queue_depth`: the stall alert's retrieve brings it (14)."""
+    state, owners, _ = cron_run
+    stalls = [
+        payload
+        for job, payload in _payloads(state, "job.queue_stalled")
+        if owners.get(job) == "together_queue_stuck" and payload.get("state") == "firing"
+    ]
+    assert len(stalls) == 1
+    assert stalls[0]["facts"]["queue_depth"] == 14
+    assert "queue position 14" in stalls[0]["summary"]
+
+
+def test_early_stopping_is_in_the_success_message(
+    cron_run: tuple[Path, dict[str, str], list[int]],
+) -> None:
+    """The success message says the job stopped early, at which step, with the best metric."""
+    state, owners, _ = cron_run
+    done = [
+        payload
+        for job, payload in _payloads(state, "job.succeeded")
+        if owners.get(job) == "together_early_stopped"
+    ]
+    assert len(done) == 1
+    assert "stopped early at step 200 (best metric 0.412)" in done[0]["summary"]
+
+
+def _payloads(state: Path, kind: str) -> list[tuple[str, dict[str, object]]]:
+    import json
+    import sqlite3
+
+    with sqlite3.connect(state) as conn:
+        rows = conn.execute(
+            "SELECT job_id, payload FROM alerts WHERE kind = ? ORDER BY id", (kind,)
+        ).fetchall()
+    return [(job, json.loads(payload)) for job, payload in rows]

@@ -82,8 +82,9 @@ async def test_a_dropped_connection_is_described_in_our_words(
     ("extra", "field", "read"),
     [
         # an estimate of 31,000 years would overflow the ETA: no estimate
-        ({"progress": {"estimate_available": True, "seconds_remaining": 1e12}},
-         "seconds_remaining", None),
+        ({"status": "running", "started_at": "2026-03-09T14:00:00Z",
+          "progress": {"estimate_available": True, "seconds_remaining": 1e12}},
+         "estimated_finish", None),
         # an epoch count beyond any job would overflow first-epoch x epochs: no count
         ({"n_epochs": 10**30}, "n_epochs", None),
         # a time at the end of the calendar overflows as soon as a threshold is added

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from monitor.core.errors import ProviderSchemaError
-from monitor.core.model import ProviderKind, Status
+from monitor.core.model import Status
 from monitor.providers import together as tg
 from monitor.providers import together_metrics as tm
 
@@ -48,7 +48,7 @@ def test_every_status_in_the_fixtures_normalizes(
     job = tg.parse_job(fixture_json("together", fixture), "tg-prod")
     assert (job.status, job.raw_status) == (status, raw)
     assert job.provider == "tg-prod"
-    assert job.kind is ProviderKind.TOGETHER
+    assert job.kind == "together" and job.traits is tg.TRAITS
     assert job.error is None  # Together has no error object; the diff reads the log
 
 
@@ -71,7 +71,8 @@ def test_the_running_fixture_fills_every_progress_field(fixture_json: Load) -> N
     assert job.n_epochs == 3
     assert job.epochs_completed == 1
     assert job.queue_depth == 0
-    assert job.seconds_remaining == 412.0  # estimate_available is true
+    # the training stage's end: its started_at + seconds_remaining (it stays put)
+    assert job.estimated_finish == job.started_at + timedelta(seconds=412)
     assert job.price_usd == pytest.approx(4.87)  # 4_870_000_000 nano-dollars
     assert job.model == "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
     assert job.output_name is not None and job.output_name.endswith("support-bot-v3-de403361")
@@ -85,7 +86,7 @@ def test_the_running_fixture_fills_every_progress_field(fixture_json: Load) -> N
     [
         ("job_queued.json", None, 6, 0.0),  # no estimate yet: seconds_remaining is not 0
         ("job_queued_stuck.json", None, 14, 0.0),
-        ("job_compressing.json", 96.0, 0, 4.87),
+        ("job_compressing.json", None, 0, 4.87),  # a finishing stage's estimate is not training's
         ("job_completed.json", None, 0, 4.87),  # estimate_available false
         ("job_cancelled.json", None, 0, 38.215),
     ],
@@ -97,9 +98,12 @@ def test_estimates_queue_depth_and_price(
     queue_depth: int,
     price_usd: float,
 ) -> None:
-    """`progress.seconds_remaining` counts only when `estimate_available` is true."""
+    """An estimate counts only in training and when `estimate_available` is true."""
     job = tg.parse_job(fixture_json("together", fixture), "tg")
-    assert job.seconds_remaining == seconds_remaining
+    expected = None
+    if seconds_remaining is not None and job.started_at is not None:
+        expected = job.started_at + timedelta(seconds=seconds_remaining)
+    assert job.estimated_finish == expected
     assert job.queue_depth == queue_depth
     assert job.price_usd == pytest.approx(price_usd)
 
@@ -183,7 +187,7 @@ def test_optional_fields_may_be_missing_null_or_mistyped() -> None:
         "brand_new_field": {"nested": [1, 2]},
     }
     job = tg.parse_job(raw, "tg")
-    assert (job.n_epochs, job.queue_depth, job.seconds_remaining, job.price_usd) == (None,) * 4
+    assert (job.n_epochs, job.queue_depth, job.estimated_finish, job.price_usd) == (None,) * 4
     assert job.output_name is None
     assert job.events == ()
 

@@ -42,7 +42,8 @@ def test_full_job_matches_fixture_keys_while_running(sim: Simulator, tg: httpx.C
         assert type(job[key]) is type(value), key
     assert job["status"] == "running"
     assert job["epochs_completed"] == 1 and job["n_epochs"] == 3
-    assert job["progress"] == {"estimate_available": True, "seconds_remaining": 2970}
+    # the running stage began at JOB_START (720 s); training ends 40 + 3 × 1500 s later
+    assert job["progress"] == {"estimate_available": True, "seconds_remaining": 4540}
     assert job["total_price"] == 4_280_000_000
     assert job["started_at"] == "2026-03-16T09:12:00.000Z"
     assert job["events"][0]["type"] == "JOB_PENDING" and job["events"][0]["level"] == ""
