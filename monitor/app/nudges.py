@@ -7,9 +7,12 @@ So a webhook can never raise an alert the API does not show, and a duplicate or 
 raises nothing twice: the poll's diff decides, as always.
 
 `LocalNudges` serves one process: the receiver and the poller share it. With several
-replicas (a shared PostgreSQL store) another implementation of `Nudges` records the
-nudge in the database and wakes the provider's leader (for example with LISTEN/NOTIFY);
-the receiver and the poll loop do not change.
+replicas on the shared PostgreSQL store a nudge received by a replica that does not lead
+the provider is dropped by its poll job (`PollJob._poll` polls only while leading); the
+leader's next poll tells the change. The planned step: another implementation of
+`Nudges` records the nudge in the database and wakes the provider's leader (for example
+with LISTEN/NOTIFY), the leader takes it into its own `LocalNudges`; the receiver and the
+poll loop do not change.
 """
 
 from __future__ import annotations
