@@ -73,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("-c", "--config", type=Path, help="config file")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
 
+    state = sub.add_parser("state", help="move the state between backends")
+    state_sub = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
+    copy = state_sub.add_parser(
+        "copy", help="copy a SQLite state file into the (empty) PostgreSQL state of the config"
+    )
+    copy.add_argument("--from", dest="source", type=Path, required=True, help="SQLite file")
+    copy.add_argument("-c", "--config", type=Path, help="config file")
+
     demo = sub.add_parser("demo", help="the whole pipeline against the built-in simulator")
     demo.add_argument(
         "--notify",
@@ -184,6 +192,11 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
         cfg = config_mod.load(args.config, os.environ)
         REDACTOR.register(s.reveal() for s in cfg.secrets())
         return explain.main(cfg, seams.clock(), args.job, as_json=args.json)
+    if args.command == "state":
+        from monitor.commands import state_copy
+
+        cfg = config_mod.load(args.config, os.environ)
+        return state_copy.main(cfg, args.source)
     if args.command == "demo":
         from monitor.commands import demo  # the simulator is loaded only for the demo
 
