@@ -135,6 +135,17 @@ def _warn_loose_secret_files(cfg: Config) -> None:
         structlog.get_logger("ftmon").warning("secret_file_readable", file=path, mode=mode)
 
 
+def _sqlite_only(cfg: Config, command: str) -> None:
+    """Commands that read a SQLite state file only (not yet a shared PostgreSQL one)."""
+    if cfg.monitor.database is not None:
+        raise ConfigError(
+            str(cfg.file),
+            "monitor.state",
+            f"`ftmon {command}` reads a SQLite state file; it does not read a PostgreSQL "
+            "state yet (`ftmon status` does)",
+        )
+
+
 def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The one error inside (nested) groups, so it is reported as itself; else the group."""
     inner: BaseException = group
@@ -169,6 +180,7 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
         if args.job is not None or args.metadata:
             from monitor.commands import route_preview
 
+            _sqlite_only(cfg, "test-notify --job")
             return route_preview.preview(
                 cfg,
                 cfg.monitor.state,
@@ -191,6 +203,7 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
 
         cfg = config_mod.load(args.config, os.environ)
         REDACTOR.register(s.reveal() for s in cfg.secrets())
+        _sqlite_only(cfg, "explain")
         return explain.main(cfg, seams.clock(), args.job, as_json=args.json)
     if args.command == "state":
         from monitor.commands import state_copy

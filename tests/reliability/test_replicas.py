@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.core.alerts import Alert
 from monitor.simulator import RealClock, Simulator
@@ -105,6 +106,11 @@ class Cluster:
                 return bool(answer.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+    def metrics(self, daemon: kit.Daemon) -> str:
+        url = f"http://127.0.0.1:{self.ports[daemon.pid]}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return str(answer.read().decode())
 
     def logs(self) -> list[Path]:
         return [d.log for d in self.replicas]
@@ -207,6 +213,12 @@ def test_replicas_deliver_each_alert_once(n: int, tmp_path: Path, server: PgServ
         page = json.loads(status.stdout)
         assert len(page["replicas"]) == n
         assert {row["provider"] for row in page["leaders"] if row["leader"]} == set(PROVIDERS)
+        leading = Counter[str]()
+        for daemon in group.replicas:
+            for family in text_string_to_metric_families(group.metrics(daemon)):
+                if family.name == "ftmon_leader":
+                    leading.update({s.labels["provider"]: int(s.value) for s in family.samples})
+        assert leading == Counter(dict.fromkeys(PROVIDERS, 1))  # one leader each, per /metrics
         assert group.stop_all() == [0] * n
         figures = judge(group.url, receiver, set())
         assert runs.facts(group.url) == runs.expected
