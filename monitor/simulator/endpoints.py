@@ -45,6 +45,7 @@ class Endpoints:
         self.actions = actions
         self._request_ids = itertools.count(1)
         self._window, self._spent = -1, 0
+        self.rate_limit = RATE_LIMIT  # requests per wall-clock minute, in the headers
 
     # -- shared answers ----------------------------------------------------------------------
 
@@ -73,16 +74,16 @@ class Endpoints:
         if minute != self._window:
             self._window, self._spent = minute, 0
         self._spent += 1
-        left = str(max(0, RATE_LIMIT - self._spent))
+        left = str(max(0, self.rate_limit - self._spent))
         reset = 60 - int(time.monotonic() % 60)
         if provider == "openai":
             return {
-                "x-ratelimit-limit-requests": str(RATE_LIMIT),
+                "x-ratelimit-limit-requests": str(self.rate_limit),
                 "x-ratelimit-remaining-requests": left,
                 "x-ratelimit-reset-requests": f"{reset}s",
             }
         return {
-            "x-ratelimit-limit": str(RATE_LIMIT),
+            "x-ratelimit-limit": str(self.rate_limit),
             "x-ratelimit-remaining": left,
             "x-ratelimit-reset": str(reset),
         }

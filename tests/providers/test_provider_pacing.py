@@ -5,7 +5,11 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from monitor.core.model import ProviderKind
+from monitor.core.settings import ProviderConfig, Secret
+from monitor.providers import make_client
 from monitor.providers.pacing import DEFAULT_PAUSE, Pacer, budget, parse_duration
+from monitor.simulator import Simulator
 
 
 class FakeClock:
@@ -114,3 +118,28 @@ async def test_slots_hold_requests_to_the_limit_and_the_pause() -> None:
     async with pacer.slot():
         assert anyio.current_time() - started >= 0.19
     assert pacer.limit == 1
+
+
+@pytest.mark.parametrize("kind", ["together", "openai"])
+async def test_rate_limit_headers_on_successful_answers_pace_the_client(kind: str) -> None:
+    """Both providers send their budget on 200s too (provider-apis.md section 4, item 10):
+    a budget running low spaces the next requests before any 429 arrives."""
+    with Simulator() as sim:
+        sim.api.rate_limit = 60  # a small budget per minute, as a busy account has
+        key = "sim-together-key" if kind == "together" else "sim-openai-key"
+        cfg = ProviderConfig(
+            name=kind, kind=ProviderKind(kind), api_key=Secret(key), base_url=sim.base_url
+        )
+        client = make_client(cfg)
+        try:
+            await client.list_jobs(created_after=None)
+            pacer = client._http.pacer  # type: ignore[attr-defined]
+            assert pacer.spacing == 0.0  # 59 left of 60: plenty
+            calls = 1
+            while pacer.spacing == 0.0 and calls < 120:  # two windows, should one roll over
+                await client.list_jobs(created_after=None)
+                calls += 1
+            # no 429 came: the 200s' own headers slowed the client as the budget ran low
+            assert pacer.spacing > 0.0 and pacer.throttled == 0 and calls < 120
+        finally:
+            await client.aclose()
