@@ -51,8 +51,9 @@ from monitor.core.model import (
     Status,
 )
 from monitor.core.provider_poll import PolledJob
+from monitor.core.reads import Reads, job_reads
 from monitor.core.redact import REDACTOR
-from monitor.core.settings import Config, FirstRun, ProviderConfig, Thresholds
+from monitor.core.settings import Config, FirstRun, ProviderConfig
 from monitor.providers.base import ProviderClient
 from monitor.storage.base import ProviderView, Store
 
@@ -290,7 +291,7 @@ class PollService:
             for snapshot in wanted:
                 state = everything.get(snapshot.id)
                 silent = provider_poll.first_sight_silent(snapshot, baseline, quiet_before)
-                reads = _reads(snapshot, state, now, thresholds, baseline=silent)
+                reads = job_reads(snapshot, state, now, thresholds, baseline=silent)
                 if reads.any:
                     tg.start_soon(self._read_job, client, snapshot, state, reads, fetched)
                 else:
@@ -426,40 +427,6 @@ def _metrics_missing(state: JobState, now: datetime) -> JobState:
         log.info("metrics_unavailable", provider=state.provider, job=state.job_id)
     retry_at = now + plan.loss_backoff(state.losses_missing)
     return replace(state, losses_missing=state.losses_missing + 1, losses_retry_at=retry_at)
-
-
-@dataclass(frozen=True, slots=True)
-class Reads:
-    """What one poll reads of one listed job beyond its list entry."""
-
-    log: bool
-    losses: bool
-    retrieve: bool
-
-    @property
-    def any(self) -> bool:
-        return self.log or self.losses or self.retrieve
-
-
-def _reads(
-    snapshot: JobSnapshot,
-    state: JobState | None,
-    now: datetime,
-    thresholds: Thresholds,
-    *,
-    baseline: bool,
-) -> Reads:
-    """The plan's verdicts for one job. Where a retrieve carries the log, a due log read is
-    made as a retrieve: the same one request also brings what the list lacks."""
-    traits = snapshot.traits
-    log_due = not snapshot.events and bool(
-        plan.log_reason(snapshot, state, now, thresholds, baseline=baseline)
-    )
-    stall_due = diff.queue_alert_due(state, snapshot, now, thresholds)
-    retrieve = plan.retrieve_reason(snapshot, state, now, stall_alert_due=stall_due) is not None
-    if log_due and traits.retrieve_has_log and traits.list_lacks_progress:
-        retrieve = True
-    return Reads(log=log_due, losses=plan.losses_due(snapshot, state, now), retrieve=retrieve)
 
 
 async def _retrying(fetch: Callable[[], Awaitable[T]]) -> T:

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from monitor.core import causes, conditions
+from monitor.core import causes, conditions, estimates
 from monitor.core.alerts import (
     CAUSE_PHRASES,
     HINTS,
@@ -83,7 +83,7 @@ def diff(
     state, event_alerts = _absorb_events(state, fresh, snapshot)
     readings = [*losses, *(e.loss for e in fresh if e.loss is not None)]
     state, loss_alerts = _absorb_losses(state, readings, now, thresholds)
-    state = _estimate(state, snapshot)
+    state = estimates.estimate_in_force(state, snapshot)
     state, fact_alerts = _status_facts(state, snapshot, now)
     alerts = [*fact_alerts, *event_alerts, *loss_alerts]
     state, condition_alerts = _conditions(state, now, thresholds)
@@ -181,11 +181,11 @@ def _absorb_events(
             state, raised = _raise_refund(state, event)
             alerts += raised
         if event.kind is EventKind.EPOCH:
-            state = _first_epoch_estimate(state, event, snapshot)
+            state = estimates.first_epoch_estimate(state, event, snapshot)
         if event.kind is EventKind.TRAINING and state.training_started_at is None:
             state = replace(state, training_started_at=event.created_at)
         if event.kind is EventKind.EARLY_STOPPED:
-            state = replace(state, early_stop=_early_stop_text(event.data))
+            state = replace(state, early_stop=estimates.early_stop_text(event.data))
         if event.level is Level.ERROR and event.message:
             state = replace(state, error_detail=event.message)
     return state, alerts
@@ -208,43 +208,6 @@ def _remember_event(state: JobState, event: JobEvent, signals: frozenset[str]) -
         recent_events=(*state.recent_events, line[:300])[-RECENT_EVENTS:],
         last_progress_at=max(filter(None, (state.last_progress_at, event.created_at))),
     )
-
-
-def _first_epoch_estimate(state: JobState, event: JobEvent, snapshot: JobSnapshot) -> JobState:
-    """The fallback estimate (DESIGN section 3): first-epoch duration × number of epochs,
-    from the line that started training to the first epoch's line. Kept apart from the
-    provider's estimate, so a provider estimate that goes away leaves this one standing."""
-    if state.epoch_eta is not None or state.training_started_at is None:
-        return state
-    n_epochs = snapshot.n_epochs or state.n_epochs
-    if not n_epochs:
-        return state
-    first_epoch = event.created_at - state.training_started_at
-    return replace(state, epoch_eta=state.training_started_at + first_epoch * n_epochs)
-
-
-def _estimate(state: JobState, snapshot: JobSnapshot) -> JobState:
-    """The estimate in force: the provider's while it gives one, else the first-epoch one.
-
-    The provider's estimate arrives already anchored (Together: the training stage's
-    `started_at + seconds_remaining`, so it stays put from poll to poll; OpenAI:
-    `estimated_finish`, none when null or <= 0). It is read only in the training phase:
-    an estimate given while queued says nothing about training, and one left over from
-    training says nothing about the stages that package the model after it.
-    """
-    if snapshot.phase is not Phase.TRAINING:
-        return replace(state, eta=None)
-    return replace(state, eta=snapshot.estimated_finish or state.epoch_eta)
-
-
-def _early_stop_text(data: Mapping[str, float | int | str | None]) -> str:
-    """`at step N (best metric X)` from an early-stopping line or job fields."""
-    step = data.get("early_stopping_best_step") or data.get("step")
-    metric = data.get("early_stopping_best_metric_value", data.get("early_stopping_best_metric"))
-    text = f"at step {step}" if step is not None else "before its last step"
-    if isinstance(metric, int | float):
-        text += f" (best metric {metric:.4g})"
-    return text
 
 
 def _absorb_losses(
@@ -345,7 +308,7 @@ def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> J
         if snapshot.status.waiting
         else None,
         price_usd=snapshot.price_usd if snapshot.price_usd is not None else state.price_usd,
-        early_stop=_snapshot_early_stop(snapshot) or state.early_stop,
+        early_stop=estimates.snapshot_early_stop(snapshot) or state.early_stop,
         last_progress_at=now if progressed else state.last_progress_at,
         error_detail=_error_text(snapshot) or state.error_detail,
         observed_at=now,
@@ -354,17 +317,6 @@ def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> J
 
 def _known(value: int | None, before: int | None) -> int | None:
     return value if value is not None else before
-
-
-def _snapshot_early_stop(snapshot: JobSnapshot) -> str | None:
-    if not snapshot.early_stopped:
-        return None
-    return _early_stop_text(
-        {
-            "early_stopping_best_step": snapshot.early_stop_step,
-            "early_stopping_best_metric": snapshot.early_stop_metric,
-        }
-    )
 
 
 def _error_text(snapshot: JobSnapshot) -> str | None:

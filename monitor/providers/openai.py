@@ -21,8 +21,6 @@ as the last page). One unreadable job in a page makes the whole list a
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -48,7 +46,6 @@ from monitor.providers._fields import (
     MAX_EPOCHS,
     JsonObject,
     Where,
-    any_float,
     as_object,
     envelope_items,
     opt_bool,
@@ -62,6 +59,7 @@ from monitor.providers._fields import (
     word_in,
 )
 from monitor.providers.base import ProviderHttp, ResponseCounter, job_path
+from monitor.providers.openai_words import PHASES, loss_point, message_kind
 
 # --- traits and tables ------------------------------------------------------------------
 
@@ -96,30 +94,6 @@ LEVELS: Mapping[str, Level] = {
     "error": Level.ERROR,
 }
 
-PHASES: Mapping[str, Phase] = {
-    "validating_files": Phase.WAITING,
-    "created": Phase.WAITING,
-    "queued": Phase.WAITING,
-    "running": Phase.TRAINING,
-    "succeeded": Phase.ENDED,
-    "failed": Phase.ENDED,
-    "cancelled": Phase.ENDED,
-}
-
-# Message lines by their documented wording (provider-apis.md 2.5), first match wins.
-MESSAGE_KINDS: tuple[tuple[re.Pattern[str], EventKind], ...] = (
-    (re.compile(r"^created fine-tuning job", re.I), EventKind.CREATED),
-    (re.compile(r"validat", re.I), EventKind.SETUP),
-    (re.compile(r"\b(fine-tuning job|job|training) started\b", re.I), EventKind.STARTED),
-    (re.compile(r"^checkpoint created", re.I), EventKind.CHECKPOINT),
-    (re.compile(r"^new fine-tuned model created", re.I), EventKind.FINISHING),
-    (re.compile(r"successfully completed", re.I), EventKind.FINISHED),
-    (re.compile(r"\bfailed\b", re.I), EventKind.ERROR),
-    (re.compile(r"cancel", re.I), EventKind.STOPPED),
-    (re.compile(r"\bpaused\b", re.I), EventKind.PAUSED),
-    (re.compile(r"\bresumed\b", re.I), EventKind.RESUMED),
-)
-
 PAGE_SIZE = 100
 MAX_PAGES = 1000  # 100,000 items: a server that never says has_more=false cannot spin us
 JOBS = "fine_tuning/jobs"
@@ -137,22 +111,6 @@ def estimated_finish(value: object) -> datetime | None:
     """`estimated_finish` as a time; null and any value <= 0 mean no estimate."""
     when = unix_time(value)
     return when if when is not None and when > EPOCH else None
-
-
-def message_kind(type_: str, message: str) -> EventKind:
-    if type_ == "metrics":
-        return EventKind.METRICS
-    return next(
-        (kind for pattern, kind in MESSAGE_KINDS if pattern.search(message)), EventKind.MESSAGE
-    )
-
-
-def loss_point(data: Mapping[str, object], at: datetime) -> LossPoint | None:
-    """A `metrics` line's training loss at its step (NaN and infinity kept)."""
-    step, loss = any_float(data.get("step")), any_float(data.get("train_loss"))
-    if step is None or loss is None or not math.isfinite(step):
-        return None
-    return LossPoint(step=int(step), loss=loss, at=at)
 
 
 def parse_level(raw: object) -> Level:

@@ -64,7 +64,7 @@ from monitor.providers._fields import (
 from monitor.providers._stream import NotPlain, each_item
 from monitor.providers.base import ProviderHttp, ResponseCounter, decode_json, job_path
 from monitor.providers.together_metrics import MetricRow, loss_points, parse_metrics
-from monitor.providers.together_restart import named_job, restart_kind
+from monitor.providers.together_words import event_kind, named_job, parse_phase
 
 # --- traits and tables ------------------------------------------------------------------
 
@@ -109,54 +109,14 @@ LEVELS: Mapping[str, Level] = {
     "legacy_ierror": Level.ERROR,
 }
 
-PHASES: Mapping[str, Phase] = {
-    "pending": Phase.WAITING,
-    "queued": Phase.WAITING,
-    "running": Phase.TRAINING,
-    "compressing": Phase.FINISHING,
-    "uploading": Phase.FINISHING,
-    "completed": Phase.ENDED,
-    "error": Phase.ENDED,
-    "user_error": Phase.ENDED,
-    "cancelled": Phase.ENDED,
-}
-
 # The worker's UPPERCASE spelling differs from the spec's lowercase one in one word order.
 TYPE_ALIASES: Mapping[str, str] = {"compressing_model": "model_compressing"}
 
-_SETUP = ("model_downloading", "model_download_complete", "training_data_downloading",
-          "training_data_download_complete", "validation_data_downloading",
-          "validation_data_download_complete")  # fmt: skip
-_FINISHING = ("model_compressing", "model_compression_complete", "model_uploading",
-              "model_upload_complete", "model_uploading_to_hf",
-              "model_upload_to_hf_complete")  # fmt: skip
-KINDS: Mapping[str, EventKind] = {
-    "job_pending": EventKind.CREATED,
-    "job_start": EventKind.STARTED,
-    **dict.fromkeys(_SETUP, EventKind.SETUP),
-    "wandb_init": EventKind.WANDB,
-    "training_start": EventKind.TRAINING,
-    "epoch_complete": EventKind.EPOCH,
-    "eval_complete": EventKind.EVAL,
-    "checkpoint_save": EventKind.CHECKPOINT,
-    "training_complete": EventKind.TRAINED,
-    **dict.fromkeys(_FINISHING, EventKind.FINISHING),
-    "job_complete": EventKind.FINISHED,
-    "early_stopped": EventKind.EARLY_STOPPED,
-    "billing_limit": EventKind.BILLING,
-    "job_error": EventKind.ERROR,
-    "job_user_error": EventKind.DATA_ERROR,
-    "cancel_requested": EventKind.STOPPED,
-    "job_stopped": EventKind.STOPPED,
-    "job_restarted": EventKind.RESTARTED,
-    "refund": EventKind.REFUNDED,
-    "warning": EventKind.WARNING,
-}
-
 EVENT_INT_FIELDS = ("step", "total_steps", "token_count", "param_count", "training_offset")
 EVENT_STR_FIELDS = ("checkpoint_path", "model_path", "wandb_url")
-EVENT_FLOAT_FIELDS = ("early_stopping_best_metric_value",)
-EVENT_STEP_FIELDS = ("early_stopping_best_step",)
+# Early-stopping fields, under the normalized names the core reads.
+EVENT_FLOAT_FIELDS = {"early_stopping_best_metric_value": "best_metric"}
+EVENT_STEP_FIELDS = {"early_stopping_best_step": "best_step"}
 
 NANODOLLARS_PER_USD = 1_000_000_000
 MAX_ESTIMATE = 10 * 365 * 86_400.0  # seconds; a longer estimate is no estimate
@@ -164,16 +124,6 @@ JOBS = "fine-tunes"
 
 
 # --- parsing (pure) ----------------------------------------------------------------------
-
-
-def parse_phase(raw: str) -> Phase:
-    return PHASES.get(raw.strip().lower(), Phase.OTHER)
-
-
-def event_kind(type_: str, message: str) -> EventKind:
-    """The kind of a (lowercased) event type; an unknown type is read by its words."""
-    kind = KINDS.get(type_)
-    return kind if kind is not None else restart_kind(message)
 
 
 def parse_status(raw: str) -> Status:
@@ -204,12 +154,12 @@ def _event_data(obj: JsonObject) -> EventData:
         text = opt_str(obj, name)
         if text:
             data[name] = text
-    for name in EVENT_FLOAT_FIELDS:
+    for name, normalized in EVENT_FLOAT_FIELDS.items():
         if (value := finite_float(obj.get(name))) is not None:
-            data[name] = value
-    for name in EVENT_STEP_FIELDS:
+            data[normalized] = value
+    for name, normalized in EVENT_STEP_FIELDS.items():
         if (value := finite_float(obj.get(name))) is not None and value.is_integer():
-            data[name] = int(value)
+            data[normalized] = int(value)
     return data
 
 

@@ -21,15 +21,16 @@ from pathlib import Path
 
 from monitor.core.alerts import Cause, ConditionState, Kind, Severity
 from monitor.core.model import EventKind, Level, Phase, Status
-from monitor.providers import openai, together
+from monitor.providers import openai, openai_words, together, together_words
 
 CORE = Path(__file__).resolve().parents[2] / "monitor" / "core"
 
 
 def provider_words() -> frozenset[str]:
-    words = {*together.STATUS, *together.PHASES, *together.KINDS, *together.TYPE_ALIASES}
-    words |= {*openai.STATUS, *openai.PHASES, "validating_files", "metrics", "message"}
-    words |= {w.upper() for w in together.KINDS} | {"COMPRESSING_MODEL"}
+    tg_kinds = together_words.KINDS
+    words = {*together.STATUS, *together_words.PHASES, *tg_kinds, *together.TYPE_ALIASES}
+    words |= {*openai.STATUS, *openai_words.PHASES, "validating_files", "metrics", "message"}
+    words |= {w.upper() for w in tg_kinds} | {"COMPRESSING_MODEL"}
     own = {
         str(v) for enum in (Status, Phase, EventKind, Level, Cause, Kind, Severity) for v in enum
     }

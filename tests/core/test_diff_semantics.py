@@ -115,7 +115,7 @@ def test_early_stopping_shows_in_the_success_message() -> None:
         "early_stopped",
         "Early stopping",
         40,
-        data={"early_stopping_best_step": 200, "early_stopping_best_metric_value": 0.412},
+        data={"best_step": 200, "best_metric": 0.412},  # as the provider normalizes them
     )
     done = together("completed", output_name="acme/model-early")
     _state, alerts = diff(None, done, [START, line], at(41), TH)

@@ -209,3 +209,17 @@ async def test_a_failed_request_carries_its_request_id(
     finally:
         await client.aclose()
     assert caught.value.request_id == request_id
+
+
+def test_an_early_stopping_line_is_normalized() -> None:
+    """Together's field names stay in the provider: the core reads `best_step`/`best_metric`."""
+    raw = {
+        "created_at": STARTED,
+        "type": "EARLY_STOPPED",
+        "message": "Early stopping",
+        "early_stopping_best_step": 200.0,
+        "early_stopping_best_metric_value": 0.412,
+    }
+    event = tg.parse_event(raw, Where("tg", "ft-1"))
+    assert event.kind is EventKind.EARLY_STOPPED
+    assert (event.data["best_step"], event.data["best_metric"]) == (200, 0.412)

@@ -176,3 +176,31 @@ def test_wrong_key_is_401(sim: Simulator) -> None:
         wrong = client.get("/fine-tunes", headers={"Authorization": "Bearer sim-openai-key"})
     assert missing.status_code == wrong.status_code == 401
     assert wrong.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_started_at_is_the_current_stage_start(sim: Simulator, tg: httpx.Client) -> None:
+    """`started_at` is the start of the current stage: a queued job has one, and it moves
+    when the job starts running (the spec's words; provider-apis.md section 4, item 2)."""
+    handle = sim.add_scenario("together_success")
+    sim.advance_to(handle.at(300))
+    queued = tg.get(f"/fine-tunes/{handle.job_id}").json()
+    assert queued["status"] == "queued"
+    assert ISO_MS.match(queued["started_at"]) and queued["started_at"] > queued["created_at"]
+    sim.advance_to(handle.at(800))
+    running = tg.get(f"/fine-tunes/{handle.job_id}").json()
+    assert running["status"] == "running" and running["started_at"] > queued["started_at"]
+
+
+def test_a_log_line_need_not_move_updated_at() -> None:
+    """A switch: whether Together's `updated_at` moves with a new log line is undocumented
+    (provider-apis.md section 4, item 12), so the simulator can serve either."""
+    for moves in (True, False):
+        with Simulator(clock=ManualClock(START), together_log_moves_updated_at=moves) as sim:
+            handle = sim.add_scenario("together_queue_stuck")
+            sim.advance(3600)
+            with client_for(sim, TOGETHER_AUTH) as tg:
+                before = tg.get(f"/fine-tunes/{handle.job_id}").json()["updated_at"]
+                sim.inject_event(handle.job_id, type="WARNING", message="Queue is busy")
+                after = tg.get(f"/fine-tunes/{handle.job_id}").json()
+            assert after["events"][-1]["message"] == "Queue is busy"
+            assert (after["updated_at"] != before) is moves
