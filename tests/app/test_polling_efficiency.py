@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from monitor.app import wiring
 from monitor.app.wiring import Runtime
@@ -264,3 +265,36 @@ async def test_the_state_cache_matches_the_file_across_a_reopen(
             assert runtime.store.load_provider(name) == reopened.load_provider(name)
     finally:
         reopened.close()
+
+
+async def test_a_metrics_404_backs_off_for_that_job_and_is_logged_once(
+    sim: Simulator, runtime: Runtime
+) -> None:
+    """A job whose `/metrics` answers 404 is not asked again every cycle (5 minutes, then
+    doubling), its status and log still count, and the log says so once."""
+    sim.add_scenario("together_no_metrics", at=-800)  # running, training
+    metrics: list[int] = []
+    with capture_logs() as logs:
+        for _ in range(12):  # 12 minutes
+            metrics.append((await cycle(runtime, sim)).get(TG_METRICS, 0))
+            sim.advance(60)
+    assert sum(metrics) == 2 and metrics[0] == 1  # the first read, one retry after 5 min
+    assert [e["event"] for e in logs].count("metrics_unavailable") == 1
+
+
+async def test_a_failed_read_is_logged_with_the_providers_request_id(
+    sim: Simulator, runtime: Runtime
+) -> None:
+    """What support asks for: the failed answer's `x-request-id` (OpenAI) or `cf-ray`
+    (Together) is in the `job_read_failed` line."""
+    sim.add_scenario("openai_success", at=-900)
+    sim.add_scenario("together_success", at=-900)
+    await cycle(runtime, sim)
+    sim.advance(600)
+    sim.faults.fail(500, path="*/events", provider="openai")
+    sim.faults.fail(500, path="*/fine-tunes/ft-*", provider="together")
+    with capture_logs() as logs:
+        await cycle(runtime, sim)
+    failed = {e["provider"]: e for e in logs if e["event"] == "job_read_failed"}
+    assert failed["openai-sim"]["request_id"].startswith("req_")
+    assert failed["together-sim"]["request_id"].endswith("-SIM")  # a cf-ray
