@@ -133,3 +133,20 @@ def test_demo_shows_alerts_as_they_are_delivered() -> None:
     failed = text.index("kind=job.failed severity=failure cause=invalid_file provider=openai-sim")
     assert text[failed:].splitlines()[1].strip().startswith("↳ pushed by OpenAI's webhook")
     assert "JOBS (" in text and "OUTBOX" in text
+
+
+def test_status_shows_together_progress_the_list_lacks(tmp_path: Path) -> None:
+    """Together's job list has no epochs or steps; the retrieve brings them, so `status`
+    shows a running Together job's progress and its anchored estimate."""
+    with Simulator(clock=ManualClock(START)) as sim:
+        config = write_config(tmp_path, sim, thresholds=SLOW)
+        assert run_once(config, sim.now).returncode == 0
+        handle = sim.add_scenario("together_success", at=-(760 + 1500 + 300))  # epoch 2
+        run_once(config, sim.now)
+        sim.advance(60)
+        run_once(config, sim.now)
+        report = json.loads(
+            ftmon(["status", "--json", "-c", str(config)], ftmon_env(sim.now)).stdout
+        )
+    (row,) = [j for j in report["jobs"] if j["job"] == handle.job_id]
+    assert row["progress"].endswith("1/3") and row["eta"] != "-"
