@@ -194,9 +194,15 @@ class Simulator:
         )
 
     def add_synthetic(
-        self, provider: Provider = "together", count: int = 1000, seed: int | str | None = None
+        self,
+        provider: Provider = "together",
+        count: int = 1000,
+        seed: int | str | None = None,
+        *,
+        active: float | None = None,
     ) -> list[str]:
-        """Scale mode: `count` realistic jobs (mostly finished); returns their ids."""
+        """Scale mode: `count` realistic jobs (mostly finished; `active`: the share running
+        or queued, 0.15 by default); returns their ids."""
         if provider not in ("together", "openai"):
             raise ValueError(f"unknown provider {provider!r}")
         with self.world.lock:
@@ -206,6 +212,7 @@ class Simulator:
                 count,
                 self.seed if seed is None else seed,
                 self.clock.timestamp(),
+                active,
             )
             self.world.add(jobs)
         return [j.id for j in jobs]

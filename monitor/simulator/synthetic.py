@@ -43,27 +43,57 @@ OUTCOMES = (
 )
 
 _OUTCOME_NAMES = [name for name, _ in OUTCOMES]
-_OUTCOME_CUM = list(itertools.accumulate(weight for _, weight in OUTCOMES))
+_ACTIVE = frozenset({"running", "queued"})
+
+
+def outcome_weights(active: float | None = None) -> list[float]:
+    """Cumulative weights of `OUTCOMES`; `active` (0-1) sets the share of jobs running or
+    queued (two to one, as in the default mix), the finished outcomes scaled to the rest."""
+    if active is None:
+        return list(itertools.accumulate(float(w) for _, w in OUTCOMES))
+    if not 0.0 <= active <= 1.0:
+        raise ValueError("active must be between 0 and 1")
+    live = sum(w for name, w in OUTCOMES if name in _ACTIVE)
+    done = sum(w for name, w in OUTCOMES if name not in _ACTIVE)
+    shares = [
+        w * active / live if name in _ACTIVE else w * (1.0 - active) / done for name, w in OUTCOMES
+    ]
+    return list(itertools.accumulate(shares))
+
+
+_OUTCOME_CUM = outcome_weights()
 
 
 VARIANTS = 48  # distinct lifecycles per (provider, outcome); jobs share their steps
 
 
 def synthetic_jobs(
-    mat: Materializer, provider: Provider, count: int, seed: int | str, now: float
+    mat: Materializer,
+    provider: Provider,
+    count: int,
+    seed: int | str,
+    now: float,
+    active: float | None = None,
 ) -> list[Job]:
     rng = random.Random(f"{seed}:{provider}")
-    return [new_job(mat, provider, rng, now) for _ in range(count)]
+    weights = outcome_weights(active)
+    return [new_job(mat, provider, rng, now, weights=weights) for _ in range(count)]
 
 
 def new_job(
-    mat: Materializer, provider: Provider, rng: random.Random, now: float, *, fresh: bool = False
+    mat: Materializer,
+    provider: Provider,
+    rng: random.Random,
+    now: float,
+    *,
+    fresh: bool = False,
+    weights: list[float] = _OUTCOME_CUM,
 ) -> Job:
     """One job with a drawn outcome; `fresh`: submitted right now, queued for a while.
 
     The job plays one of a few dozen lifecycles per outcome, stretched by its own factor.
     """
-    outcome = "queued" if fresh else rng.choices(_OUTCOME_NAMES, cum_weights=_OUTCOME_CUM)[0]
+    outcome = "queued" if fresh else rng.choices(_OUTCOME_NAMES, cum_weights=weights)[0]
     steps, queue = _lifecycle(provider, outcome, rng.randrange(VARIANTS))
     scale = rng.uniform(0.7, 1.4)
     queue, length = queue * scale, max(s.at for s in steps) * scale

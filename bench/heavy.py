@@ -1,0 +1,259 @@
+"""The heavy case (issue 17): a big, busy account, measured as a user runs ftmon.
+
+Workload: `jobs` synthetic jobs (half per provider) of which about `active` are queued or
+running, the simulator's clock following the wall clock, 50 ms per request, and
+`sim.churn(churn)` every `churn_every` seconds (that share of the unfinished jobs takes
+its next scripted step, and a few jobs are submitted). The simulator runs in this
+process; ftmon runs as its own process, so only ftmon's work is measured:
+
+- the daemon: `ftmon run` with `poll_interval` for `seconds`. Each provider's
+  `poll_completed` log line marks a poll; a cycle is one poll of each provider. CPU
+  (user + system, from /proc) and the simulator's request count are read at every poll,
+  so a cycle's figures are the differences between two cycle ends. Peak RSS is the
+  process's high-water mark (VmHWM) before it is stopped.
+- `run --once`: a new process each time, `once_every` seconds apart (the churn keeps
+  running); CPU and peak RSS from the child's rusage, requests from the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import IO
+
+from bench.latency import CONFIG, Receiver
+from monitor.simulator import RealClock, Simulator
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Workload:
+    jobs: int = 10_000
+    active: float = 0.275
+    latency: float = 0.05
+    churn: float = 0.05
+    churn_every: float = 30.0
+    interval: float = 30.0
+    seconds: float = 240.0
+    once_runs: int = 5
+    once_every: float = 30.0
+    seed: int = 1
+
+    def describe(self) -> str:
+        return (
+            f"{self.jobs:,} jobs, ~{self.active:.1%} queued or running, {self.latency * 1000:.0f} ms "
+            f"per request, {self.churn:.0%} of the unfinished jobs moving every "
+            f"{self.churn_every:.0f} s, the clock following the wall clock"
+        )
+
+
+@dataclass
+class Cycle:
+    cpu: float
+    requests: int
+    wall: float
+
+
+@dataclass
+class Process:
+    """One measured process: its cycles (the first is the first poll) and its peak RSS."""
+
+    cycles: list[Cycle] = field(default_factory=list)
+    peak_rss_mib: float = 0.0
+    active_jobs: int = 0
+
+    def steady(self, name: str) -> float:
+        return median(getattr(c, name) for c in self.cycles[1:])
+
+    def worst(self, name: str) -> float:
+        return max(getattr(c, name) for c in self.cycles[1:])
+
+
+class Churner(threading.Thread):
+    """Moves the account on every `every` seconds until stopped."""
+
+    def __init__(self, sim: Simulator, fraction: float, every: float) -> None:
+        super().__init__(daemon=True)
+        self.sim, self.fraction, self.every = sim, fraction, every
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(self.every):
+            self.sim.churn(self.fraction)
+
+
+def open_sim(load: Workload) -> Simulator:
+    sim = Simulator(clock=RealClock(), latency=load.latency, seed=load.seed).start()
+    half = load.jobs // 2
+    sim.add_synthetic("together", half, seed=load.seed, active=load.active)
+    sim.add_synthetic("openai", load.jobs - half, seed=load.seed, active=load.active)
+    return sim
+
+
+def active_jobs(sim: Simulator) -> int:
+    return sum(1 for j in sim.jobs() if j["status"] in ("pending", "queued", "running",
+                                                        "validating_files", "uploading"))  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def write_config(tmp: Path, sim: Simulator, receiver: Receiver, interval: float) -> Path:
+    config = tmp / "ftmon.toml"
+    text = CONFIG.format(
+        state=tmp / "state.db", interval=interval, url=sim.base_url, port=receiver.port
+    )
+    config.write_text(text)
+    return config
+
+
+def run_daemon(load: Workload, env: dict[str, str] | None = None) -> Process:
+    """`ftmon run` on the workload for `load.seconds` after its first poll."""
+    receiver = Receiver()
+    with tempfile.TemporaryDirectory(prefix="ftmon-heavy-") as tmp, open_sim(load) as sim:
+        config = write_config(Path(tmp), sim, receiver, load.interval)
+        churner = Churner(sim, load.churn, load.churn_every)
+        out = Process(active_jobs=active_jobs(sim))
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert daemon.stderr is not None
+            churner.start()
+            out.cycles = _cycles(daemon, daemon.stderr, sim, load.seconds)
+            out.peak_rss_mib = peak_rss_mib(daemon.pid)
+        finally:
+            churner.halt.set()
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=120)
+            receiver.close()
+    return out
+
+
+def _cycles(daemon: subprocess.Popen[str], lines: IO[str], sim: Simulator, seconds: float) -> list[Cycle]:
+    """Read the daemon's log until `seconds` after its first full cycle; a cycle ends when
+    every provider has completed one more poll."""
+    polls: dict[str, int] = {}
+    marks = [(0.0, 0, time.monotonic())]
+    stop_at = float("inf")
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") not in ("poll_completed", "poll_failed"):
+            continue
+        polls[event["provider"]] = polls.get(event["provider"], 0) + 1
+        if len(polls) == 2 and min(polls.values()) == len(marks):
+            total = sim.stats()["total_requests"]
+            marks.append((cpu_seconds(daemon.pid), total, time.monotonic()))
+            if len(marks) == 2:
+                stop_at = time.monotonic() + seconds
+        if time.monotonic() >= stop_at:
+            break
+    return [
+        Cycle(cpu=b[0] - a[0], requests=b[1] - a[1], wall=b[2] - a[2])
+        for a, b in zip(marks, marks[1:], strict=False)
+    ]
+
+
+def run_once(load: Workload, env: dict[str, str] | None = None) -> Process:
+    """`ftmon run --once` as a new process, `once_runs + 1` times (the first from empty)."""
+    receiver = Receiver()
+    out = Process()
+    with tempfile.TemporaryDirectory(prefix="ftmon-heavy-") as tmp, open_sim(load) as sim:
+        config = write_config(Path(tmp), sim, receiver, load.interval)
+        churner = Churner(sim, load.churn, load.churn_every)
+        out.active_jobs = active_jobs(sim)
+        churner.start()
+        try:
+            for run in range(load.once_runs + 1):
+                if run:
+                    time.sleep(load.once_every)
+                before = sim.stats()["total_requests"]
+                cycle, rss = _one_process(config, env)
+                cycle.requests = sim.stats()["total_requests"] - before
+                out.cycles.append(cycle)
+                out.peak_rss_mib = max(out.peak_rss_mib, rss)
+        finally:
+            churner.halt.set()
+            receiver.close()
+    return out
+
+
+def _one_process(config: Path, env: dict[str, str] | None) -> tuple[Cycle, float]:
+    started = time.monotonic()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--once", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert child.stderr is not None
+    tail = child.stderr.read()[-1500:]
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode not in (0, 1, 2):
+        raise RuntimeError(f"run --once exited {child.returncode}: {tail!r}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return Cycle(cpu=cpu, requests=0, wall=time.monotonic() - started), usage.ru_maxrss / 1024
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def summary(run: Process) -> dict[str, float]:
+    return {
+        "active_jobs": run.active_jobs,
+        "peak_rss_mib": round(run.peak_rss_mib, 1),
+        "first_cpu": round(run.cycles[0].cpu, 2),
+        "first_requests": run.cycles[0].requests,
+        "steady_cpu": round(run.steady("cpu"), 3),
+        "worst_cpu": round(run.worst("cpu"), 3),
+        "steady_requests": run.steady("requests"),
+        "steady_cycles": len(run.cycles) - 1,
+    }
+
+
+def main() -> None:
+    """`python -m bench.heavy daemon|once [SECONDS|RUNS] [JOBS]`: one measurement, as JSON."""
+    kind = sys.argv[1]
+    load = Workload()
+    if len(sys.argv) > 2:
+        count = int(sys.argv[2])
+        load = Workload(seconds=count) if kind == "daemon" else Workload(once_runs=count)
+    if len(sys.argv) > 3:
+        load = Workload(**{**load.__dict__, "jobs": int(sys.argv[3])})
+    before = load_average()
+    run = run_daemon(load) if kind == "daemon" else run_once(load)
+    figures = summary(run) | {"load_before": before, "load_after": load_average()}
+    figures["cycles"] = [(round(c.cpu, 2), c.requests, round(c.wall, 1)) for c in run.cycles]
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
