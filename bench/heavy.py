@@ -17,6 +17,7 @@ process; ftmon runs as its own process, so only ftmon's work is measured:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -34,6 +35,7 @@ from bench.latency import CONFIG, Receiver
 from monitor.simulator import RealClock, Simulator
 
 TICK = os.sysconf("SC_CLK_TCK")
+OPEN = frozenset({"pending", "queued", "running", "validating_files", "uploading"})
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,9 @@ class Workload:
 
     def describe(self) -> str:
         return (
-            f"{self.jobs:,} jobs, ~{self.active:.1%} queued or running, {self.latency * 1000:.0f} ms "
-            f"per request, {self.churn:.0%} of the unfinished jobs moving every "
-            f"{self.churn_every:.0f} s, the clock following the wall clock"
+            f"{self.jobs:,} jobs, ~{self.active:.1%} queued or running, "
+            f"{self.latency * 1000:.0f} ms per request, {self.churn:.0%} of the unfinished "
+            f"jobs moving every {self.churn_every:.0f} s, the clock following the wall clock"
         )
 
 
@@ -101,8 +103,7 @@ def open_sim(load: Workload) -> Simulator:
 
 
 def active_jobs(sim: Simulator) -> int:
-    return sum(1 for j in sim.jobs() if j["status"] in ("pending", "queued", "running",
-                                                        "validating_files", "uploading"))  # fmt: skip
+    return sum(1 for j in sim.jobs() if j["status"] in OPEN)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -153,7 +154,9 @@ def run_daemon(load: Workload, env: dict[str, str] | None = None) -> Process:
     return out
 
 
-def _cycles(daemon: subprocess.Popen[str], lines: IO[str], sim: Simulator, seconds: float) -> list[Cycle]:
+def _cycles(
+    daemon: subprocess.Popen[str], lines: IO[str], sim: Simulator, seconds: float
+) -> list[Cycle]:
     """Read the daemon's log until `seconds` after its first full cycle; a cycle ends when
     every provider has completed one more poll."""
     polls: dict[str, int] = {}
@@ -176,7 +179,7 @@ def _cycles(daemon: subprocess.Popen[str], lines: IO[str], sim: Simulator, secon
             break
     return [
         Cycle(cpu=b[0] - a[0], requests=b[1] - a[1], wall=b[2] - a[2])
-        for a, b in zip(marks, marks[1:], strict=False)
+        for a, b in itertools.pairwise(marks)
     ]
 
 

@@ -89,6 +89,7 @@ class Fetched:
     losses_read: set[str] = field(default_factory=set)
     losses_missing: set[str] = field(default_factory=set)  # metrics answered 404
     progress_read: set[str] = field(default_factory=set)  # retrieved for what lists lack
+    revived: dict[str, JobState] = field(default_factory=dict)  # settled jobs read whole again
     skipped: int = 0  # jobs left as they were after a failed read
     unreadable: int = 0  # jobs left as they were because their diff raised
 
@@ -145,11 +146,10 @@ class PollService:
                 name,
                 lambda: self._fetch(
                     provider,
-                    view.states,
+                    view,
                     now,
                     first=first,
                     baseline=baseline,
-                    forgotten=view.pruned_before,
                     focus=focus,
                     narrow=narrow and not first,
                     quiet_before=quiet_before,
@@ -158,9 +158,10 @@ class PollService:
             )
         except ProviderError as exc:
             return self._commit_failure(name, view.health, exc, now, bound)
+        known = {**view.states, **fetched.revived}
         states, alerts, fetched.unreadable = diff_isolated(
             name,
-            view.states,
+            known,
             fetched.polled,
             now,
             self.config.thresholds,
@@ -172,14 +173,14 @@ class PollService:
             gone, gone_alerts = diff.vanished(view.states[job_id], now, self.config.thresholds)
             states.append(gone)
             alerts += gone_alerts
-        changed = _settle(view.states, states, fetched, now)
+        changed = _settle(known, states, fetched, now)
         health, health_alerts = provider_poll.poll_succeeded(
             view.health, name, now, self.config.thresholds
         )
         health = replace(health, watch=routing.watch_mark(provider.watch))
         raised = [redacted(a) for a in [*health_alerts, *alerts]]
         enqueued = self.store.commit_poll(name, changed, health, raised, now)
-        after = {**view.states, **{s.job_id: s for s in changed}}.values()
+        after = {**known, **{s.job_id: s for s in changed}}.values()
         open_after = plan.open_jobs(_watched_states(provider, after))
         self._log_unknown(name, fetched.polled, bound)
         bound.info(
@@ -235,12 +236,11 @@ class PollService:
     async def _fetch(
         self,
         provider: ProviderConfig,
-        states: Mapping[str, JobState],
+        view: ProviderView,
         now: datetime,
         *,
         first: bool,
         baseline: bool,
-        forgotten: datetime | None = None,
         focus: frozenset[str] = frozenset(),
         narrow: bool = False,
         quiet_before: datetime | None = None,
@@ -251,40 +251,53 @@ class PollService:
         it does not take costs nothing after the list (and a tracked job it no longer
         takes is left as it is, neither read nor retrieved)."""
         client = self.clients[provider.name]
-        everything = states
-        states = {s.job_id: s for s in _watched_states(provider, states.values())}
-        deep = first or any(job not in states for job in provider.jobs)
-        since = plan.list_bound(states, now, provider.lookback, first=deep)
+        fetched = Fetched()
+        everything, settled = view.states, view.settled
+        if not provider.watch.empty:  # the filter matches on the whole state
+            fetched.revived = self.store.load_jobs(provider.name, settled)
+            everything, settled = {**everything, **fetched.revived}, {}
+        states = {s.job_id: s for s in _watched_states(provider, everything.values())}
+        deep = first or any(job not in states and job not in settled for job in provider.jobs)
+        since = plan.list_bound(
+            states, now, provider.lookback, first=deep, finished=settled.values()
+        )
         if not client.traits.list_pages:  # one request whatever the bound
             since = min(since, now - provider.lookback)
         links = {s.restarted_as for s in states.values() if s.restarted_as}
         followed = frozenset(provider.jobs) | links
         open_ids = {s.job_id for s in plan.open_jobs(states.values())}
+        tracked = everything.keys() | settled.keys() if focus else set()
         listed: dict[str, JobSnapshot] = {}
         if narrow:  # a webhook's nudge: only the jobs it named, each retrieved
-            retrieve = plan.nudged_jobs(focus, states, everything, provider.jobs, followed)
+            watched = states.keys() | settled.keys()
+            retrieve = plan.nudged_jobs(focus, watched, tracked, provider.jobs, followed)
         else:
             bound = since - JUST_BEFORE
             listed = {
                 s.id: s for s in await _retrying(lambda: client.list_jobs(created_after=bound))
             }
             retrieve = sorted(open_ids - listed.keys())
-            retrieve += plan.nudged_unknown(focus, everything, listed, provider.jobs, followed)
-        fetched = Fetched()
+            retrieve += plan.nudged_unknown(focus, tracked, listed, provider.jobs, followed)
         async with anyio.create_task_group() as tg:
             for job_id in retrieve:
                 tg.start_soon(self._retrieve, client, job_id, listed, fetched, job_id in open_ids)
-        wanted = [
+        looked = [
             s
             for s in listed.values()
-            if routing.watched(provider.watch, s, everything.get(s.id), followed)
-            and plan.worth_a_look(
+            if plan.worth_a_look(
                 s,
-                everything.get(s.id),
+                everything.get(s.id) or settled.get(s.id),
                 follow=bool(provider.jobs),
                 followed=followed,
-                forgotten_before=forgotten,
+                forgotten_before=view.pruned_before,
             )
+        ]
+        changed_again = [s.id for s in looked if s.id in settled]
+        if changed_again:  # settled jobs the provider changed: their whole state, now
+            fetched.revived = self.store.load_jobs(provider.name, changed_again)
+            everything = {**everything, **fetched.revived}
+        wanted = [
+            s for s in looked if routing.watched(provider.watch, s, everything.get(s.id), followed)
         ]
         thresholds = self.config.thresholds
         async with anyio.create_task_group() as tg:

@@ -43,8 +43,8 @@ The rules, each a request not made:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
@@ -77,20 +77,52 @@ def open_jobs(states: Iterable[JobState]) -> list[JobState]:
     return [s for s in states if not s.status.terminal and "vanished" not in s.facts]
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a poll keeps of a settled job (`settled`): enough to see that the provider
+    changed it, without its whole state (which the store reads back only then)."""
+
+    raw_status: str
+    mark: str | None
+    created_at: datetime
+
+
+def settled(state: JobState) -> Settled | None:
+    """A finished job nothing can alert about again unless the provider changes it (no open
+    condition, no restart awaited or linked): its index entry, else None."""
+    if (
+        not state.status.terminal
+        or state.conditions
+        or state.awaiting_restart_since is not None
+        or state.restarted_as is not None
+    ):
+        return None
+    return Settled(
+        raw_status=state.raw_status, mark=state.snapshot_mark, created_at=state.created_at
+    )
+
+
 def list_bound(
-    states: Mapping[str, JobState], now: datetime, lookback: timedelta, *, first: bool
+    states: Mapping[str, JobState],
+    now: datetime,
+    lookback: timedelta,
+    *,
+    first: bool,
+    finished: Iterable[Settled] = (),
 ) -> datetime:
-    """The oldest creation time this poll's job list must reach (inclusive)."""
+    """The oldest creation time this poll's job list must reach (inclusive); `finished`
+    are the settled jobs kept apart from `states`."""
     horizon = now - lookback
-    if first or not states:
+    known = [s.created_at for s in states.values()] + [s.created_at for s in finished]
+    if first or not known:
         return horizon
-    newest = max(s.created_at for s in states.values()) - LIST_SLACK
+    newest = max(known) - LIST_SLACK
     return min([newest, *(s.created_at for s in open_jobs(states.values()))])
 
 
 def worth_a_look(
     snapshot: JobSnapshot,
-    state: JobState | None,
+    state: JobState | Settled | None,
     *,
     follow: bool,
     followed: frozenset[str],
@@ -108,14 +140,18 @@ def worth_a_look(
         if forgotten_before and snapshot.created_at < forgotten_before:
             return snapshot.id in followed
         return not follow or snapshot.id in followed
-    if state.status.terminal and state.raw_status == snapshot.raw_status:
-        return state.snapshot_mark is not None and state.snapshot_mark != snapshot_mark(snapshot)
+    if isinstance(state, Settled):
+        finished, mark = True, state.mark
+    else:
+        finished, mark = state.status.terminal, state.snapshot_mark
+    if finished and state.raw_status == snapshot.raw_status:
+        return mark is not None and mark != snapshot_mark(snapshot)
     return True
 
 
 def nudged_unknown(
     nudged: Iterable[str],
-    states: Mapping[str, JobState],
+    states: Container[str],
     listed: Mapping[str, object],
     jobs: Sequence[str],
     followed: frozenset[str],
@@ -131,8 +167,8 @@ def nudged_unknown(
 
 def nudged_jobs(
     nudged: Iterable[str],
-    watched: Mapping[str, JobState],
-    states: Mapping[str, JobState],
+    watched: Container[str],
+    states: Container[str],
     jobs: Sequence[str],
     followed: frozenset[str],
 ) -> list[str]:

@@ -64,16 +64,18 @@ def diff_provider(
     changed: dict[str, JobState] = {}
     alerts: list[Alert] = []
     links = {s.restarted_as: s.restart_of or s.job_id for s in known.values() if s.restarted_as}
+    awaiting = {s.job_id: s for s in known.values() if _awaits_restart(s)}  # the few candidates
     for job in sorted(polled, key=lambda j: (j.snapshot.created_at, j.snapshot.id)):
         snapshot = job.snapshot
         previous = known.get(snapshot.id)
         restart_of = None
         if previous is None:
             restart_of = links.get(snapshot.id)
-            old = None if restart_of else _likely_predecessor(known.values(), snapshot)
+            old = None if restart_of else _likely_predecessor(awaiting.values(), snapshot)
             if old is not None:
                 old, raised = diff.link_restart(old, snapshot.id, now)
                 known[old.job_id] = changed[old.job_id] = old
+                _note_awaiting(awaiting, old)
                 alerts += [] if baseline else raised
                 restart_of = old.restart_of or old.job_id
         state, raised = diff.diff(
@@ -88,6 +90,7 @@ def diff_provider(
             losses=job.losses,
         )
         known[state.job_id] = changed[state.job_id] = state
+        _note_awaiting(awaiting, state)
         alerts += raised
         if state.restarted_as:
             links[state.restarted_as] = state.restart_of or state.job_id
@@ -99,6 +102,19 @@ def first_sight_silent(
 ) -> bool:
     """Whether a job seen for the first time is recorded without alerts."""
     return baseline or (quiet_before is not None and snapshot.created_at < quiet_before)
+
+
+def _awaits_restart(state: JobState) -> bool:
+    return state.awaiting_restart_since is not None and state.restarted_as is None
+
+
+def _note_awaiting(awaiting: dict[str, JobState], state: JobState) -> None:
+    """Keep the restart candidates current, so a new job is compared with the few jobs
+    awaiting a restart rather than with every job of the account."""
+    if _awaits_restart(state):
+        awaiting[state.job_id] = state
+    else:
+        awaiting.pop(state.job_id, None)
 
 
 def _likely_predecessor(states: Iterable[JobState], new: JobSnapshot) -> JobState | None:

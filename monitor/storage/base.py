@@ -20,6 +20,7 @@ from monitor.core.alerts import Alert
 from monitor.core.deliveries import Delivery
 from monitor.core.deliveries import DeliveryStatus as Status
 from monitor.core.model import JobState, ProviderHealth
+from monitor.core.plan import Settled
 from monitor.core.settings import RouteConfig
 
 
@@ -56,11 +57,14 @@ class OutboxSummary:
 
 @dataclass(frozen=True, slots=True)
 class ProviderView:
-    """What the store knows about one provider before a poll."""
+    """What the store knows about one provider before a poll: the whole state of every job
+    that can still change, and only an index entry for each settled one (`plan.settled`),
+    whose whole state `Store.load_jobs` reads when the provider changes it again."""
 
     states: dict[str, JobState]
     health: ProviderHealth
     pruned_before: datetime | None = None  # finished jobs created before this are forgotten
+    settled: Mapping[str, Settled] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,6 +158,10 @@ class Store(Protocol):
         ...
 
     def load_provider(self, provider: str) -> ProviderView: ...
+    def load_jobs(self, provider: str, job_ids: Iterable[str]) -> dict[str, JobState]:
+        """The whole stored states of these jobs, settled or not (not cached)."""
+        ...
+
     def commit_poll(
         self,
         provider: str,

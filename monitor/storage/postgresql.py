@@ -110,6 +110,16 @@ class PgStore:
         health = ProviderHealth.from_json(row[0]) if row else ProviderHealth()
         return ProviderView(states=states, health=health, pruned_before=cutoff)
 
+    def load_jobs(self, provider: str, job_ids: Iterable[str]) -> dict[str, JobState]:
+        """The whole states of these jobs (this store keeps no settled index: its views
+        hold every state, so a poll asks only when a watch filter wants them all)."""
+        with reading(self.pool) as conn:
+            rows = conn.execute(
+                "SELECT state FROM jobs WHERE provider = %s AND job_id = ANY(%s)",
+                (provider, list(job_ids)),
+            ).fetchall()
+        return {s.job_id: s for s in (JobState.from_json(r[0]) for r in rows)}
+
     def all_jobs(self) -> list[JobState]:
         with reading(self.pool) as conn:
             rows = conn.execute("SELECT state FROM jobs ORDER BY provider, job_id").fetchall()

@@ -12,10 +12,11 @@ an older schema is migrated forward; a newer one is refused. A new file is creat
 (its directory 0700) before SQLite opens it. What the file forgets, and when, is
 `retention.py`.
 
-Reads are cached: a provider's job states are decoded from the file once, on its first
-`load_provider`, and the cache then follows every `commit_poll` after its COMMIT (a
-failed commit leaves it as the file is). So a poll neither re-reads nor re-decodes the
-states it did not change, and only the rows of states that changed are written. This
+Reads are cached: a provider's open job states are decoded from the file once, on its
+first `load_provider` (settled jobs only as index entries, `jobs.py`), and the cache then
+follows every `commit_poll` after its COMMIT (a failed commit leaves it as the file is).
+So a poll neither re-reads nor re-decodes the states it did not change, and only the rows
+of states that changed are written. This
 process is the only writer of job states; other processes (`ftmon status`) only read.
 """
 
@@ -29,11 +30,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from monitor.core import plan
 from monitor.core.alerts import Alert
 from monitor.core.errors import NotAStateFile, StoreError
 from monitor.core.explain import AlertRecord
 from monitor.core.model import JobState, ProviderHealth
-from monitor.storage import history, retention
+from monitor.core.plan import Settled
+from monitor.storage import history, jobs, retention
 from monitor.storage.base import Lease, ProviderView, Pruned, Replica
 from monitor.storage.outbox import SqliteOutbox
 from monitor.storage.sql import transaction, ts
@@ -110,7 +113,7 @@ _V3 = """
 ALTER TABLE deliveries ADD COLUMN route TEXT;
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, jobs.MIGRATION)
 
 Connect = Callable[[Path, float], sqlite3.Connection]
 
@@ -172,24 +175,29 @@ class SqliteStore:
     # -- reads ---------------------------------------------------------------------
 
     def load_provider(self, provider: str) -> ProviderView:
-        """The provider's job states and health as committed (a copy the caller may keep)."""
+        """The provider's job states and health as committed (a copy of the open states the
+        caller may keep; the settled index is the store's, to read only)."""
         view = self._views.get(provider)
         if view is None:
             with self._reading():
                 view = self._views[provider] = self._read_provider(provider)
         return replace(view, states=dict(view.states))
 
+    def load_jobs(self, provider: str, job_ids: Iterable[str]) -> dict[str, JobState]:
+        """The whole states of these jobs, settled or not: for a settled job the provider
+        changed again (not cached: its next commit puts it back where it belongs)."""
+        with self._reading():
+            return jobs.load(self.connection, provider, job_ids)
+
     def _read_provider(self, provider: str) -> ProviderView:
-        rows = self.connection.execute(
-            "SELECT state FROM jobs WHERE provider = ?", (provider,)
-        ).fetchall()
-        states = {s.job_id: s for s in (JobState.from_json(r[0]) for r in rows)}
+        states = jobs.read_open(self.connection, provider)
+        settled = jobs.read_settled(self.connection, provider)
         row = self.connection.execute(
             "SELECT health FROM providers WHERE provider = ?", (provider,)
         ).fetchone()
         health = ProviderHealth.from_json(row[0]) if row else ProviderHealth()
         cutoff = retention.pruned_before(self.connection, provider)
-        return ProviderView(states=states, health=health, pruned_before=cutoff)
+        return ProviderView(states=states, health=health, pruned_before=cutoff, settled=settled)
 
     def all_jobs(self) -> list[JobState]:
         with self._reading():
@@ -227,6 +235,7 @@ class SqliteStore:
             if view is not None and ids:
                 for job_id in ids:
                     view.states.pop(job_id, None)
+                    _settled_index(view).pop(job_id, None)
                 cutoff = retention.pruned_before(self.connection, provider)
                 self._views[provider] = replace(view, pruned_before=cutoff)
         return pruned
@@ -249,23 +258,7 @@ class SqliteStore:
         stamp = ts(now)
         states = list(states)
         with transaction(conn, "could not record the poll"):
-            conn.executemany(
-                "INSERT INTO jobs (provider, job_id, status, terminal, changed_at, state) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, job_id) DO UPDATE SET "
-                "status = excluded.status, terminal = excluded.terminal, "
-                "changed_at = excluded.changed_at, state = excluded.state",
-                [
-                    (
-                        s.provider,
-                        s.job_id,
-                        str(s.status),
-                        int(s.status.terminal),
-                        stamp,
-                        s.to_json(),
-                    )
-                    for s in states
-                ],
-            )
+            jobs.write(conn, states, stamp)
             conn.execute(
                 "INSERT INTO providers (provider, health) VALUES (?, ?) "
                 "ON CONFLICT (provider) DO UPDATE SET health = excluded.health",
@@ -275,7 +268,7 @@ class SqliteStore:
         for state in states:
             cached = self._views.get(state.provider)
             if cached is not None:
-                cached.states[state.job_id] = state
+                _cache(cached, state)
         view = self._views.get(provider)
         if view is not None:
             self._views[provider] = replace(view, health=health)
@@ -326,6 +319,24 @@ class SqliteStore:
 
     def announce(self, note: str) -> None:
         return None
+
+
+def _settled_index(view: ProviderView) -> dict[str, Settled]:
+    """The cache's own settled index (a dict, whatever the view's type says)."""
+    index = view.settled
+    assert isinstance(index, dict)
+    return index
+
+
+def _cache(view: ProviderView, state: JobState) -> None:
+    """A committed state into the cache: whole while it can change, else its index entry."""
+    entry = plan.settled(state)
+    if entry is None:
+        view.states[state.job_id] = state
+        _settled_index(view).pop(state.job_id, None)
+    else:
+        view.states.pop(state.job_id, None)
+        _settled_index(view)[state.job_id] = entry
 
 
 def _insert_alerts(conn: sqlite3.Connection, alerts: Sequence[Alert], stamp: str) -> list[Alert]:

@@ -81,7 +81,7 @@ async def test_a_nudged_job_the_list_does_not_reach_is_fetched_and_tracked(
     assert kinds.count(Kind.SUCCEEDED) == 1  # first sight: its start is told too
     again = await runtime.service.poll(NAME, frozenset({job}))
     assert not [a for a in again.enqueued if a.job_id == job]
-    assert runtime.store.load_provider(NAME).states[job].status.terminal
+    assert runtime.store.load_jobs(NAME, [job])[job].status.terminal
 
 
 async def test_a_nudge_for_a_job_that_does_not_exist_changes_nothing(
@@ -94,7 +94,8 @@ async def test_a_nudge_for_a_job_that_does_not_exist_changes_nothing(
     assert outcome.ok
     assert sim.stats()["statuses"].get("404") == 1
     assert outcome.enqueued == []
-    assert "ftjob-nowhere" not in runtime.store.load_provider(NAME).states
+    view = runtime.store.load_provider(NAME)
+    assert "ftjob-nowhere" not in view.states and "ftjob-nowhere" not in view.settled
 
 
 async def test_a_narrow_poll_reads_only_the_nudged_job(sim: Simulator, runtime: Runtime) -> None:

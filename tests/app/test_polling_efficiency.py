@@ -242,10 +242,9 @@ async def test_unchanged_jobs_are_not_rewritten_and_finished_ones_shrink(
     before = conn.total_changes
     await cycle(runtime, sim)
     assert conn.total_changes - before == 2
-    for name in ("together-sim", "openai-sim"):
-        for state in runtime.store.load_provider(name).states.values():
-            if state.status.terminal and not state.awaiting_restart_since:
-                assert state.recent_events == () and state.seen_keys == ()
+    for state in runtime.store.all_jobs():
+        if state.status.terminal and not state.awaiting_restart_since:
+            assert state.recent_events == () and state.seen_keys == ()
 
 
 async def test_the_state_cache_matches_the_file_across_a_reopen(

@@ -139,7 +139,7 @@ def test_finished_jobs_behind_every_list_go_and_are_remembered(store: Store) -> 
     pruned = store.prune_if_due(later, LOOKBACKS)
     assert pruned is not None and pruned.jobs == 3
     view = store.load_provider("tg")
-    assert set(view.states) == {"recent-done"}
+    assert set(view.states) | set(view.settled) == {"recent-done"}
     assert view.pruned_before == later - WEEK - retention.JOBS_MARGIN
     reopened = PgStore(store.url) if isinstance(store, PgStore) else SqliteStore(store.path)
     try:
@@ -175,7 +175,7 @@ def test_a_version_1_file_is_migrated_forward_intact(tmp_path: Path) -> None:
     )
     conn.close()
     store = SqliteStore(path)
-    assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
+    assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
     assert store.load_provider("tg").states == {"ft-1": state}
     assert keys(store) == {"k"}
     assert store.prune_if_due(NOW, LOOKBACKS) is not None  # the new tables are there

@@ -33,7 +33,7 @@ def test_commit_poll_writes_state_health_and_alerts(tmp_path: Path) -> None:
     enqueued = store.commit_poll("together-prod", [state], health, alerts, at(41))
     assert [a.kind for a in enqueued] == [a.kind for a in alerts]
     view = store.load_provider("together-prod")
-    assert view.states[state.job_id] == state
+    assert store.load_jobs("together-prod", [state.job_id]) == {state.job_id: state}
     assert view.health == health
     assert [a.dedup_key for a in store.outbox_alerts()] == [a.dedup_key for a in alerts]
     store.close()
@@ -113,6 +113,6 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
     store.commit_poll("together-prod", [state], ProviderHealth(polled_once=True), alerts, at(41))
     store.close()
     again = SqliteStore(path)
-    assert again.load_provider("together-prod").states[state.job_id].facts == state.facts
+    assert again.load_jobs("together-prod", [state.job_id])[state.job_id].facts == state.facts
     assert again.connection.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     again.close()
