@@ -14,11 +14,12 @@ is a ValueError, which the store reports as an unreadable state.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta
 from enum import Enum
 from functools import cache
@@ -40,8 +41,11 @@ def loads(cls: type[T], text: str) -> T:
 
 def encode(value: object) -> object:
     """Plain JSON values for a record and everything inside it."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if value is None or type(value) in _PLAIN:
+        return value
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: encode(getattr(value, name)) for name in names}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime | time):
@@ -61,58 +65,104 @@ def encode(value: object) -> object:
 
 def decode(tp: Any, raw: object) -> Any:
     """`raw` (decoded JSON) rebuilt as the type `tp` says."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Union or origin is types.UnionType:
-        return _union(args, raw)
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _record(tp, raw)
-    if tp is datetime:
-        return datetime.fromisoformat(_expect(str, raw))
-    if tp is time:
-        return time.fromisoformat(_expect(str, raw))
-    if tp is timedelta:
-        return timedelta(seconds=_expect(int | float, raw))
-    if isinstance(tp, type) and issubclass(tp, Enum):
-        return tp(raw)
-    if tp is float:
-        return math.nan if raw is None else float(_expect(int | float | str, raw))
-    if tp in (int, str, bool):
-        return _expect(tp, raw)
-    if origin is tuple:
-        items = _expect(list, raw)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], v) for v in items)
-        return tuple(decode(a, v) for a, v in zip(args, items, strict=True))
-    if origin in (frozenset, set):
-        return frozenset(decode(args[0], v) for v in _expect(list, raw))
-    if origin in (Mapping, dict):
-        return {k: decode(args[1], v) for k, v in _expect(dict, raw).items()}
-    if tp is Any or tp is object:
-        return raw
-    raise ValueError(f"no JSON decoding for type {tp!r}")
+    return _decoder(tp)(raw)
 
 
-def _union(args: tuple[Any, ...], raw: object) -> object:
-    if raw is None and type(None) in args:
-        return None
-    for option in (a for a in args if a is not type(None)):
-        try:
-            return decode(option, raw)
-        except (TypeError, ValueError):
-            continue
-    raise ValueError(f"{raw!r} is none of {args!r}")
-
-
-def _record(cls: type, raw: object) -> object:
-    hints = _hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    given = _expect(dict, raw)
-    return cls(**{k: decode(hints[k], v) for k, v in given.items() if k in names})
+Decoder = Callable[[object], Any]
+_PLAIN = frozenset({str, int, bool})  # exactly these types (an enum of str is not plain)
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def _field_names(tp: Any) -> tuple[str, ...] | None:
+    """A record type's field names, once; None for any other type."""
+    if dataclasses.is_dataclass(tp):
+        return tuple(f.name for f in dataclasses.fields(tp))
+    return None
+
+
+@cache
+def _decoder(tp: Any) -> Decoder:
+    """The decoding of one type, worked out once: a store of thousands of states reads
+    each field's type hint once, not once per value."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return _union(args)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _record(tp)
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp
+    if tp in (int, str, bool):
+        return functools.partial(_expect, tp)
+    if origin is tuple:
+        return _tuple(args)
+    if origin in (frozenset, set):
+        item = _decoder(args[0])
+        return lambda raw: frozenset(item(v) for v in _expect(list, raw))
+    if origin in (Mapping, dict):
+        value = _decoder(args[1])
+        return lambda raw: {k: value(v) for k, v in _expect(dict, raw).items()}
+    if tp is Any or tp is object:
+        return lambda raw: raw
+    return functools.partial(_undecodable, tp)
+
+
+_SCALARS: dict[Any, Decoder] = {
+    datetime: lambda raw: datetime.fromisoformat(_expect(str, raw)),
+    time: lambda raw: time.fromisoformat(_expect(str, raw)),
+    timedelta: lambda raw: timedelta(seconds=_expect(int | float, raw)),
+    float: lambda raw: math.nan if raw is None else float(_expect(int | float | str, raw)),
+}
+
+
+def _undecodable(tp: Any, raw: object) -> Any:
+    raise ValueError(f"no JSON decoding for type {tp!r}")
+
+
+def _tuple(args: tuple[Any, ...]) -> Decoder:
+    if len(args) == 2 and args[1] is Ellipsis:
+        item = _decoder(args[0])
+        return lambda raw: tuple(item(v) for v in _expect(list, raw))
+    items = [_decoder(a) for a in args]
+    return lambda raw: tuple(d(v) for d, v in zip(items, _expect(list, raw), strict=True))
+
+
+def _union(args: tuple[Any, ...]) -> Decoder:
+    nullable = type(None) in args
+    options = [_decoder(a) for a in args if a is not type(None)]
+
+    def run(raw: object) -> object:
+        if raw is None and nullable:
+            return None
+        for option in options:
+            try:
+                return option(raw)
+            except (TypeError, ValueError):
+                continue
+        raise ValueError(f"{raw!r} is none of {args!r}")
+
+    return run
+
+
+def _record(cls: type) -> Decoder:
+    """Fields the record does not have are dropped; each field's decoder is looked up on
+    first use (a record may name itself)."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    fields: dict[str, Decoder] = {}
+
+    def field(name: str) -> Decoder:
+        found = fields.get(name)
+        if found is None:
+            found = fields[name] = _decoder(hints[name])
+        return found
+
+    def run(raw: object) -> object:
+        given = _expect(dict, raw)
+        return cls(**{k: field(k)(v) for k, v in given.items() if k in names})
+
+    return run
 
 
 def _expect(tp: Any, raw: object) -> Any:
