@@ -43,7 +43,8 @@ def encode(value: object) -> object:
     """Plain JSON values for a record and everything inside it."""
     if value is None or type(value) in _PLAIN:
         return value
-    names = _field_names(type(value))
+    kind: Any = type(value)
+    names = _field_names(kind)
     if names is not None:
         return {name: encode(getattr(value, name)) for name in names}
     if isinstance(value, Enum):
