@@ -19,9 +19,11 @@ error pass the redactor.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 import anyio
@@ -65,6 +67,7 @@ Clock = Callable[[], datetime]
 RATE_LIMIT_RETRIES = 4  # a rate-limited request is retried after the pause, this often
 MAX_RATE_WAIT = 60.0  # seconds; a provider asking for longer fails the poll with retry_after
 JUST_BEFORE = timedelta(microseconds=1)  # list bounds are exclusive; plan's are inclusive
+READ_BATCH = 200  # jobs read per batch: what bounds a poll's memory, whatever the account
 
 
 @dataclass(slots=True, kw_only=True)
@@ -80,6 +83,32 @@ class PollOutcome:
 
 
 @dataclass(slots=True)
+class Tally:
+    """What one poll did, over its batches (the `poll_completed` line)."""
+
+    jobs: int = 0
+    logs_read: int = 0
+    changed: int = 0
+    skipped: int = 0  # jobs left as they were after a failed read
+    unreadable: int = 0  # jobs left as they were because their diff raised
+
+    def add(self, fetched: Fetched, changed: int, unreadable: int) -> None:
+        self.jobs += len(fetched.polled)
+        self.logs_read += len(fetched.logs_read)
+        self.changed += changed
+        self.skipped += fetched.skipped
+        self.unreadable += unreadable
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One job worth a look this poll, and what of it must be read."""
+
+    snapshot: JobSnapshot
+    reads: Reads
+
+
+@dataclass(slots=True)
 class Fetched:
     """What a cycle read: jobs to diff, tracked jobs now gone, which logs were read."""
 
@@ -90,6 +119,7 @@ class Fetched:
     losses_missing: set[str] = field(default_factory=set)  # metrics answered 404
     progress_read: set[str] = field(default_factory=set)  # retrieved for what lists lack
     revived: dict[str, JobState] = field(default_factory=dict)  # settled jobs read whole again
+    planned: list[Planned] = field(default_factory=list)  # jobs to diff and their reads
     skipped: int = 0  # jobs left as they were after a failed read
     unreadable: int = 0  # jobs left as they were because their diff raised
 
@@ -118,12 +148,14 @@ class PollService:
         clock: Clock,
         *,
         deadline: float = POLL_DEADLINE,
+        read_batch: int = READ_BATCH,
     ) -> None:
         self.config = config
         self.store = store
         self.clients = clients
         self.clock = clock
         self.deadline = deadline  # seconds for one poll's fetch (`poll_guard`)
+        self.read_batch = read_batch
         self._unknown_logged: set[tuple[str, str]] = set()
         self._diff_failures = DiffFailures()
 
@@ -133,7 +165,11 @@ class PollService:
         """One poll of provider `name`. `focus`: job ids a webhook named, read even where
         the list does not reach (an unknown one is then tracked). `narrow`: read only those
         (retrieve and new log lines, no list), for a nudge between full polls; the diff and
-        the commit are those of any poll. The first poll of a provider is always full."""
+        the commit are those of any poll. The first poll of a provider is always full.
+
+        The jobs worth a look are read, diffed and committed in batches of at most
+        `read_batch` reads, in the diff's order, so no poll holds every job's log at once;
+        the provider's health is committed with the last batch."""
         provider = self.config.provider(name)
         now = self.clock()
         bound = log.bind(provider=name)
@@ -141,8 +177,9 @@ class PollService:
         first = not view.health.polled_once
         baseline = first and self.config.monitor.first_run is FirstRun.BASELINE
         quiet_before = routing.quiet_before(provider.watch, view.health)
+        deadline = time.monotonic() + self.deadline
         try:
-            fetched = await bounded_fetch(
+            listing = await bounded_fetch(
                 name,
                 lambda: self._fetch(
                     provider,
@@ -158,45 +195,29 @@ class PollService:
             )
         except ProviderError as exc:
             return self._commit_failure(name, view.health, exc, now, bound)
-        known = {**view.states, **fetched.revived}
-        states, alerts, fetched.unreadable = diff_isolated(
-            name,
-            known,
-            fetched.polled,
-            now,
-            self.config.thresholds,
-            self._diff_failures,
-            baseline=baseline,
-            quiet_before=quiet_before,
-        )
-        for job_id in fetched.vanished:
-            gone, gone_alerts = diff.vanished(view.states[job_id], now, self.config.thresholds)
-            states.append(gone)
-            alerts += gone_alerts
-        changed = _settle(known, states, fetched, now)
-        health, health_alerts = provider_poll.poll_succeeded(
-            view.health, name, now, self.config.thresholds
-        )
-        health = replace(health, watch=routing.watch_mark(provider.watch))
-        raised = [redacted(a) for a in [*health_alerts, *alerts]]
-        enqueued = self.store.commit_poll(name, changed, health, raised, now)
-        after = {**known, **{s.job_id: s for s in changed}}.values()
-        open_after = plan.open_jobs(_watched_states(provider, after))
-        self._log_unknown(name, fetched.polled, bound)
-        bound.info(
-            "poll_completed",
-            jobs=len(fetched.polled),
-            logs_read=len(fetched.logs_read),
-            changed=len(changed),
-            skipped=fetched.skipped,
-            unreadable=fetched.unreadable,
-            alerts=len(enqueued),
-            baseline=baseline,
-        )
+        known = {**view.states, **listing.revived}
+        batches = plan.batches(listing.planned, lambda job: job.reads.any, self.read_batch)
+        tally, enqueued = Tally(), list[Alert]()
+        for index, batch in enumerate(batches):
+            try:
+                fetched = await bounded_fetch(
+                    name,
+                    partial(self._read_batch, self.clients[name], batch, known),
+                    max(deadline - time.monotonic(), 0.0),
+                )
+            except ProviderError as exc:  # the batches before this one stand, committed
+                return self._commit_failure(name, view.health, exc, now, bound)
+            final = listing if index == len(batches) - 1 else None
+            enqueued += self._commit_batch(
+                provider, view, known, fetched, final, now, tally,
+                baseline=baseline, quiet_before=quiet_before,
+            )  # fmt: skip
+        open_after = plan.open_jobs(_watched_states(provider, known.values()))
+        bound.info("poll_completed", **asdict(tally), alerts=len(enqueued), baseline=baseline)
         return PollOutcome(
             provider=name,
             ok=True,
-            jobs_seen=len(fetched.polled),
+            jobs_seen=tally.jobs,
             enqueued=enqueued,
             running=any(s.status is Status.RUNNING for s in open_after),
             waiting=any(s.status.waiting for s in open_after),
@@ -210,6 +231,48 @@ class PollService:
         error = ProviderUnavailable(name, f"internal error while polling ({type(exc).__name__})")
         health = self.store.load_provider(name).health
         return self._commit_failure(name, health, error, self.clock(), log.bind(provider=name))
+
+    def _commit_batch(
+        self,
+        provider: ProviderConfig,
+        view: ProviderView,
+        known: dict[str, JobState],
+        fetched: Fetched,
+        final: Fetched | None,
+        now: datetime,
+        tally: Tally,
+        *,
+        baseline: bool,
+        quiet_before: datetime | None,
+    ) -> list[Alert]:
+        """Diff one batch against `known` and commit it; `final` (the listing, with the
+        batch that ends the poll) adds the vanished jobs and the provider's new health.
+        `known` then holds the committed states of the jobs that can still change."""
+        name, thresholds = provider.name, self.config.thresholds
+        states, alerts, unreadable = diff_isolated(
+            name, known, fetched.polled, now, thresholds, self._diff_failures,
+            baseline=baseline, quiet_before=quiet_before,
+        )  # fmt: skip
+        health = view.health
+        if final is not None:
+            for job_id in final.vanished:
+                gone, gone_alerts = diff.vanished(known[job_id], now, thresholds)
+                states.append(gone)
+                alerts += gone_alerts
+            health, health_alerts = provider_poll.poll_succeeded(health, name, now, thresholds)
+            health = replace(health, watch=routing.watch_mark(provider.watch))
+            alerts = [*health_alerts, *alerts]
+            tally.skipped += final.skipped
+        changed = _settle(known, states, fetched, now)
+        enqueued = self.store.commit_poll(name, changed, health, [redacted(a) for a in alerts], now)
+        for state in changed:
+            if plan.settled(state) is None:
+                known[state.job_id] = state
+            else:  # the store keeps its index entry; this poll needs it no more
+                known.pop(state.job_id, None)
+        self._log_unknown(name, fetched.polled, log.bind(provider=name))
+        tally.add(fetched, len(changed), unreadable)
+        return enqueued
 
     def _commit_failure(
         self, name: str, health: ProviderHealth, exc: ProviderError, now: datetime, bound: Logger
@@ -245,7 +308,8 @@ class PollService:
         narrow: bool = False,
         quiet_before: datetime | None = None,
     ) -> Fetched:
-        """Snapshots and new events for every job worth a look, and tracked jobs now gone.
+        """Every job worth a look, with the reads it needs (`planned`, in the diff's order),
+        and tracked jobs now gone.
 
         Only watched jobs are worth a look: the watch filter applies to the list, so a job
         it does not take costs nothing after the list (and a tracked job it no longer
@@ -300,15 +364,25 @@ class PollService:
             s for s in looked if routing.watched(provider.watch, s, everything.get(s.id), followed)
         ]
         thresholds = self.config.thresholds
+        for snapshot in sorted(wanted, key=lambda s: (s.created_at, s.id)):  # the diff's order
+            state = everything.get(snapshot.id)
+            silent = provider_poll.first_sight_silent(snapshot, baseline, quiet_before)
+            reads = job_reads(snapshot, state, now, thresholds, baseline=silent)
+            fetched.planned.append(Planned(snapshot, reads))
+        return fetched
+
+    async def _read_batch(
+        self, client: ProviderClient, batch: Sequence[Planned], known: Mapping[str, JobState]
+    ) -> Fetched:
+        """One batch's reads, made concurrently (the pacer keeps the provider's limits)."""
+        fetched = Fetched()
         async with anyio.create_task_group() as tg:
-            for snapshot in wanted:
-                state = everything.get(snapshot.id)
-                silent = provider_poll.first_sight_silent(snapshot, baseline, quiet_before)
-                reads = job_reads(snapshot, state, now, thresholds, baseline=silent)
-                if reads.any:
-                    tg.start_soon(self._read_job, client, snapshot, state, reads, fetched)
+            for job in batch:
+                state = known.get(job.snapshot.id)
+                if job.reads.any:
+                    tg.start_soon(self._read_job, client, job.snapshot, state, job.reads, fetched)
                 else:
-                    fetched.add(snapshot, snapshot.events)
+                    fetched.add(job.snapshot, job.snapshot.events)
         return fetched
 
     async def _retrieve(

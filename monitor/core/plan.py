@@ -43,15 +43,17 @@ The rules, each a request not made:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
+from typing import TypeVar
 
 from monitor.core.model import JobEvent, JobSnapshot, JobState, Status
 from monitor.core.settings import Thresholds
 
+T = TypeVar("T")
 LOG_IDLE_CAP = timedelta(minutes=5)
 SIGNALLED_IDLE_CAP = timedelta(minutes=15)
 LIST_SLACK = timedelta(minutes=10)
@@ -307,6 +309,21 @@ def event_spacing(previous: JobState | None, events: Sequence[JobEvent]) -> floa
 def unchanged(previous: JobState | None, state: JobState) -> bool:
     """True when a poll left the state as it was (the time it was observed aside)."""
     return previous is not None and previous == replace(state, observed_at=previous.observed_at)
+
+
+def batches(items: Sequence[T], reads: Callable[[T], bool], size: int) -> list[list[T]]:
+    """`items` in order, cut so that no batch holds more than `size` items that `reads`;
+    always at least one batch (an empty poll still commits its health)."""
+    out: list[list[T]] = [[]]
+    count = 0
+    for item in items:
+        if reads(item):
+            if count == size:
+                out.append([])
+                count = 0
+            count += 1
+        out[-1].append(item)
+    return out
 
 
 def tombstone(state: JobState) -> JobState:
