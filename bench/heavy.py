@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import median
 from typing import IO
@@ -50,6 +50,10 @@ class Workload:
     once_runs: int = 5
     once_every: float = 30.0
     seed: int = 1
+
+    def quick(self) -> Workload:
+        """A smaller run of the same shape, for `--quick`."""
+        return replace(self, jobs=2_000, seconds=90.0, once_runs=3, once_every=20.0)
 
     def describe(self) -> str:
         return (
@@ -240,6 +244,39 @@ def summary(run: Process) -> dict[str, float]:
         "steady_requests": run.steady("requests"),
         "steady_cycles": len(run.cycles) - 1,
     }
+
+
+TARGETS = {"daemon": 1.0, "once": 2.0}  # steady CPU seconds per cycle; peak RSS 100 MiB
+
+
+def table(load: Workload, daemon: Process, once: Process) -> str:
+    """The heavy case's figures and its targets (issue 17), as printed by `python -m bench`."""
+    lines = [
+        f"The heavy case: {load.describe()}.",
+        f"Active jobs at the start: {daemon.active_jobs:,}. Load average now: {load_average()}.",
+        "",
+        "| whole process         | peak RSS | first poll CPU | steady CPU / cycle (worst) "
+        "| requests / cycle |",
+        "|-----------------------|---------:|---------------:|---------------------------:"
+        "|-----------------:|",
+    ]
+    for name, run in (("ftmon run (daemon)", daemon), ("ftmon run --once", once)):
+        lines.append(
+            f"| {name:<21} | {run.peak_rss_mib:4.0f} MiB | {run.cycles[0].cpu:12.2f} s "
+            f"| {run.steady('cpu'):9.2f} s ({run.worst('cpu'):.2f} s)"
+            f" | {run.steady('requests'):16,.0f} |"
+        )
+    lines.append("")
+    for name, run in (("daemon", daemon), ("once", once)):
+        cpu, limit = run.steady("cpu"), TARGETS[name]
+        lines.append(
+            f"  [{'met' if cpu <= limit else 'MISSED'}] {name} steady CPU <= {limit} s: {cpu:.2f} s"
+        )
+    rss = daemon.peak_rss_mib
+    lines.append(
+        f"  [{'met' if rss <= 100 else 'MISSED'}] daemon peak RSS <= 100 MiB: {rss:.0f} MiB"
+    )
+    return "\n".join(lines)
 
 
 def main() -> None:
