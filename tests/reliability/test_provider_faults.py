@@ -65,7 +65,11 @@ QUICK = (
 SEEN_BY_STATUS_ONLY = "openai_pause_resume"
 SPAN = 20.0  # seconds each scenario takes, compressed (twice that in the soak)
 TG, OA = "together-sim", "openai-sim"
-TG_EVENTS, OA_EVENTS = "/v1/fine-tunes/*/events", "/v1/fine_tuning/jobs/*/events"
+# A job's event log: OpenAI's events endpoint; Together's log comes with the retrieve of
+# the job (its `events`), so "the log alone" failing there is that retrieve failing (the
+# id pattern matches the job path only, not its /metrics or /events).
+_TG_JOB_ID = "ft-" + "-".join("?" * n for n in (8, 4, 4, 4, 12))
+TG_EVENTS, OA_EVENTS = f"/v1/fine-tunes/{_TG_JOB_ID}", "/v1/fine_tuning/jobs/*/events"
 
 Fact = kit.Fact
 
