@@ -6,7 +6,8 @@
 
 It depends on nothing but the outbox: whatever put an alert there (a poll, test-notify,
 the dispatcher itself), the next pass delivers it. All state is in SQLite, so retries
-with backoff continue across restarts; only the per-channel token buckets live in memory.
+with backoff continue across restarts; the per-channel token buckets live in memory, or in
+the store where replicas share it (PostgreSQL).
 
 Failures are isolated: a channel-wide one (refused, timed out, 5xx, 429) defers the rest
 of that channel's pass to the same retry time, in order; a message that fails on its own
@@ -28,7 +29,7 @@ from structlog.typing import FilteringBoundLogger
 
 from monitor.core import policy, rewind
 from monitor.core.alerts import KIND_HINTS, Alert, Kind, Severity
-from monitor.core.deliveries import Batch, Delivery, Reason
+from monitor.core.deliveries import Batch, Decision, Delivery, Reason
 from monitor.core.errors import StoreError
 from monitor.core.redact import REDACTOR
 from monitor.core.render import Message, render
@@ -288,12 +289,11 @@ class Dispatcher:
         fitted = [
             fit
             for name, queue in by_channel.items()
-            for fit in policy.within_rate(queue, self._buckets[name].available(now))
+            for fit in policy.within_rate(queue, self._tokens(name, now))
         ]
         out = []
         for batch in fitted:
-            bucket, decision = self._buckets[batch.channel].take(now)
-            self._buckets[batch.channel] = bucket
+            decision = self._take(batch.channel, now)
             if decision.go:
                 out.append(batch)
             else:  # it waits in the outbox, never dropped
@@ -306,6 +306,18 @@ class Dispatcher:
                     alerts=len(batch.members),
                 )
         return out
+
+    def _tokens(self, name: str, now: datetime) -> float:
+        """The channel's tokens: the store's shared bucket (replicas), else our own."""
+        shared = self._outbox.tokens(name, self._buckets[name], now)
+        return self._buckets[name].available(now) if shared is None else shared
+
+    def _take(self, name: str, now: datetime) -> Decision:
+        shared = self._outbox.take_token(name, self._buckets[name], now)
+        if shared is not None:
+            return shared
+        self._buckets[name], decision = self._buckets[name].take(now)
+        return decision
 
     async def _send_and_record(
         self, batches: list[Batch], now: datetime, report: DeliveryReport

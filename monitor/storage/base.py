@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.core.alerts import Alert
-from monitor.core.deliveries import Delivery
+from monitor.core.deliveries import Decision, Delivery
 from monitor.core.deliveries import DeliveryStatus as Status
 from monitor.core.model import JobState, ProviderHealth
 from monitor.core.plan import Settled
+from monitor.core.policy import TokenBucket
 from monitor.core.settings import RouteConfig
 
 
@@ -120,6 +121,15 @@ class Outbox(Protocol):
     def defer(self, rows: Sequence[Delivery], until: datetime, error: str | None) -> None: ...
     def replan(self, now: datetime, pending_after: datetime, held_after: datetime) -> int: ...
     def give_up(self, rows: Sequence[Delivery], reason: str) -> None: ...
+    def tokens(self, channel: str, fresh: TokenBucket, now: datetime) -> float | None:
+        """A channel's rate-limit tokens at `now` where the store keeps them (several
+        replicas share one bucket); None: the dispatcher keeps its own, in memory."""
+        ...
+
+    def take_token(self, channel: str, fresh: TokenBucket, now: datetime) -> Decision | None:
+        """Spend one of the channel's shared tokens, atomically; None as for `tokens`."""
+        ...
+
     def disable_channel(self, channel: str, reason: str, now: datetime) -> None: ...
     def disabled_channels(self) -> dict[str, DisabledChannel]: ...
     def sync_channels(self, fingerprints: Mapping[str, str]) -> list[str]: ...

@@ -27,8 +27,9 @@ from datetime import datetime
 
 from monitor.core import codec
 from monitor.core.alerts import Alert
-from monitor.core.deliveries import Delivery, RoutedBy
+from monitor.core.deliveries import Decision, Delivery, RoutedBy
 from monitor.core.deliveries import DeliveryStatus as Status
+from monitor.core.policy import TokenBucket
 from monitor.core.routes import delivery_targets
 from monitor.core.settings import RouteConfig
 from monitor.storage.base import DisabledChannel, OutboxSummary, Outcome, Routed
@@ -193,6 +194,12 @@ class SqliteOutbox:
                 (ts(now), ts(pending_after), ts(held_after)),
             )
         return cur.rowcount
+
+    def tokens(self, channel: str, fresh: TokenBucket, now: datetime) -> float | None:
+        return None  # one process: the dispatcher's own bucket
+
+    def take_token(self, channel: str, fresh: TokenBucket, now: datetime) -> Decision | None:
+        return None
 
     def give_up(self, rows: Sequence[Delivery], reason: str) -> None:
         with transaction(self._conn, self._what):

@@ -11,20 +11,23 @@ safe to share:
   row; a replica that dies mid-send releases it when the claim lapses.
 - `sent` is final: no statement touches a sent row again, so a channel that accepted an
   alert is never sent it again by any replica.
-- Quiet hours (`held` rows), group waits (read from `created_at`) and disabled channels
-  are rows, so every replica sees the same.
+- Quiet hours (`held` rows), group waits (read from `created_at`), disabled channels and
+  each channel's rate-limit bucket (`buckets`, spent under a row lock) are rows, so every
+  replica sees the same and N replicas together keep a channel's rate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from monitor.core import codec
 from monitor.core.alerts import Alert
-from monitor.core.deliveries import Delivery, RoutedBy
+from monitor.core.deliveries import Decision, Delivery, RoutedBy
 from monitor.core.deliveries import DeliveryStatus as Status
+from monitor.core.policy import TokenBucket
 from monitor.core.routes import delivery_targets
 from monitor.core.settings import RouteConfig
 from monitor.storage.base import DisabledChannel, OutboxSummary, Outcome, Routed
@@ -171,6 +174,34 @@ class PgOutbox:
                 (now, pending_after, held_after),
             )
         return cur.rowcount
+
+    def tokens(self, channel: str, fresh: TokenBucket, now: datetime) -> float | None:
+        with reading(self._pool) as conn:
+            row = conn.execute(
+                "SELECT tokens, updated FROM buckets WHERE channel = %s", (channel,)
+            ).fetchone()
+        bucket = fresh if row is None else replace(fresh, tokens=row[0], updated=row[1])
+        return bucket.available(now)
+
+    def take_token(self, channel: str, fresh: TokenBucket, now: datetime) -> Decision | None:
+        """The channel's one bucket, read `FOR UPDATE`, spent and written back in one
+        transaction: N replicas together stay within the channel's rate."""
+        with transaction(self._pool, self._what) as conn:
+            conn.execute(
+                "INSERT INTO buckets (channel, tokens, updated) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (channel, fresh.tokens, fresh.updated),
+            )
+            row = conn.execute(
+                "SELECT tokens, updated FROM buckets WHERE channel = %s FOR UPDATE", (channel,)
+            ).fetchone()
+            assert row is not None  # inserted above if it was missing
+            bucket, decision = replace(fresh, tokens=row[0], updated=row[1]).take(now)
+            conn.execute(
+                "UPDATE buckets SET tokens = %s, updated = %s WHERE channel = %s",
+                (bucket.tokens, bucket.updated, channel),
+            )
+        return decision
 
     def give_up(self, rows: Sequence[Delivery], reason: str) -> None:
         self._many(

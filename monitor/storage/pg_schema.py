@@ -92,7 +92,16 @@ CREATE TABLE replicas (
 )
 """
 
-MIGRATIONS: Sequence[str] = (_V1,)
+# Version 2: each channel's rate-limit bucket, shared by every replica's dispatcher.
+_V2 = """
+CREATE TABLE buckets (
+    channel text PRIMARY KEY,
+    tokens double precision NOT NULL,
+    updated timestamptz
+)
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2)
 _LOCK = 0x46544D4E  # "FTMN": the advisory lock replicas take turns on while migrating
 
 

@@ -20,6 +20,7 @@ from monitor.core.alerts import Kind
 from monitor.core.diff import diff
 from monitor.core.errors import FencedError, StoreError
 from monitor.core.model import ProviderHealth
+from monitor.core.policy import TokenBucket
 from monitor.core.samples import sample_alert
 from monitor.core.settings import RouteConfig, Thresholds
 from monitor.storage.pg_schema import MIGRATIONS
@@ -57,7 +58,26 @@ def test_schema_is_versioned_and_applied_once(pg_url: str) -> None:
     """The first store creates the schema; a second start applies nothing again."""
     PgStore(pg_url).close()
     PgStore(pg_url).close()
-    assert sql(pg_url, "SELECT version FROM ftmon_schema") == [(len(MIGRATIONS),)]
+    versions = sql(pg_url, "SELECT version FROM ftmon_schema ORDER BY version")
+    assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
+
+
+def test_an_older_schema_is_migrated_forward(pg_url: str) -> None:
+    """A database left at version 1 (before shared rate limits) gets version 2 at start,
+    its rows intact."""
+    sql(
+        pg_url,
+        "CREATE TABLE ftmon_schema (version integer PRIMARY KEY, applied_at "
+        "timestamptz NOT NULL DEFAULT now())",
+    )
+    for statement in filter(str.strip, MIGRATIONS[0].split(";")):
+        sql(pg_url, statement)
+    sql(pg_url, "INSERT INTO ftmon_schema (version) VALUES (1)")
+    sql(pg_url, "INSERT INTO meta (key, value) VALUES ('kept', 'yes')")
+    PgStore(pg_url).close()
+    assert sql(pg_url, "SELECT max(version) FROM ftmon_schema") == [(len(MIGRATIONS),)]
+    assert sql(pg_url, "SELECT value FROM meta WHERE key = 'kept'") == [("yes",)]
+    assert sql(pg_url, "SELECT count(*) FROM buckets") == [(0,)]
 
 
 def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
@@ -77,6 +97,21 @@ def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
         t.join()
     assert errors == []
     assert sql(pg_url, "SELECT count(*) FROM ftmon_schema") == [(len(MIGRATIONS),)]
+
+
+def test_replicas_share_a_channels_rate_limit(two: tuple[PgStore, PgStore]) -> None:
+    """Two replicas' dispatchers spend one bucket: with 2 tokens, the third message of
+    either waits, and says until when."""
+    a, b = two
+    fresh = TokenBucket(capacity=2.0, per=timedelta(minutes=1), tokens=2.0)
+    now = at(1)
+    assert a.outbox.tokens("hook", fresh, now) == 2.0
+    first = a.outbox.take_token("hook", fresh, now)
+    second = b.outbox.take_token("hook", fresh, now)
+    third = a.outbox.take_token("hook", fresh, now)
+    assert first is not None and first.go and second is not None and second.go
+    assert third is not None and not third.go and third.until == now + timedelta(seconds=30)
+    assert b.outbox.tokens("hook", fresh, now) == 0.0
 
 
 def test_newer_schema_is_refused(pg_url: str) -> None:
