@@ -125,7 +125,14 @@ def _once_config(sim: Simulator) -> Iterator[Path]:
     try:
         with tempfile.TemporaryDirectory(prefix="ftmon-cold-") as tmp:
             config, state = Path(tmp) / "ftmon.toml", Path(tmp) / "state.db"
-            text = CONFIG.format(state=state, interval=60, url=sim.base_url, port=receiver.port)
+            text = CONFIG.format(
+                state=state,
+                interval=60,
+                url=sim.base_url,
+                port=receiver.port,
+                listen="",
+                openai_extra="",
+            )
             config.write_text(text)
             yield config
     finally:

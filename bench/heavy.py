@@ -125,7 +125,12 @@ def peak_rss_mib(pid: int) -> float:
 def write_config(tmp: Path, sim: Simulator, receiver: Receiver, interval: float) -> Path:
     config = tmp / "ftmon.toml"
     text = CONFIG.format(
-        state=tmp / "state.db", interval=interval, url=sim.base_url, port=receiver.port
+        state=tmp / "state.db",
+        interval=interval,
+        url=sim.base_url,
+        port=receiver.port,
+        listen="",
+        openai_extra="",
     )
     config.write_text(text)
     return config
