@@ -36,7 +36,7 @@ from monitor.app.poll_guard import (
     diff_isolated,
     redacted,
 )
-from monitor.core import diff, plan, provider_poll, rewind, routing
+from monitor.core import api_changes, diff, plan, provider_poll, rewind, routing
 from monitor.core.alerts import Alert
 from monitor.core.errors import (
     ProviderAuthError,
@@ -197,7 +197,7 @@ class PollService:
             return self._commit_failure(name, view.health, exc, now, bound)
         known = {**view.states, **listing.revived}
         batches = plan.batches(listing.planned, lambda job: job.reads.any, self.read_batch)
-        tally, enqueued = Tally(), list[Alert]()
+        tally, enqueued, seen = Tally(), list[Alert](), list[api_changes.Sighting]()
         for index, batch in enumerate(batches):
             try:
                 fetched = await bounded_fetch(
@@ -210,7 +210,7 @@ class PollService:
             final = listing if index == len(batches) - 1 else None
             enqueued += self._commit_batch(
                 provider, view, known, fetched, final, now, tally,
-                baseline=baseline, quiet_before=quiet_before,
+                baseline=baseline, quiet_before=quiet_before, seen=seen,
             )  # fmt: skip
         open_after = plan.open_jobs(_watched_states(provider, known.values()))
         bound.info("poll_completed", **asdict(tally), alerts=len(enqueued), baseline=baseline)
@@ -244,9 +244,11 @@ class PollService:
         *,
         baseline: bool,
         quiet_before: datetime | None,
+        seen: list[api_changes.Sighting],
     ) -> list[Alert]:
         """Diff one batch against `known` and commit it; `final` (the listing, with the
-        batch that ends the poll) adds the vanished jobs and the provider's new health.
+        batch that ends the poll) adds the vanished jobs and the provider's new health,
+        with what the poll's batches (`seen`) found new in the API (`api_changes`).
         `known` then holds the committed states of the jobs that can still change."""
         name, thresholds = provider.name, self.config.thresholds
         states, alerts, unreadable = diff_isolated(
@@ -254,6 +256,7 @@ class PollService:
             baseline=baseline, quiet_before=quiet_before,
         )  # fmt: skip
         health = view.health
+        seen += api_changes.sightings((j.snapshot, j.events) for j in fetched.polled)
         if final is not None:
             for job_id in final.vanished:
                 gone, gone_alerts = diff.vanished(known[job_id], now, thresholds)
@@ -261,7 +264,8 @@ class PollService:
                 alerts += gone_alerts
             health, health_alerts = provider_poll.poll_succeeded(health, name, now, thresholds)
             health = replace(health, watch=routing.watch_mark(provider.watch))
-            alerts = [*health_alerts, *alerts]
+            health, api_alerts = api_changes.first_sightings(health, name, seen, now, provider.kind)
+            alerts = [*health_alerts, *api_alerts, *alerts]
             tally.skipped += final.skipped
         changed = _settle(known, states, fetched, now)
         enqueued = self.store.commit_poll(name, changed, health, [redacted(a) for a in alerts], now)

@@ -36,6 +36,7 @@ class Kind(StrEnum):
     AUTH_FAILED = "monitor.auth_failed"
     PROVIDER_DOWN = "monitor.provider_down"
     CHANNEL_FAILED = "monitor.channel_failed"
+    API_CHANGED = "monitor.api_changed"
 
     @property
     def is_condition(self) -> bool:
@@ -151,6 +152,11 @@ KIND_HINTS: Mapping[Kind, str] = {
     Kind.CHANNEL_FAILED: (
         "A notification channel failed permanently and was disabled: fix its URL or "
         "credentials in the config and reload ftmon."
+    ),
+    Kind.API_CHANGED: (
+        "The provider's API sent something this ftmon does not know, so it may be missing "
+        "facts about jobs: watch the named job in the provider's dashboard, check the "
+        "provider's changelog, and upgrade ftmon (or report the value)."
     ),
 }
 

@@ -168,6 +168,16 @@ class LossPoint:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Novelty:
+    """Something a provider sent that its module does not know: a new status, event type
+    or level, or a field that no longer parses as documented. The API may have changed,
+    and ftmon may be missing facts (`monitor.api_changed`)."""
+
+    what: str  # "status", "event type", "event level", "field total_price"
+    value: str  # the provider's value (or, for a field, what it sent instead)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobEvent:
     """One line of a job's event log, normalized.
 
@@ -186,6 +196,7 @@ class JobEvent:
     data: Mapping[str, float | int | str | None] = field(default_factory=dict)
     loss: LossPoint | None = None
     names_job: str | None = None
+    novelties: tuple[Novelty, ...] = ()
 
 
 def event_key(
@@ -261,6 +272,7 @@ class JobSnapshot:
     # What teams tell jobs apart by (routes and watch filters match on them; `routing`):
     wandb_project: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    novelties: tuple[Novelty, ...] = ()  # what of the job's payload was new (`Novelty`)
 
     @property
     def ref(self) -> JobRef:
@@ -379,6 +391,7 @@ class ProviderHealth:
     last_error: str | None = None
     conditions: Mapping[str, Condition] = field(default_factory=dict)
     watch: str | None = None  # the watch filter of the last poll (`routing.watch_mark`)
+    api_seen: frozenset[str] = frozenset()  # novelties already told (`api_changes`)
 
     def to_json(self) -> str:
         return codec.dumps(self)

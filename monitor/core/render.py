@@ -42,6 +42,7 @@ _WHAT: dict[Kind, str] = {
     Kind.LOSS_ANOMALY: "loss went bad", Kind.PAUSED: "paused", Kind.RESUMED: "resumed",
     Kind.VANISHED: "vanished (the API answers 404)", Kind.AUTH_FAILED: "API key rejected",
     Kind.PROVIDER_DOWN: "API unreachable", Kind.CHANNEL_FAILED: "a notification channel failed",
+    Kind.API_CHANGED: "API sent something new",
 }
 # fmt: on
 
@@ -125,6 +126,8 @@ def _happened(alert: Alert) -> str:
         what = f"restarted as {alert.new_job}"
     if alert.kind is Kind.CHANNEL_FAILED and alert.facts.get("channel"):
         what = f"channel {alert.facts['channel']} failed and was disabled"
+    if alert.kind is Kind.API_CHANGED and alert.facts.get("what"):
+        what = f"API sent a new {alert.facts['what']}: {alert.facts.get('value')}"
     if alert.cause is not None and alert.cause is not Cause.UNKNOWN:
         return f"{what} — {CAUSE_PHRASES[alert.cause]}"
     return what

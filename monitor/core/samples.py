@@ -112,6 +112,11 @@ def _facts(kind: Kind, now: datetime) -> dict[str, str | int | float | None]:
         Kind.PROVIDER_DOWN: {"since": since, "last_error": "HTTP 503 Service Unavailable"},
         Kind.AUTH_FAILED: {"since": since, "last_error": "HTTP 401 Unauthorized"},
         Kind.CHANNEL_FAILED: {"channel": "ops-webhook", "error": "HTTP 404 Not Found"},
+        Kind.API_CHANGED: {
+            "what": "status",
+            "value": "preempted",
+            "example_job": "ft-test-3f9c1a2e-77b0-4d1e-9a51-0c2e8d6b4f10",
+        },
     }
     return facts.get(kind, {})
 
@@ -183,6 +188,15 @@ _SPECS: dict[Kind, dict[str, object]] = {
         "state": _FIRING,
         "job": None,
         "summary": "Every poll of the provider has failed for 10 minutes (5xx, timeouts).",
+    },
+    Kind.API_CHANGED: {
+        "severity": _W,
+        "job": None,
+        "summary": (
+            "The API sent a status ftmon does not know: 'preempted' (first on job "
+            "ft-test-3f9c1a2e-77b0-4d1e-9a51-0c2e8d6b4f10). ftmon may be missing facts "
+            "about jobs."
+        ),
     },
     Kind.CHANNEL_FAILED: {
         "severity": _F,

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, TypeVar
 
 from monitor.core.errors import ProviderSchemaError
+from monitor.core.model import Novelty
 from monitor.core.text import encodable
 
 W = TypeVar("W")
@@ -233,3 +234,43 @@ def word_in(table: Mapping[str, W], raw: object, default: W) -> W:
     if not isinstance(raw, str):
         return default
     return table.get(raw.strip().lower(), default)
+
+
+def word_novelty(table: Collection[str], raw: object, what: str) -> tuple[Novelty, ...]:
+    """A word (status, event type, level) the provider's table does not know, as a
+    `Novelty`; an absent one (missing, null, empty) is not new."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return ()
+    if isinstance(raw, str):
+        return () if raw.strip().lower() in table else (Novelty(what=what, value=raw.strip()),)
+    return (Novelty(what=what, value=f"a {type(raw).__name__}, not text"),)
+
+
+JSON_TYPES: Mapping[type, str] = {
+    str: "text",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    list: "list",
+    dict: "object",
+}
+
+
+def _json_names(types: Collection[type]) -> str:
+    names = {JSON_TYPES.get(t, t.__name__) for t in types}
+    return "/".join(sorted(names - {"integer"} if "number" in names else names))
+
+
+def mistyped(obj: JsonObject, expected: Mapping[str, tuple[type, ...]]) -> tuple[Novelty, ...]:
+    """Documented fields present (not null) with another type than the documented one: the
+    tolerant readers then read them as absent, so a fact may be lost without a word."""
+    out = []
+    for name, types in expected.items():
+        value = obj.get(name)
+        if value is None:
+            continue
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            sent = _json_names([type(value)])
+            wanted = _json_names(types)
+            out.append(Novelty(what=f"field {name}", value=f"{sent} instead of {wanted}"))
+    return tuple(out)

@@ -48,6 +48,7 @@ from monitor.providers._fields import (
     Where,
     as_object,
     envelope_items,
+    mistyped,
     opt_bool,
     opt_int,
     opt_str,
@@ -57,6 +58,7 @@ from monitor.providers._fields import (
     scalar_data,
     unix_time,
     word_in,
+    word_novelty,
 )
 from monitor.providers.base import ProviderHttp, ResponseCounter, job_path
 from monitor.providers.openai_words import PHASES, loss_point, message_kind
@@ -92,6 +94,19 @@ LEVELS: Mapping[str, Level] = {
     "warn": Level.WARNING,
     "warning": Level.WARNING,
     "error": Level.ERROR,
+}
+
+EVENT_TYPES = frozenset({"message", "metrics"})
+
+# Documented fields and their JSON types: another type reads as absent (`mistyped`).
+TYPED_FIELDS: Mapping[str, tuple[type, ...]] = {
+    "fine_tuned_model": (str,),
+    "trained_tokens": (int,),
+    "estimated_finish": (int, float),
+    "finished_at": (int, float),
+    "error": (dict,),
+    "model": (str,),
+    "training_file": (str,),
 }
 
 PAGE_SIZE = 100
@@ -171,6 +186,7 @@ def parse_job(raw: object, provider: str, where: Where | None = None) -> JobSnap
         error=parse_error(obj.get("error")),
         wandb_project=wandb_project(obj.get("integrations")),
         metadata=string_map(obj.get("metadata")),
+        novelties=word_novelty(STATUS, ident.status, "status") + mistyped(obj, TYPED_FIELDS),
     )
 
 
@@ -235,6 +251,8 @@ def parse_event(raw: object, where: Where) -> JobEvent:
         message=text,
         data=data,
         loss=loss_point(data, created_at) if kind is EventKind.METRICS else None,
+        novelties=word_novelty(EVENT_TYPES, obj.get("type"), "event type")
+        + word_novelty(LEVELS, obj.get("level"), "event level"),
     )
 
 

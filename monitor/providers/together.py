@@ -54,17 +54,19 @@ from monitor.providers._fields import (
     finite_float,
     iso_time,
     may_hold_surrogates,
+    mistyped,
     opt_bool,
     opt_int,
     opt_str,
     read_identity,
     required_time,
     word_in,
+    word_novelty,
 )
 from monitor.providers._stream import NotPlain, each_item
 from monitor.providers.base import ProviderHttp, ResponseCounter, decode_json, job_path
 from monitor.providers.together_metrics import MetricRow, loss_points, parse_metrics
-from monitor.providers.together_words import event_kind, named_job, parse_phase
+from monitor.providers.together_words import KINDS, event_kind, named_job, parse_phase
 
 # --- traits and tables ------------------------------------------------------------------
 
@@ -109,8 +111,25 @@ LEVELS: Mapping[str, Level] = {
     "legacy_ierror": Level.ERROR,
 }
 
+# Documented fields and their JSON types: another type reads as absent (`mistyped`).
+NUMBER, INTEGER, TEXT = (int, float), (int,), (str,)
+TYPED_FIELDS: Mapping[str, tuple[type, ...]] = {
+    "total_price": NUMBER,
+    "n_epochs": INTEGER,
+    "epochs_completed": INTEGER,
+    "steps_completed": INTEGER,
+    "total_steps": INTEGER,
+    "queue_depth": INTEGER,
+    "model": TEXT,
+    "model_output_name": TEXT,
+    "training_file": TEXT,
+    "progress": (dict,),
+}
+
 # The worker's UPPERCASE spelling differs from the spec's lowercase one in one word order.
 TYPE_ALIASES: Mapping[str, str] = {"compressing_model": "model_compressing"}
+# An event type neither `KINDS` nor the aliases name is a `Novelty`: the API may have changed.
+EVENT_TYPES = frozenset(KINDS) | frozenset(TYPE_ALIASES)
 
 EVENT_INT_FIELDS = ("step", "total_steps", "token_count", "param_count", "training_offset")
 EVENT_STR_FIELDS = ("checkpoint_path", "model_path", "wandb_url")
@@ -187,6 +206,8 @@ def parse_event(raw: object, where: Where) -> JobEvent:
         message=text,
         data=_event_data(obj),
         names_job=named_job(text, where.job_id) if kind is EventKind.RESTARTED else None,
+        novelties=word_novelty(EVENT_TYPES, obj.get("type"), "event type")
+        + word_novelty(LEVELS, obj.get("level"), "event level"),
     )
 
 
@@ -270,6 +291,7 @@ def parse_job(
         wandb_url=opt_str(obj, "wandb_url"),
         wandb_project=opt_str(obj, "wandb_project_name"),
         events=tuple(log),
+        novelties=word_novelty(STATUS, ident.status, "status") + mistyped(obj, TYPED_FIELDS),
     )
 
 

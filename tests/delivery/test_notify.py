@@ -74,3 +74,21 @@ async def test_unknown_channel_or_kind_exits_1(
     path = tmp_path / "s.db"
     assert await notify_cmd.test_notify(config, path, "nope", "job.failed") == 1
     assert await notify_cmd.test_notify(config, path, None, "job.nope") == 1
+
+
+async def test_the_new_monitor_kinds_have_realistic_samples(
+    tmp_path: Path, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
+) -> None:
+    """`monitor.api_changed`: the title names the new value, the body the example job and
+    the next step, the label line is the provider's (no job)."""
+    out = io.StringIO()
+    code = await notify_cmd.test_notify(
+        _config(smtp_receiver, http_receiver), tmp_path / "s.db", "hook", "monitor.api_changed",
+        out=out,
+    )  # fmt: skip
+    assert (code, out.getvalue()) == (0, "hook: delivered\n")
+    sent = http_receiver.requests[0].json()
+    assert sent["title"] == "together-prod: API sent a new status: preempted"
+    assert "first on job ft-test-" in sent["message"] and "upgrade ftmon" in sent["message"]
+    label = sent["message"].splitlines()[-1]
+    assert label == "kind=monitor.api_changed severity=warning provider=together-prod"
