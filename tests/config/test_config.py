@@ -570,6 +570,7 @@ BAD = [
      "job.failed, job.cancelled, job.restarted, job.refunded, job.queue_stalled, "
      "job.progress_stalled, job.eta_overrun, job.loss_anomaly, job.paused, job.resumed, "
      "job.vanished, monitor.auth_failed, monitor.provider_down, monitor.channel_failed, "
+     "monitor.api_changed, "
      'got "job.faild"'),
     # an empty kind list matches nothing
     ("route_kinds_empty", PROVIDER + CHANNEL + R + "kinds = []\n", {}, {},
