@@ -3,13 +3,13 @@
 Providers mark what they do not know as `Novelty` on the job or event that carried it (a
 new status, event type or level, a field that no longer parses). A new value means ftmon
 may be missing facts before any job is missed: Together's list once returned values its
-own SDK rejected, and OpenAI added `validating_files` under monitors that stopped on it.
+own SDK rejected, and OpenAI once added a status under monitors that then stopped on it.
 
 Each (what, value) is told once per provider, ever: the provider's health remembers it
 (`ProviderHealth.api_seen`), and the dedup key keeps a replay from enqueuing it twice. It
 is a warning and never resolves: a value does not become known by time passing. Memory is
 capped, so an API sending a new value on every line cannot grow the state without bound;
-past the cap, new values are still counted by the caller's log, no longer alerted.
+past the cap, new values are no longer alerted (unknown statuses are still logged).
 """
 
 from __future__ import annotations
