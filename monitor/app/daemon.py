@@ -32,11 +32,12 @@ from monitor.app import logs
 from monitor.app.heartbeat import ping
 from monitor.app.leadership import Leadership
 from monitor.app.metrics import Metrics
-from monitor.app.nudges import LocalNudges
+from monitor.app.nudges import LocalNudges, Relay
 from monitor.app.poll import Clock
 from monitor.app.poll_job import JITTER_FRACTION, PollJob
 from monitor.app.scheduler import PollScheduler
 from monitor.app.sdnotify import Notifier
+from monitor.app.shared_nudges import SharedNudges
 from monitor.app.web import HealthServer, HealthState
 from monitor.app.webhooks import WebhookReceiver
 from monitor.app.wiring import Runtime, Seams, open_runtime
@@ -92,7 +93,8 @@ class Daemon:
         metrics = Metrics()
         health = HealthState.for_interval(self.config.monitor.poll_interval, clock=self.clock)
         nudges = LocalNudges()
-        receiver = WebhookReceiver({}, nudges, metrics)
+        relay = Relay(nudges)  # queues nudges for the database while a generation shares one
+        receiver = WebhookReceiver({}, relay, metrics)
         control = self._control
         web: HealthServer | None = None
         try:
@@ -111,6 +113,7 @@ class Daemon:
                         health,
                         seams=self.seams,
                         nudges=nudges,
+                        relay=relay,
                     ).run(control)
                     if control.stopping or control.next_config is None:
                         break
@@ -188,10 +191,13 @@ class Generation:
         *,
         seams: Seams,
         nudges: LocalNudges | None = None,
+        relay: Relay | None = None,
     ) -> None:
         self.config = config
         self.seams = seams
         self.nudges = nudges or LocalNudges()
+        self.relay = relay
+        self.shared_nudges: SharedNudges | None = None  # on a shared state, while running
         self.base = seams.poll_seconds or config.monitor.poll_interval.total_seconds()
         self.clock = clock
         self.notifier = notifier
@@ -229,6 +235,10 @@ class Generation:
             metrics=self.metrics,
             health=self.health,
         )
+        board = runtime.store.nudges
+        if board is not None:
+            names = tuple(p.name for p in self.config.providers)
+            self.shared_nudges = SharedNudges(board, self.nudges, self.leadership.leads, names)
         try:
             await self.leadership.round()  # know what this replica leads before polling
             async with httpx.AsyncClient() as plain_http, anyio.create_task_group() as tg:
@@ -241,6 +251,7 @@ class Generation:
                 tg.start_soon(self._watch_clock)
                 self.tasks = tg
                 tg.start_soon(self.leadership.run, control.stop)
+                self._share_nudges(tg)
                 self.health.mark_ready()
                 self.notifier.ready(f"watching {len(self.config.providers)} provider(s)")
                 log.info("daemon_started", providers=[p.name for p in self.config.providers])
@@ -263,6 +274,14 @@ class Generation:
             self.nudges.forget_listeners()
             self.scheduler.shutdown()
             await runtime.aclose()
+
+    def _share_nudges(self, tg: TaskGroup) -> None:
+        """On a shared state: record received nudges, take the ones for what this leads."""
+        if self.shared_nudges is None:
+            return
+        if self.relay is not None:
+            tg.start_soon(self.shared_nudges.relay, self.relay)
+        tg.start_soon(self.shared_nudges.listen)
 
     async def _watch_clock(self) -> None:
         """Notice the wall clock stepping back (an NTP step, a restored VM) by comparing it

@@ -6,13 +6,11 @@ even when the job list does not show them (an unknown job is fetched and then tr
 So a webhook can never raise an alert the API does not show, and a duplicate or late one
 raises nothing twice: the poll's diff decides, as always.
 
-`LocalNudges` serves one process: the receiver and the poller share it. With several
-replicas on the shared PostgreSQL store a nudge received by a replica that does not lead
-the provider is dropped by its poll job (`PollJob._poll` polls only while leading); the
-leader's next poll tells the change. The planned step: another implementation of
-`Nudges` records the nudge in the database and wakes the provider's leader (for example
-with LISTEN/NOTIFY), the leader takes it into its own `LocalNudges`; the receiver and the
-poll loop do not change.
+`LocalNudges` serves one process: the receiver and the poller share it. `Relay` is what
+the receiver holds: it hands a nudge to `LocalNudges` (SQLite, one process), or, while a
+generation on a shared PostgreSQL state relays (`shared_nudges`), queues it to be
+recorded in the database, whence the provider's leader (this replica or another) takes it
+into its own `LocalNudges`; the receiver and the poll loop do not change.
 """
 
 from __future__ import annotations
@@ -70,3 +68,32 @@ class LocalNudges:
         """How long ago `provider`'s last nudge came (None: never in this process)."""
         last = self._last.get(provider)
         return None if last is None else self._clock() - last
+
+
+class Relay:
+    """The receiver's `Nudges`: local, or queued for the database while a relay runs."""
+
+    def __init__(self, local: LocalNudges) -> None:
+        self.local = local
+        self._out: dict[tuple[str, str], None] = {}
+        self._wake: Wake | None = None
+
+    def nudge(self, provider: str, job_id: str) -> None:
+        if self._wake is None:
+            self.local.nudge(provider, job_id)
+            return
+        self._out[(provider, job_id)] = None
+        while len(self._out) > MAX_PENDING:  # the database is slow or lost: polls read on
+            del self._out[next(iter(self._out))]
+        self._wake()
+
+    def relay(self, wake: Wake | None) -> None:
+        """Queue nudges and call `wake()` (None: stop; what is queued goes local)."""
+        self._wake = wake
+        if wake is None:
+            for provider, job_id in self.take_outgoing():
+                self.local.nudge(provider, job_id)
+
+    def take_outgoing(self) -> list[tuple[str, str]]:
+        out, self._out = list(self._out), {}
+        return out

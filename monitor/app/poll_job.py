@@ -46,6 +46,8 @@ class PollJob:
         async with self.lock:
             self.busy = True
             try:
+                if self.gen.shared_nudges is not None:  # a notification may have been lost
+                    await self.gen.shared_nudges.pull(self.name)
                 await self._poll(self.gen.nudges.take(self.name), narrow=False)
                 await self._drain()
             finally:

@@ -99,6 +99,27 @@ class Replica:
     note: str
 
 
+class NudgeListener(Protocol):
+    """A wait for nudges recorded by any replica (a connection of its own)."""
+
+    def wait(self, timeout: float) -> frozenset[str]:
+        """Block up to `timeout` seconds; the providers nudged meanwhile (maybe none)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class NudgeBoard(Protocol):
+    """Webhook nudges shared by replicas: any records, the provider's leader takes."""
+
+    def record(self, nudges: Sequence[tuple[str, str]]) -> None:
+        """Record (provider, job id) pairs and wake the leaders; duplicates collapse."""
+        ...
+
+    def take(self, provider: str) -> frozenset[str]: ...
+    def listen(self) -> NudgeListener: ...
+
+
 class Outbox(Protocol):
     """The delivery side of the store; its state diagram is in `storage.outbox`."""
 
@@ -148,6 +169,11 @@ class Store(Protocol):
     @property
     def shared(self) -> bool:
         """True when several replicas may share this state (they then take leases)."""
+        ...
+
+    @property
+    def nudges(self) -> NudgeBoard | None:
+        """Where replicas share webhook nudges; None: one process, nudges stay in memory."""
         ...
 
     @property

@@ -9,7 +9,8 @@ that holds other tables but no `ftmon_schema` (it is not ours).
 
 The tables mirror the SQLite ones (`sqlite._V1`), timestamps as `timestamptz`, plus the
 shared-replica tables: `leases` (one row per provider: holder, epoch, expiry, on the
-database's clock) and `replicas` (each replica's last word, for `ftmon status`).
+database's clock), `replicas` (each replica's last word, for `ftmon status`), `buckets`
+(shared rate limits) and `nudges` (webhook nudges waiting for the provider's leader).
 """
 
 from __future__ import annotations
@@ -101,7 +102,18 @@ CREATE TABLE buckets (
 )
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2)
+# Version 3: webhook nudges any replica records for the provider's leader (`pg_nudges`);
+# one row per (provider, job), so a nudge repeated before the leader takes it collapses.
+_V3 = """
+CREATE TABLE nudges (
+    provider text NOT NULL,
+    job_id text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (provider, job_id)
+)
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
 _LOCK = 0x46544D4E  # "FTMN": the advisory lock replicas take turns on while migrating
 
 

@@ -28,10 +28,10 @@ import psycopg_pool
 
 from monitor.core.alerts import Alert
 from monitor.core.model import JobState, ProviderHealth
-from monitor.storage import pg_leases, pg_retention
+from monitor.storage import pg_leases, pg_nudges, pg_retention
 from monitor.storage.base import Lease, ProviderView, Pruned, Replica
 from monitor.storage.pg_outbox import PgOutbox, insert_alerts
-from monitor.storage.pg_schema import Pool, migrate, reading, transaction
+from monitor.storage.pg_schema import Pool, migrate, reading, transaction, where
 from monitor.storage.sqlite import CHECKED_CHANNELS
 
 POOL_TIMEOUT = 3.0  # seconds a call waits for a connection before the database counts as lost
@@ -85,6 +85,7 @@ class PgStore:
             check=psycopg_pool.ConnectionPool.check_connection,
             reconnect_timeout=365 * 86400.0,  # never give up: the database may come back
         )
+        self._connect = (url, dict(extra))  # the nudge listener's own connection
         self.pool.open(wait=False)
         try:
             migrate(self.pool)
@@ -92,6 +93,7 @@ class PgStore:
             self.pool.close()
             raise
         self.outbox = PgOutbox(self.pool)
+        self.nudges = PgNudges(self.pool, *self._connect)
 
     @property
     def path(self) -> Path:
@@ -216,6 +218,22 @@ class PgStore:
 
     def close(self) -> None:
         self.pool.close()
+
+
+class PgNudges:
+    """The `NudgeBoard` of this database (`pg_nudges`)."""
+
+    def __init__(self, pool: Pool, url: str, kwargs: dict[str, Any]) -> None:
+        self.pool, self._url, self._kwargs = pool, url, kwargs
+
+    def record(self, nudges: Sequence[tuple[str, str]]) -> None:
+        pg_nudges.record(self.pool, nudges)
+
+    def take(self, provider: str) -> frozenset[str]:
+        return pg_nudges.take(self.pool, provider)
+
+    def listen(self) -> pg_nudges.NudgeListener:
+        return pg_nudges.NudgeListener(self._url, self._kwargs, where(self.pool))
 
 
 def database_clock(store: PgStore) -> datetime:

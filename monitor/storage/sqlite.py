@@ -298,6 +298,7 @@ class SqliteStore:
     # -- one process, so no leases: this process always leads ----------------------------
 
     shared = False
+    nudges = None  # one process: the webhook receiver nudges the poller in memory
     holder = "local"
 
     def lead(self, provider: str, lease: timedelta) -> Lease | None:
