@@ -1,10 +1,10 @@
 """One poll cycle of one provider: fetch -> diff -> commit.
 
-The shell around the pure diff. `plan` decides which requests a cycle needs (the job list
-only as deep as the oldest unfinished job, a retrieve only for a tracked job the list no
-longer shows, a log only for a new or changed job or a running one that is due, a
-running Together job's metrics every few minutes for the loss check); this
-module makes them concurrently, each waiting its turn at the provider's pacer, retries a
+The shell around the pure diff. `plan` and `reads` decide which requests a cycle needs
+(the job list only as deep as the oldest unfinished job, a retrieve for a tracked job the
+list no longer shows or for what the list lacks, a log only for a new or changed job or
+a running one that is due, metrics every few minutes for the loss check where the
+provider's traits say losses need a request); this module makes them concurrently, each waiting its turn at the provider's pacer, retries a
 rate-limited one once the provider's pause is over, and commits the outcome in one store
 transaction: only the job states that changed, finished ones as tombstones.
 
@@ -131,7 +131,7 @@ class Fetched:
         *,
         log_read: bool = False,
     ) -> None:
-        """One job to diff; a retrieve that brought Together's log along counts as a read."""
+        """One job to diff; a retrieve that brought the job's log along counts as a read."""
         if log_read or snapshot.events:
             self.logs_read.add(snapshot.id)
         self.polled.append(PolledJob(snapshot=snapshot, events=events, losses=losses))
