@@ -2,11 +2,12 @@
 
 The shell around the pure diff. `plan` and `reads` decide which requests a cycle needs
 (the job list only as deep as the oldest unfinished job, a retrieve for a tracked job the
-list no longer shows or for what the list lacks, a log only for a new or changed job or
-a running one that is due, metrics every few minutes for the loss check where the
-provider's traits say losses need a request); this module makes them concurrently, each waiting its turn at the provider's pacer, retries a
-rate-limited one once the provider's pause is over, and commits the outcome in one store
-transaction: only the job states that changed, finished ones as tombstones.
+list no longer shows or for what the list lacks, a log only for a new or changed job or a
+running one that is due, metrics every few minutes for the loss check where the provider's
+traits say losses need a request); this module makes them concurrently, each waiting its
+turn at the provider's pacer, retries a rate-limited one once the provider's pause is
+over, and commits the outcome in one store transaction: only the job states that changed,
+finished ones as tombstones.
 
 A fetch error is never a change: if the job list fails, no job is diffed and only the
 provider's own health moves; if one job's retrieve or log cannot be read, that job is left
