@@ -23,8 +23,6 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-_SEND_TIMEOUT = 1.0
-
 
 def _monotonic_usec() -> int:
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
@@ -87,7 +85,10 @@ class Notifier:
         target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-                sock.settimeout(_SEND_TIMEOUT)
+                # Never wait: the send runs on the event loop, and a manager whose queue
+                # is full (Linux queues 10 datagrams) must not stall polls; a ping lost
+                # then is harmless, the next one follows.
+                sock.setblocking(False)
                 sock.connect(target)
                 sock.sendall("\n".join(fields).encode("utf-8"))
         except OSError as exc:
