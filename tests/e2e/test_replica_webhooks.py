@@ -49,14 +49,16 @@ class Replica:
             return False
 
 
-def start(tmp: Path, sim: Simulator, state: str, receiver: HttpReceiver, n: int) -> Replica:
+def start(
+    tmp: Path, sim: Simulator, state: str, receiver: HttpReceiver, n: int, poll: str = "1h"
+) -> Replica:
     port = free_port()
     path = write_config(
         tmp,
         sim,
         channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
         first_run="alert",
-        poll_interval="1h",
+        poll_interval=poll,
         listen=f"127.0.0.1:{port}",
         name=f"ftmon-{n}.toml",
         openai_extra=f'webhook_secret = "{SECRET}"',
@@ -129,3 +131,21 @@ def test_a_webhook_to_the_standby_replica_is_acted_on_by_the_leader(
         assert second.daemon.stop() == 0
         assert first.daemon.stop() == 0
     assert json.dumps(SECRET) not in (tmp_path / "replica-1.log").read_text()
+
+
+def test_a_nudge_whose_notification_was_lost_is_taken_by_the_next_full_poll(
+    tmp_path: Path, sim: Simulator, receiver: HttpReceiver, pg_url: str
+) -> None:
+    """A nudge row with no NOTIFY (as if the listener was reconnecting): the leader takes
+    it before its next full poll, and reads the job (an unknown id: nothing is raised)."""
+    replica = start(tmp_path, sim, pg_url, receiver, 0, poll="2s")
+    try:
+        wait_for(lambda: leader(pg_url, OPENAI) == replica.daemon.pid, what="leading")
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("INSERT INTO nudges (provider, job_id) VALUES (%s, 'ftjob-lost')",
+                         (OPENAI,))  # fmt: skip
+        wait_for(lambda: pending_nudges(pg_url) == 0, what="the nudge taken")
+        wait_for(lambda: "ftjob-lost" in replica.daemon.log.read_text(), what="the job read")
+        assert receiver.bodies() == []
+    finally:
+        assert replica.daemon.stop() == 0
