@@ -225,13 +225,31 @@ def _one_process(config: Path, env: dict[str, str] | None) -> tuple[Cycle, float
         env=env,
     )
     assert child.stderr is not None
+    # The peak after the exec (VmHWM), sampled while it runs: `ru_maxrss` would also count
+    # this benchmark's own image (the simulator and its jobs), forked before the exec.
+    peaks = [0.0]
+    sampler = threading.Thread(target=_sample_peak, args=(child.pid, peaks), daemon=True)
+    sampler.start()
     tail = child.stderr.read()[-1500:]
     _, status, usage = os.wait4(child.pid, 0)
+    sampler.join(timeout=5)
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode not in (0, 1, 2):
         raise RuntimeError(f"run --once exited {child.returncode}: {tail!r}")
     cpu = usage.ru_utime + usage.ru_stime
-    return Cycle(cpu=cpu, requests=0, wall=time.monotonic() - started), usage.ru_maxrss / 1024
+    return Cycle(cpu=cpu, requests=0, wall=time.monotonic() - started), max(peaks)
+
+
+def _sample_peak(pid: int, peaks: list[float]) -> None:
+    """Keep the child's peak resident memory up to date until it has exited."""
+    while True:
+        try:
+            peaks.append(peak_rss_mib(pid))
+            if "State:\tZ" in Path(f"/proc/{pid}/status").read_text():
+                return
+        except OSError:
+            return
+        time.sleep(0.02)
 
 
 def load_average() -> str:
