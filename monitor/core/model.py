@@ -378,21 +378,7 @@ class JobState:
 
     @classmethod
     def from_json(cls, text: str) -> JobState:
-        state = codec.loads(cls, text)
-        if state.signals & _RENAMED_SIGNALS.keys():  # written before events were normalized
-            renamed = frozenset(_RENAMED_SIGNALS.get(s, s) for s in state.signals)
-            state = replace(state, signals=renamed)
-        return state
-
-
-# Signal words of state files written by ftmon before the providers normalized their event
-# kinds, and today's word for each: a job mid-cancellation during an upgrade keeps its cause.
-_RENAMED_SIGNALS = {
-    "cancel_requested": "cancel",
-    "refund": "refunded",
-    "user_error": "input_error",
-    "completed": "finished",
-}
+        return codec.loads(cls, text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

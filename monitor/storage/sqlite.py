@@ -113,7 +113,19 @@ _V3 = """
 ALTER TABLE deliveries ADD COLUMN route TEXT;
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, jobs.MIGRATION)
+# Version 5: the signal words of job states written before the providers normalized their
+# event kinds become today's, so a job mid-cancellation during the upgrade keeps its cause.
+_V5 = """
+UPDATE jobs SET state = json_set(state, '$.signals', (
+  SELECT json_group_array(CASE value
+    WHEN 'cancel_requested' THEN 'cancel' WHEN 'refund' THEN 'refunded'
+    WHEN 'user_error' THEN 'input_error' ELSE value END)
+  FROM json_each(state, '$.signals')))
+WHERE EXISTS (SELECT 1 FROM json_each(state, '$.signals')
+  WHERE value IN ('cancel_requested', 'refund', 'user_error'))
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, jobs.MIGRATION, _V5)
 
 Connect = Callable[[Path, float], sqlite3.Connection]
 

@@ -112,10 +112,3 @@ def _state(**changes: object) -> JobState:
         "created_at": T0,
     }
     return JobState(**{**base, **changes})  # type: ignore[arg-type]
-
-
-def test_signal_words_of_older_state_files_read_as_todays() -> None:
-    """A job stored mid-cancellation by an older ftmon keeps what its log said."""
-    older = _state(signals=frozenset({"cancel_requested", "billing_limit", "refund"}))
-    back = JobState.from_json(older.to_json())
-    assert back.signals == {"cancel", "billing_limit", "refunded"}

@@ -175,7 +175,27 @@ def test_a_version_1_file_is_migrated_forward_intact(tmp_path: Path) -> None:
     )
     conn.close()
     store = SqliteStore(path)
-    assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 4
+    assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
     assert store.load_provider("tg").states == {"ft-1": state}
     assert keys(store) == {"k"}
     assert store.prune_if_due(NOW, LOOKBACKS) is not None  # the new tables are there
+
+
+def test_signal_words_of_an_older_file_become_todays(tmp_path: Path) -> None:
+    """A job stored mid-cancellation before events were normalized keeps what its log said:
+    the schema-5 migration renames its signal words, and leaves other jobs as they were."""
+    path = tmp_path / "v4.db"
+    older = replace(
+        job("ft-1", Status.CANCELLING, NOW - DAY),
+        signals=frozenset({"cancel_requested", "billing_limit", "refund"}),
+    )
+    plain = job("ft-2", Status.RUNNING, NOW - DAY)
+    store = SqliteStore(path)
+    store.commit_poll("tg", [older, plain], ProviderHealth(), [], NOW)
+    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.close()
+    states = SqliteStore(path).load_provider("tg").states
+    assert states["ft-1"].signals == {"cancel", "billing_limit", "refunded"}
+    assert states["ft-2"] == plain
