@@ -241,7 +241,7 @@ async def _run_once(cfg: Config, as_json: bool, seams: wiring.Seams) -> int:
     finally:
         await runtime.aclose()
     if as_json:
-        print(REDACTOR(json.dumps(report.summary(cfg.monitor.label_metadata), indent=2)))
+        print(REDACTOR(json.dumps(report.summary(cfg.monitor.label_metadata))))  # one line
     else:
         for alert in report.alerts:
             about = f"{alert.provider} {alert.job_id or '-'}: {alert.summary}"
