@@ -19,9 +19,9 @@ CASES = [
         ["smtp.example.com", "587", "oncall@example.com", "ftmon@example.com"],
     ),
     (
-        "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-        ["T00000000", "B00000000", "XXXXXXXXXXXXXXXXXXXXXXXX"],
-        ["hooks.slack.com", "services"],
+        "https://hooks.example.com/services/TFAKE0000/BFAKE0000/FAKEwebhookTOKENnotREAL",
+        ["TFAKE0000", "BFAKE0000", "FAKEwebhookTOKENnotREAL"],
+        ["hooks.example.com", "services"],
     ),
     (
         "slack://T0AAAAAAA/B0BBBBBBB/abcdefghijklmnopqrstuvwx/#alerts",
