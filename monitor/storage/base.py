@@ -28,6 +28,12 @@ from monitor.core.settings import RouteConfig
 class Outcome(StrEnum):
     SENT, TRANSIENT, PERMANENT = "sent", "transient", "permanent"
 
+    @property
+    def row_status(self) -> str | None:
+        """The delivery status an attempt with this outcome leaves its row in; None keeps
+        the row's status (a transient failure: a held row stays part of its digest)."""
+        return {"sent": "sent", "permanent": "failed"}.get(self.value)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Routed:

@@ -156,7 +156,6 @@ class SqliteOutbox:
         final: no later write touches it. A transient failure keeps the row's status (a held
         row stays part of its digest) and sets when to try again.
         """
-        status = {Outcome.SENT: "sent", Outcome.TRANSIENT: None, Outcome.PERMANENT: "failed"}
         retry = ts(next_attempt_at) if next_attempt_at else None
         sent = ts(now) if outcome is Outcome.SENT else None
         with transaction(self._conn, self._what):
@@ -169,7 +168,7 @@ class SqliteOutbox:
                 "UPDATE deliveries SET status = coalesce(?, status), attempts = attempts + 1, "
                 "last_error = ?, next_attempt_at = ?, sent_at = ? "
                 "WHERE alert_id = ? AND channel = ? AND status IN ('pending', 'held')",
-                [(status[outcome], error, retry, sent, i, channel) for i in alert_ids],
+                [(outcome.row_status, error, retry, sent, i, channel) for i in alert_ids],
             )
 
     def defer(self, rows: Sequence[Delivery], until: datetime, error: str | None) -> None:

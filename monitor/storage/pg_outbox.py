@@ -141,7 +141,6 @@ class PgOutbox:
         now: datetime,
     ) -> None:
         """As `SqliteOutbox.record_attempt`: a sent row is final, whoever sent it."""
-        status = {Outcome.SENT: "sent", Outcome.TRANSIENT: None, Outcome.PERMANENT: "failed"}
         sent = now if outcome is Outcome.SENT else None
         with transaction(self._pool, self._what) as conn, conn.cursor() as cur:
             cur.executemany(
@@ -153,7 +152,7 @@ class PgOutbox:
                 "UPDATE deliveries SET status = coalesce(%s, status), attempts = attempts + 1, "
                 "last_error = %s, next_attempt_at = %s, sent_at = %s WHERE alert_id = %s "
                 "AND channel = %s AND status IN ('pending', 'held')",
-                [(status[outcome], error, next_attempt_at, sent, i, channel) for i in alert_ids],
+                [(outcome.row_status, error, next_attempt_at, sent, i, channel) for i in alert_ids],
             )
 
     def defer(self, rows: Sequence[Delivery], until: datetime, error: str | None) -> None:
