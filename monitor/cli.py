@@ -219,6 +219,7 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
 
 async def _run_once(cfg: Config, as_json: bool, seams: wiring.Seams) -> int:
     """One cycle for every provider, then deliver what it (and earlier runs) left."""
+    from monitor.delivery import loop
     from monitor.delivery.dispatch import Dispatcher
     from monitor.delivery.lazy import checked_lazy_channels
 
@@ -236,7 +237,7 @@ async def _run_once(cfg: Config, as_json: bool, seams: wiring.Seams) -> int:
             clock,
             label_metadata=cfg.monitor.label_metadata,
         )
-        report.delivery = await dispatcher.drain(ONCE_DRAIN_SECONDS)
+        report.delivery = await loop.drain(dispatcher, ONCE_DRAIN_SECONDS)
         runtime.store.prune_if_due(clock(), {p.name: p.lookback for p in cfg.providers})
     finally:
         await runtime.aclose()

@@ -43,8 +43,11 @@ from monitor.app.webhooks import WebhookReceiver
 from monitor.app.wiring import Runtime, Seams, open_runtime
 from monitor.core.errors import ConfigError, StoreError
 from monitor.core.settings import Config
+from monitor.delivery import loop
 from monitor.delivery.channels import build_channels
-from monitor.delivery.dispatch import CLAIM_FOR, DeliveryReport, Dispatcher, Doorbell
+from monitor.delivery.dispatch import CLAIM_FOR, Dispatcher
+from monitor.delivery.loop import Doorbell
+from monitor.delivery.report import DeliveryReport
 
 log = structlog.get_logger("ftmon.daemon")
 
@@ -261,7 +264,7 @@ class Generation:
                 if control.stopping:
                     self.health.mark_stopping()
                     self.notifier.stopping("draining the outbox")
-                    report = await dispatcher.drain(DRAIN_SECONDS)
+                    report = await loop.drain(dispatcher, DRAIN_SECONDS)
                     log.info(
                         "outbox_drained",
                         delivered=report.delivered,
@@ -367,7 +370,8 @@ class Generation:
             self.metrics.outbox_depth(summary.totals.get("pending", 0) + summary.unrouted)
             self.metrics.unmatched_alert(report.unmatched)
 
-        await dispatcher.run_forever(
+        await loop.run_forever(
+            dispatcher,
             stop,
             doorbell=self.doorbell,
             after_pass=count,

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -20,13 +19,11 @@ from monitor.app.poll import Clock, PollOutcome, PollService
 from monitor.core.alerts import Alert, Severity
 from monitor.core.errors import StoreError
 from monitor.core.settings import Config
+from monitor.delivery.report import DeliveryReport  # counts only: apprise stays unloaded
 from monitor.providers import ProviderClient, ResponseCounter, make_client
 from monitor.storage.base import Store
 from monitor.storage.factory import open_store
 from monitor.storage.sqlite import Connect
-
-if TYPE_CHECKING:  # dispatch loads apprise: only a run that delivers needs it
-    from monitor.delivery.dispatch import DeliveryReport
 
 log = structlog.get_logger("ftmon.wiring")
 EXIT_OK, EXIT_WARNING, EXIT_FAILURE, EXIT_UNPOLLED = 0, 1, 2, 3

@@ -29,6 +29,7 @@ PLANTS = [
     ("monitor/storage/outbox.py", "from monitor.delivery import dispatch", "Layers"),
     # apprise anywhere but delivery.channels.
     ("monitor/app/daemon.py", "import apprise", "Only delivery.channels imports apprise"),
+    ("monitor/delivery/send.py", "import apprise", "Only delivery.channels imports apprise"),
     # apscheduler anywhere but app.scheduler.
     ("monitor/app/poll.py", "import apscheduler", "Only app.scheduler imports apscheduler"),
     # The simulator stays independent of what it tests.

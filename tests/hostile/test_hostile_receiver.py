@@ -16,7 +16,8 @@ from monitor.core.render import Message
 from monitor.core.samples import sample_alert
 from monitor.core.settings import RouteConfig
 from monitor.delivery.channels import AppriseChannel
-from monitor.delivery.dispatch import MESSAGE_ATTEMPTS, Dispatcher
+from monitor.delivery.dispatch import Dispatcher
+from monitor.delivery.send import MESSAGE_ATTEMPTS
 from monitor.storage.sqlite import SqliteStore
 from tests.hostile.server import Answer, HostileServer, Seen
 

@@ -32,6 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import config as config_mod
 from monitor.app import wiring
+from monitor.delivery import loop
 from monitor.delivery.channels import build_channels
 from monitor.delivery.dispatch import Dispatcher
 from monitor.simulator import SCENARIOS, ManualClock, RealClock, Simulator
@@ -204,7 +205,7 @@ async def test_retention_keeps_the_state_file_bounded(
                     )
                 sim.advance(timedelta(hours=step_hours))
                 await wiring.poll_all(runtime)
-                await dispatcher.drain(5)
+                await loop.drain(dispatcher, 5)
                 for alert_id, alert in kit.outbox(tmp_path / "state.db"):
                     if alert_id > last_id:
                         job = runs.owners.get(alert.job_id or "", alert.job_id or alert.provider)
