@@ -26,7 +26,7 @@ from pathlib import Path
 
 from monitor.app.wiring import Seams, system_clock
 from monitor.cli import main
-from monitor.storage.sqlite import plain_connect
+from monitor.storage.sqlite_file import plain_connect
 
 
 def seams_from(env: Mapping[str, str]) -> Seams:

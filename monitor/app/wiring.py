@@ -23,7 +23,7 @@ from monitor.delivery.report import DeliveryReport  # counts only: apprise stays
 from monitor.providers import ProviderClient, ResponseCounter, make_client
 from monitor.storage.base import Store
 from monitor.storage.factory import open_store
-from monitor.storage.sqlite import Connect
+from monitor.storage.sqlite_file import Connect
 
 log = structlog.get_logger("ftmon.wiring")
 EXIT_OK, EXIT_WARNING, EXIT_FAILURE, EXIT_UNPOLLED = 0, 1, 2, 3

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from monitor.core.settings import MonitorSettings
 from monitor.storage.base import Store
-from monitor.storage.sqlite import Connect, SqliteStore
+from monitor.storage.sqlite import SqliteStore
+from monitor.storage.sqlite_file import Connect
 
 
 def open_store(monitor: MonitorSettings, *, connect: Connect | None = None) -> Store:

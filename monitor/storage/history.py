@@ -1,6 +1,6 @@
 """What the outbox remembers of the alerts about some jobs: for `ftmon explain`.
 
-Reads only (`alerts`, `deliveries`, `attempts`; schema in `sqlite._V1`), so it is safe on
+Reads only (`alerts`, `deliveries`, `attempts`; schema in `sqlite_file._V1`), so it is safe on
 a read-only connection beside a running daemon. Retention (`retention.py`) may have
 forgotten old delivered alerts; what is left is told as it is.
 """

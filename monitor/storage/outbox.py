@@ -1,6 +1,6 @@
 """The delivery SQL over the store's connection: routing, due rows, claims, attempts.
 
-Tables (schema in `sqlite._V1`): `alerts` is the outbox (`routed_at` NULL until routed);
+Tables (schema in `sqlite_file._V1`): `alerts` is the outbox (`routed_at` NULL until routed);
 `deliveries` has one row per (alert, channel) with its status and the route that sent it
 there (its grouping and quiet hours keep applying after a reload); `attempts` keeps every
 attempt; `channels` remembers a channel disabled by a permanent failure.

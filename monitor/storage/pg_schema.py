@@ -7,7 +7,7 @@ transaction-pooling proxy). A database whose schema is newer than this code is r
 before anything is written, as the SQLite store refuses a newer file; so is a database
 that holds other tables but no `ftmon_schema` (it is not ours).
 
-The tables mirror the SQLite ones (`sqlite._V1`), timestamps as `timestamptz`, plus the
+The tables mirror the SQLite ones (`sqlite_file._V1`), timestamps as `timestamptz`, plus the
 shared-replica tables: `leases` (one row per provider: holder, epoch, expiry, on the
 database's clock), `replicas` (each replica's last word, for `ftmon status`), `buckets`
 (shared rate limits) and `nudges` (webhook nudges waiting for the provider's leader).

@@ -16,7 +16,8 @@ from monitor.core.model import JobState, ProviderHealth, ProviderKind, Status
 from monitor.storage import retention
 from monitor.storage.base import Outcome, Pruned, Store
 from monitor.storage.postgresql import PgStore
-from monitor.storage.sqlite import APPLICATION_ID, MIGRATIONS, SqliteStore
+from monitor.storage.sqlite import SqliteStore
+from monitor.storage.sqlite_file import APPLICATION_ID, MIGRATIONS
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

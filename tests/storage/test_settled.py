@@ -9,7 +9,8 @@ from pathlib import Path
 
 from monitor.core import plan
 from monitor.core.model import Condition, JobState, ProviderHealth, ProviderKind, Status
-from monitor.storage.sqlite import APPLICATION_ID, MIGRATIONS, SqliteStore
+from monitor.storage.sqlite import SqliteStore
+from monitor.storage.sqlite_file import APPLICATION_ID, MIGRATIONS
 
 NOW = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
 

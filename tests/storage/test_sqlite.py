@@ -1,9 +1,7 @@
-"""The SQLite store on real files: one transaction per poll, ours-only, private."""
+"""The SQLite store on real files: one transaction per poll, and what it keeps it keeps."""
 
 from __future__ import annotations
 
-import sqlite3
-import stat
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,8 @@ from monitor.core.diff import diff
 from monitor.core.errors import StoreError
 from monitor.core.model import JobState, ProviderHealth
 from monitor.core.settings import Thresholds
-from monitor.storage.sqlite import APPLICATION_ID, SqliteStore
+from monitor.storage.sqlite import SqliteStore
+from monitor.storage.sqlite_file import APPLICATION_ID
 from tests.core.factories import at, event, together
 
 TH = Thresholds()
@@ -61,48 +60,6 @@ def test_failed_commit_leaves_nothing(tmp_path: Path) -> None:
         store.commit_poll("together-prod", [state], ProviderHealth(), alerts, at(41))
     assert store.load_provider("together-prod").states == {}
     store.close()
-
-
-def test_state_file_and_directory_are_private(tmp_path: Path) -> None:
-    """A new state directory is 0700 and the database 0600."""
-    path = tmp_path / "new" / "dir" / "state.db"
-    SqliteStore(path).close()
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_foreign_database_is_never_touched(tmp_path: Path) -> None:
-    """Another program's SQLite file at the state path is refused, byte for byte intact."""
-    path = tmp_path / "theirs.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE customers (id INTEGER)")
-    conn.commit()
-    conn.close()
-    before = path.read_bytes()
-    with pytest.raises(StoreError, match="not an ftmon state database"):
-        SqliteStore(path)
-    assert path.read_bytes() == before
-
-
-def test_non_database_file_is_refused(tmp_path: Path) -> None:
-    """A file that is not SQLite at all gives a clear error."""
-    path = tmp_path / "notes.txt"
-    path.write_text("shopping list\n" * 200)
-    with pytest.raises(StoreError, match=r"notes\.txt"):
-        SqliteStore(path)
-    assert path.read_text().startswith("shopping list")
-
-
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    """A file written by a newer ftmon is not downgraded."""
-    path = tmp_path / "state.db"
-    SqliteStore(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 99")
-    conn.commit()
-    conn.close()
-    with pytest.raises(StoreError, match="newer than this ftmon"):
-        SqliteStore(path)
 
 
 def test_reopen_keeps_everything(tmp_path: Path) -> None:
