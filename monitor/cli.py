@@ -1,4 +1,5 @@
-"""ftmon's command line: run | run --once | check-config | test-notify | status | explain | demo.
+"""ftmon's command line: run | run --once | check-config | test-notify | status | cost | explain |
+demo.
 
 Exit codes (DESIGN section 6): `run --once` returns 2 if a failure alert was raised, else
 3 if a provider could not be polled, else 1 if a warning was raised, else 0. A
@@ -13,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import anyio
@@ -20,6 +22,7 @@ import structlog
 
 from monitor import config as config_mod
 from monitor.app import logs, wiring
+from monitor.core.durations import DurationError, parse_duration
 from monitor.core.errors import ConfigError, StoreError
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import Config, LogFormat
@@ -67,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="tracked jobs and the outbox")
     status.add_argument("-c", "--config", type=Path, help="config file")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    cost = sub.add_parser("cost", help="the cost ledger: prices, refunds, net, by group")
+    cost.add_argument("-c", "--config", type=Path, help="config file")
+    cost.add_argument("--since", default="7d", help="jobs submitted this long ago (default 7d)")
+    cost.add_argument("--by", choices=("provider", "model", "day"), default="provider")
+    cost.add_argument("--json", action="store_true", help="machine-readable output")
 
     explain = sub.add_parser("explain", help="the story of one job or restart chain")
     explain.add_argument("job", help="job id (tracked, or fetched once from the providers)")
@@ -146,6 +155,15 @@ def _sqlite_only(cfg: Config, command: str) -> None:
         )
 
 
+def _since(text: str) -> timedelta:
+    """`--since`: a duration like `7d`; anything else is a usage error (exit 2)."""
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        build_parser().error(f"--since: {exc}")
+        raise  # not reached: error() exits
+
+
 def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The one error inside (nested) groups, so it is reported as itself; else the group."""
     inner: BaseException = group
@@ -197,6 +215,14 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
         cfg = config_mod.load(args.config, os.environ)
         REDACTOR.register(s.reveal() for s in cfg.secrets())
         print(status.report(cfg, seams.clock(), as_json=args.json))
+        return 0
+    if args.command == "cost":
+        from monitor.commands import cost
+
+        since = _since(args.since)
+        cfg = config_mod.load(args.config, os.environ)
+        REDACTOR.register(s.reveal() for s in cfg.secrets())
+        print(cost.report(cfg, seams.clock(), since=since, by=args.by, as_json=args.json), end="")
         return 0
     if args.command == "explain":
         from monitor.commands import explain

@@ -30,6 +30,7 @@ from typing import TypeVar
 import anyio
 import structlog
 
+from monitor.app.costs import cost_alerts
 from monitor.app.poll_guard import (
     POLL_DEADLINE,
     DiffFailures,
@@ -213,6 +214,7 @@ class PollService:
                 provider, view, known, fetched, final, now, tally,
                 baseline=baseline, quiet_before=quiet_before, seen=seen,
             )  # fmt: skip
+        enqueued += cost_alerts(self.store, self.config.cost, now)
         open_after = plan.open_jobs(_watched_states(provider, known.values()))
         bound.info("poll_completed", **asdict(tally), alerts=len(enqueued), baseline=baseline)
         return PollOutcome(

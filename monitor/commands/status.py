@@ -36,7 +36,7 @@ def report(config: Config, now: datetime, *, as_json: bool) -> str:
     """The whole status page, read from the state the config names. Jobs a provider's
     watch filter no longer takes are left out: ftmon does not follow them."""
     watch = {p.name: p for p in config.providers}
-    store = _open(config)
+    store = open_read_only(config)
     try:
         states = [
             s
@@ -56,7 +56,9 @@ def report(config: Config, now: datetime, *, as_json: bool) -> str:
     return REDACTOR(table if shared is None else "\n".join([table, *render_replicas(shared)]))
 
 
-def _open(config: Config) -> Store:
+def open_read_only(config: Config) -> Store:
+    """The state the config names, only to read (`status`, `cost`): a SQLite file is never
+    created or migrated; a path with nothing there is a configuration error naming it."""
     if config.monitor.database is not None:
         return open_store(config.monitor)
     try:

@@ -150,12 +150,12 @@ def quiet_window(t: Table, key: str) -> tuple[time, time, str] | None:
         raise t.error(key, f"expected times from 00:00 to 23:59, got {show(text)}")
     if (h1, m1) == (h2, m2):
         raise t.error(key, f"expected a window whose start and end differ, got {show(text)}")
-    if not _is_time_zone(match.group(5)):
+    if not is_time_zone(match.group(5)):
         raise t.error(key, f'expected an IANA time zone like "Europe/Berlin", got {show(text)}')
     return time(h1, m1), time(h2, m2), match.group(5)
 
 
-def _is_time_zone(name: str) -> bool:
+def is_time_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):

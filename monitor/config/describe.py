@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from monitor.core.settings import (
         ChannelConfig,
         Config,
+        CostSettings,
         MonitorSettings,
         ProviderConfig,
         RouteConfig,
@@ -51,6 +52,7 @@ def describe(config: Config, mask_url: Callable[[str], str] | None = None) -> st
         lines += _channel(channel, mask)
     for route in config.routes:
         lines += _route(route)
+    lines += _cost(config.cost)
     lines += _warnings(config)
     return _scrub("\n".join(lines).rstrip("\n"), config.secrets())
 
@@ -103,6 +105,22 @@ def _thresholds(t: Thresholds) -> list[str]:
         _line("loss_spike_factor", t.loss_spike_factor),
         "",
     ]
+
+
+def _cost(c: CostSettings) -> list[str]:
+    lines = [
+        "[cost]",
+        _line("timezone", c.timezone),
+        _line("digest", _Raw("true" if c.digest else "false"), "monitor.cost_digest, opt-in"),
+        _line("digest_at", c.digest_at.strftime("%H:%M")),
+        "",
+    ]
+    for b in c.budgets:
+        lines += ["[[budgets]]", _line("name", b.name), _line("providers", b.providers)]
+        lines.append(_line("period", str(b.period)))
+        lines += [_line(k, v) for k, v in (("warning", b.warning), ("failure", b.failure)) if v]
+        lines.append("")
+    return lines
 
 
 def _provider(p: ProviderConfig) -> list[str]:

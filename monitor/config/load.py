@@ -39,6 +39,7 @@ from monitor.config.checks import (
     webhook_poll_interval,
     webhook_secret,
 )
+from monitor.config.cost import cost
 from monitor.config.fields import Context, ReadFile, Table
 from monitor.core.alerts import BUILTIN_LABELS, Kind, Severity
 from monitor.core.errors import ConfigError
@@ -72,7 +73,7 @@ DEFAULT_WEBHOOK_LISTEN = "127.0.0.1:9464"  # webhooks configured, `listen` not: 
 MAX_WEBHOOK_POLL = timedelta(hours=1)
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
-_SECTIONS = ("monitor", "thresholds", "providers", "channels", "routes")
+_SECTIONS = ("monitor", "thresholds", "providers", "channels", "routes", "cost", "budgets")
 _MONITOR_KEYS = (
     "state",
     "poll_interval",
@@ -147,6 +148,7 @@ def parse(
         providers=providers,
         channels=channels,
         routes=routes,
+        cost=cost(top, provider_names),
     )
 
 

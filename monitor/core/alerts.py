@@ -37,6 +37,8 @@ class Kind(StrEnum):
     PROVIDER_DOWN = "monitor.provider_down"
     CHANNEL_FAILED = "monitor.channel_failed"
     API_CHANGED = "monitor.api_changed"
+    BUDGET = "monitor.budget"
+    COST_DIGEST = "monitor.cost_digest"
 
     @property
     def is_condition(self) -> bool:
@@ -158,6 +160,11 @@ KIND_HINTS: Mapping[Kind, str] = {
         "facts about jobs: watch the named job in the provider's dashboard, check the "
         "provider's changelog, and upgrade ftmon (or report the value)."
     ),
+    Kind.BUDGET: (
+        "Spending reached a budget of the config: see what ran with `ftmon cost --by model`, "
+        "cancel or hold jobs you can spare, or raise the budget in [[budgets]]."
+    ),
+    Kind.COST_DIGEST: "`ftmon cost --since 7d --by day` shows the days before.",
 }
 
 FactValue = str | int | float | None

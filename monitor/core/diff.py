@@ -46,6 +46,7 @@ from monitor.core.model import (
     Level,
     LossPoint,
     Phase,
+    Refund,
     Status,
 )
 from monitor.core.settings import Thresholds
@@ -58,6 +59,7 @@ SEEN_KEYS_CAP = 400
 RECENT_EVENTS = 5
 LOSS_WINDOW = 10
 PATH_CAP = 16
+REFUNDS_CAP = 20  # refund lines kept per job: a real job has one
 PROVIDER_CANCELS = frozenset({Cause.BILLING_LIMIT, Cause.INSUFFICIENT_BALANCE, Cause.WANDB_AUTH})
 
 
@@ -178,6 +180,7 @@ def _absorb_events(
             else:
                 state = replace(state, awaiting_restart_since=event.created_at)
         if event.kind is EventKind.REFUNDED:
+            state = _book_refund(state, event)
             state, raised = _raise_refund(state, event)
             alerts += raised
         if event.kind is EventKind.EPOCH:
@@ -308,6 +311,8 @@ def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> J
         if snapshot.status.waiting
         else None,
         price_usd=snapshot.price_usd if snapshot.price_usd is not None else state.price_usd,
+        peak_price_usd=_peak(state.peak_price_usd, snapshot.price_usd),
+        trained_tokens=_known(snapshot.trained_tokens, state.trained_tokens),
         early_stop=estimates.snapshot_early_stop(snapshot) or state.early_stop,
         last_progress_at=now if progressed else state.last_progress_at,
         error_detail=_error_text(snapshot) or state.error_detail,
@@ -317,6 +322,23 @@ def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> J
 
 def _known(value: int | None, before: int | None) -> int | None:
     return value if value is not None else before
+
+
+def _peak(before: float | None, price: float | None) -> float | None:
+    """The highest price the provider has stated for the job (`ledger`: what was charged
+    before a refund lowered it)."""
+    stated = [p for p in (before, price) if p is not None]
+    return max(stated) if stated else None
+
+
+def _book_refund(state: JobState, event: JobEvent) -> JobState:
+    """Every refund line, with its amount when it states one, for the cost ledger; a line
+    already booked (same key) is not booked again."""
+    if any(r.key == event.key for r in state.refunds):
+        return state
+    amount = causes.refund_amount(event.message)
+    refund = Refund(key=event.key, amount_usd=amount, at=event.created_at)
+    return replace(state, refunds=(*state.refunds, refund)[-REFUNDS_CAP:])
 
 
 def _error_text(snapshot: JobSnapshot) -> str | None:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from monitor.core import ledger
 from monitor.core.alerts import CAUSE_PHRASES, HINTS, Alert, Cause, Kind
 from monitor.core.durations import human_duration
+from monitor.core.ledger import NOT_PRICED, usd
 from monitor.core.model import JobSnapshot, JobState, Status
 from monitor.core.text import one_line
-
-NOT_PRICED = "price not given"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,13 +125,17 @@ def next_step(story: Story) -> str:
 
 
 def cost_text(story: Story) -> str:
-    """The chain's price as the provider stated it, each job counted once; never guessed."""
-    prices = [s.price_usd for s in story.jobs]
-    given = [p for p in prices if p is not None]
-    if not given:
+    """The chain's net as the provider stated it, counted as the cost ledger counts it
+    (`ledger.amounts`: refunds taken off once); never guessed."""
+    money = [ledger.amounts(ledger.entry(s)) for s in story.jobs]
+    priced = [m for m in money if m.priced]
+    if not priced:
         return NOT_PRICED
-    total = f"${sum(given):,.2f}"
-    missing = len(prices) - len(given)
+    total = usd(sum(m.net for m in priced))
+    refunded = sum(m.refunded for m in priced)
+    if refunded:
+        total += f" (charged {usd(sum(m.charged for m in priced))}, refunded {usd(refunded)})"
+    missing = len(money) - len(priced)
     return total if not missing else f"{total} ({missing} job(s) of the chain: {NOT_PRICED})"
 
 

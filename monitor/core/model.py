@@ -306,6 +306,16 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Refund:
+    """One refund line of a job's log: its key (so a replay never counts it twice), the
+    amount when the line states one (None: "refunded" with no amount), and when."""
+
+    key: str
+    amount_usd: float | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobState:
     """What ftmon remembers of a job between polls: the diff engine's memory.
 
@@ -359,6 +369,9 @@ class JobState:
     training_started_at: datetime | None = None
     queue_depth: int | None = None
     price_usd: float | None = None
+    peak_price_usd: float | None = None  # the highest price stated (the ledger's charge)
+    trained_tokens: int | None = None
+    refunds: tuple[Refund, ...] = ()
     restart_of: str | None = None
     restarted_as: str | None = None
     awaiting_restart_since: datetime | None = None

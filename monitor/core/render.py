@@ -42,7 +42,8 @@ _WHAT: dict[Kind, str] = {
     Kind.LOSS_ANOMALY: "loss went bad", Kind.PAUSED: "paused", Kind.RESUMED: "resumed",
     Kind.VANISHED: "vanished (the API answers 404)", Kind.AUTH_FAILED: "API key rejected",
     Kind.PROVIDER_DOWN: "API unreachable", Kind.CHANNEL_FAILED: "a notification channel failed",
-    Kind.API_CHANGED: "API sent something new",
+    Kind.API_CHANGED: "API sent something new", Kind.BUDGET: "budget reached",
+    Kind.COST_DIGEST: "daily cost digest",
 }
 # fmt: on
 
@@ -128,6 +129,12 @@ def _happened(alert: Alert) -> str:
         what = f"channel {alert.facts['channel']} failed and was disabled"
     if alert.kind is Kind.API_CHANGED and alert.facts.get("what"):
         what = f"API sent a new {alert.facts['what']}: {alert.facts.get('value')}"
+    if alert.kind is Kind.BUDGET and alert.facts.get("budget"):
+        f = alert.facts
+        spent = f"${f.get('spent_usd')} in {f.get('period')}"
+        what = f"{f.get('level')} budget {f['budget']} reached: {spent}"
+    if alert.kind is Kind.COST_DIGEST and alert.facts.get("day"):
+        what = f"cost on {alert.facts['day']}: net ${alert.facts.get('net_usd')}"
     if alert.cause is not None and alert.cause is not Cause.UNKNOWN:
         return f"{what} — {CAUSE_PHRASES[alert.cause]}"
     return what

@@ -26,7 +26,7 @@ def sample_alert(kind: Kind, now: datetime, nonce: str, provider: str | None = N
     return Alert(
         kind=kind,
         severity=spec["severity"],  # type: ignore[arg-type]
-        provider="ftmon" if kind is Kind.CHANNEL_FAILED else provider or _PROVIDERS[str(pkind)],
+        provider="ftmon" if kind in _ABOUT_FTMON else provider or _PROVIDERS[str(pkind)],
         provider_kind=None if job is None else str(pkind),
         job_id=None if job is None else str(job),
         at=now,
@@ -39,10 +39,14 @@ def sample_alert(kind: Kind, now: datetime, nonce: str, provider: str | None = N
         model=None if job is None else _MODELS[str(pkind)],
         output_name=_output(str(pkind), nonce) if kind is Kind.SUCCEEDED else None,
         suffix=None if job is None else "support-bot",
+        detail=str(spec["detail"]) if "detail" in spec else None,
         facts=_facts(kind, now),
         status_path=() if job is None else _path(kind, t0),
         recent_events=() if job is None else _events(kind, pkind == "together", t0),
     )
+
+
+_ABOUT_FTMON = frozenset({Kind.CHANNEL_FAILED, Kind.COST_DIGEST})  # about no one provider
 
 
 def _job_id(pkind: str, nonce: str) -> str:
@@ -116,6 +120,24 @@ def _facts(kind: Kind, now: datetime) -> dict[str, str | int | float | None]:
             "what": "status",
             "value": "preempted",
             "example_job": "ft-test-3f9c1a2e-77b0-4d1e-9a51-0c2e8d6b4f10",
+        },
+        Kind.BUDGET: {
+            "budget": "together-daily",
+            "period": f"{now:%Y-%m-%d}",
+            "level": "warning",
+            "threshold_usd": 40.0,
+            "spent_usd": 43.72,
+            "charged_usd": 56.12,
+            "refunded_usd": 12.4,
+            "price_not_given": 0,
+        },
+        Kind.COST_DIGEST: {
+            "day": f"{now - timedelta(days=1):%Y-%m-%d}",
+            "net_usd": 31.44,
+            "charged_usd": 43.84,
+            "refunded_usd": 12.4,
+            "jobs": 5,
+            "price_not_given": 2,
         },
     }
     return facts.get(kind, {})
@@ -196,6 +218,30 @@ _SPECS: dict[Kind, dict[str, object]] = {
             "The API sent a status ftmon does not know: 'preempted' (first on job "
             "ft-test-3f9c1a2e-77b0-4d1e-9a51-0c2e8d6b4f10). ftmon may be missing facts "
             "about jobs."
+        ),
+    },
+    Kind.BUDGET: {
+        "severity": _W,
+        "job": None,
+        "summary": (
+            "Budget together-daily (together-prod, per day): net spend $43.72 reached the "
+            "warning threshold $40.00 (failure at $80.00). 4 piece(s) of work, charged "
+            "$56.12, refunded $12.40."
+        ),
+    },
+    Kind.COST_DIGEST: {
+        "severity": _I,
+        "job": None,
+        "summary": (
+            "Cost yesterday (UTC): net $31.44 for 4 piece(s) of work (5 job(s)), charged "
+            "$43.84, refunded $12.40; 2 job(s): price not given."
+        ),
+        "detail": (
+            "together-prod: net $31.44 (3 job(s), refunded $12.40)\n"
+            "openai-prod: net $0.00 (2 job(s), refunded $0.00), 2 price not given, "
+            "1,843,200 trained tokens\n"
+            "model meta-llama/Meta-Llama-3.1-8B-Instruct-Reference: net $31.44 (3 job(s), "
+            "refunded $12.40)"
         ),
     },
     Kind.CHANNEL_FAILED: {

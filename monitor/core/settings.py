@@ -129,6 +129,33 @@ class RouteConfig:
     match: JobMatch = field(default_factory=JobMatch)  # job matchers: model, suffix, ...
 
 
+class Period(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Budget:
+    """A spending limit on the net cost (charges less refunds) of the jobs submitted in
+    each day or month: `monitor.budget` at `warning` and at `failure` (USD; None: none)."""
+
+    name: str
+    period: Period
+    providers: tuple[str, ...] = ()  # empty: every provider
+    warning: float | None = None
+    failure: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostSettings:
+    """`[cost]` and `[[budgets]]`: where days and months begin, the opt-in daily digest."""
+
+    timezone: str = "UTC"
+    digest: bool = False
+    digest_at: time = time(8, 0)  # local time (`timezone`) after which yesterday is told
+    budgets: tuple[Budget, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     file: Path
@@ -137,6 +164,7 @@ class Config:
     providers: tuple[ProviderConfig, ...]
     channels: tuple[ChannelConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
+    cost: CostSettings = field(default_factory=CostSettings)
 
     def provider(self, name: str) -> ProviderConfig:
         return next(p for p in self.providers if p.name == name)

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.core.alerts import Alert
+from monitor.core.budgets import Marked
 from monitor.core.deliveries import Decision, Delivery
 from monitor.core.deliveries import DeliveryStatus as Status
+from monitor.core.ledger import Entry
 from monitor.core.model import JobState, ProviderHealth
 from monitor.core.plan import Settled
 from monitor.core.policy import TokenBucket
@@ -213,6 +215,16 @@ class Store(Protocol):
         now: datetime,
     ) -> list[Alert]: ...
     def enqueue(self, alerts: Sequence[Alert], now: datetime) -> list[Alert]: ...
+    def enqueue_marked(self, items: Sequence[Marked], now: datetime) -> list[Alert]:
+        """Enqueue each alert whose first mark is new, recording all its marks in the same
+        transaction (told once per period, across restarts and replicas)."""
+        ...
+
+    def ledger(self, since: datetime | None = None) -> list[Entry]:
+        """The cost ledger: one entry per job (written with each state in `commit_poll`,
+        never pruned), of the jobs submitted since about `since` (None: all)."""
+        ...
+
     def all_jobs(self) -> list[JobState]: ...
     def all_health(self) -> dict[str, ProviderHealth]: ...
     def outbox_alerts(self) -> list[Alert]: ...

@@ -3,8 +3,9 @@
 Everything is copied in one transaction, ids included: job states and provider health
 (so the next poll diffs against them and raises nothing already raised), every alert with
 its delivery rows and attempts (a row sent stays sent: nothing is sent again; a pending
-or held row goes on where it was), disabled channels and retention's marks. A target that
-already holds jobs or alerts is refused: two histories are never merged. The daemon on
+or held row goes on where it was), disabled channels, retention's marks, the cost ledger
+and the marks of what budgets and the digest told. A target that already holds jobs or
+alerts is refused: two histories are never merged. The daemon on
 the SQLite file must be stopped first (a copy taken mid-poll would miss that poll).
 """
 
@@ -49,6 +50,8 @@ TABLES: Sequence[tuple[str, tuple[str, ...], Callable[[Row], Row]]] = (
     ("attempts", ("id", "alert_id", "channel", "at", "outcome", "error"), _same),
     ("channels", ("channel", "disabled_at", "reason", "fingerprint"), _same),
     ("meta", ("key", "value"), _same),
+    ("ledger", ("provider", "job_id", "created_at", "entry"), _same),
+    ("marks", ("mark", "at"), _same),
 )
 
 

@@ -10,7 +10,8 @@ that holds other tables but no `ftmon_schema` (it is not ours).
 The tables mirror the SQLite ones (`sqlite_file._V1`), timestamps as `timestamptz`, plus the
 shared-replica tables: `leases` (one row per provider: holder, epoch, expiry, on the
 database's clock), `replicas` (each replica's last word, for `ftmon status`), `buckets`
-(shared rate limits) and `nudges` (webhook nudges waiting for the provider's leader).
+(shared rate limits), `nudges` (webhook nudges waiting for the provider's leader), and
+`ledger` and `marks` (the cost ledger, `pg_ledger`).
 """
 
 from __future__ import annotations
@@ -113,7 +114,33 @@ CREATE TABLE nudges (
 )
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3)
+# Version 4: the cost ledger (`pg_ledger`), filled from the stored job states, and the
+# marks of what is told once per period.
+_V4 = """
+CREATE TABLE ledger (
+    provider text NOT NULL,
+    job_id text NOT NULL,
+    created_at timestamptz NOT NULL,
+    entry text NOT NULL,
+    PRIMARY KEY (provider, job_id)
+);
+CREATE INDEX ledger_by_time ON ledger (created_at);
+CREATE TABLE marks (mark text PRIMARY KEY, at timestamptz NOT NULL);
+INSERT INTO ledger (provider, job_id, created_at, entry)
+SELECT provider, job_id, (state::jsonb ->> 'created_at')::timestamptz, json_build_object(
+    'provider', provider, 'job_id', job_id,
+    'provider_kind', state::jsonb -> 'kind',
+    'created_at', state::jsonb -> 'created_at',
+    'status', state::jsonb -> 'status',
+    'model', state::jsonb -> 'model',
+    'price_usd', state::jsonb -> 'price_usd',
+    'peak_usd', state::jsonb -> 'price_usd',
+    'trained_tokens', NULL, 'refunds', json_build_array(),
+    'restart_of', state::jsonb -> 'restart_of')::text
+FROM jobs
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4)
 _LOCK = 0x46544D4E  # "FTMN": the advisory lock replicas take turns on while migrating
 
 

@@ -27,8 +27,10 @@ from urllib.parse import urlsplit
 import psycopg_pool
 
 from monitor.core.alerts import Alert
+from monitor.core.budgets import Marked
+from monitor.core.ledger import Entry
 from monitor.core.model import JobState, ProviderHealth
-from monitor.storage import pg_leases, pg_nudges, pg_retention
+from monitor.storage import pg_leases, pg_ledger, pg_nudges, pg_retention
 from monitor.storage.base import Lease, ProviderView, Pruned, Replica
 from monitor.storage.pg_outbox import PgOutbox, insert_alerts
 from monitor.storage.pg_schema import Pool, migrate, reading, transaction, where
@@ -149,6 +151,7 @@ class PgStore:
     ) -> list[Alert]:
         """Write states, health and alerts atomically, if this replica still leads the
         provider at its epoch (else FencedError, nothing written)."""
+        states = list(states)
         rows = [
             (s.provider, s.job_id, str(s.status), s.status.terminal, now, s.to_json())
             for s in states
@@ -163,6 +166,7 @@ class PgStore:
                     "changed_at = excluded.changed_at, state = excluded.state",
                     rows,
                 )
+            pg_ledger.write(conn, states)
             conn.execute(
                 "INSERT INTO providers (provider, health) VALUES (%s, %s) "
                 "ON CONFLICT (provider) DO UPDATE SET health = excluded.health",
@@ -174,6 +178,15 @@ class PgStore:
         """Alerts of no poll (test-notify, monitor alerts): any replica may add them."""
         with transaction(self.pool, "could not enqueue alerts") as conn:
             return insert_alerts(conn, alerts, now)
+
+    def enqueue_marked(self, items: Sequence[Marked], now: datetime) -> list[Alert]:
+        """Alerts told once per mark: the replica whose mark took tells it (`pg_ledger`)."""
+        with transaction(self.pool, "could not enqueue alerts") as conn:
+            return pg_ledger.enqueue_marked(conn, items, now)
+
+    def ledger(self, since: datetime | None = None) -> list[Entry]:
+        with reading(self.pool) as conn:
+            return pg_ledger.read(conn, since)
 
     def checked_channels(self) -> str | None:
         with reading(self.pool) as conn:

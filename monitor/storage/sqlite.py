@@ -28,11 +28,13 @@ from pathlib import Path
 
 from monitor.core import plan
 from monitor.core.alerts import Alert
+from monitor.core.budgets import Marked
 from monitor.core.errors import StoreError
 from monitor.core.explain import AlertRecord
+from monitor.core.ledger import Entry
 from monitor.core.model import JobState, ProviderHealth
 from monitor.core.plan import Settled
-from monitor.storage import history, jobs, retention
+from monitor.storage import history, jobs, ledger_rows, retention
 from monitor.storage.base import Lease, ProviderView, Pruned, Replica
 from monitor.storage.outbox import SqliteOutbox
 from monitor.storage.sql import transaction, ts
@@ -146,6 +148,7 @@ class SqliteStore:
         states = list(states)
         with transaction(conn, "could not record the poll"):
             jobs.write(conn, states, stamp)
+            ledger_rows.write(conn, states)
             conn.execute(
                 "INSERT INTO providers (provider, health) VALUES (?, ?) "
                 "ON CONFLICT (provider) DO UPDATE SET health = excluded.health",
@@ -165,6 +168,16 @@ class SqliteStore:
         """Enqueue alerts that belong to no poll (test-notify, monitor alerts)."""
         with transaction(self.connection, "could not enqueue alerts"):
             return _insert_alerts(self.connection, alerts, ts(now))
+
+    def enqueue_marked(self, items: Sequence[Marked], now: datetime) -> list[Alert]:
+        """Alerts told once per mark (budgets, the digest): see `ledger_rows`."""
+        with transaction(self.connection, "could not enqueue alerts"):
+            return ledger_rows.enqueue_marked(self.connection, items, now, _insert_alerts)
+
+    def ledger(self, since: datetime | None = None) -> list[Entry]:
+        """The ledger rows of the jobs submitted since `since` (about; the core filters)."""
+        with self._reading():
+            return ledger_rows.read(self.connection, since)
 
     def outbox_alerts(self) -> list[Alert]:
         with self._reading():

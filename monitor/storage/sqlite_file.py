@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from monitor.core.errors import NotAStateFile, StoreError
-from monitor.storage import jobs
+from monitor.storage import jobs, ledger_rows
 from monitor.storage.sql import transaction
 
 APPLICATION_ID = 0x46544D4E  # "FTMN"
@@ -102,7 +102,7 @@ WHERE EXISTS (SELECT 1 FROM json_each(state, '$.signals')
   WHERE value IN ('cancel_requested', 'refund', 'user_error'))
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, jobs.MIGRATION, _V5)
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, jobs.MIGRATION, _V5, ledger_rows.MIGRATION)
 
 Connect = Callable[[Path, float], sqlite3.Connection]
 

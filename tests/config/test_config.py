@@ -310,7 +310,7 @@ BAD = [
     # an unknown section
     ("unknown_section", PROVIDER + "[alerts]\nx = 1\n", {}, {},
      "alerts: unknown section; expected one of monitor, thresholds, providers, channels, "
-     "routes"),
+     "routes, cost, budgets"),
     # an unknown key, with the likely intended one
     ("unknown_key_typo", "[monitor]\npoll_intervall = \"60s\"\n" + PROVIDER, {}, {},
      "monitor.poll_intervall: unknown key; expected one of state, poll_interval, first_run, "
@@ -570,7 +570,7 @@ BAD = [
      "job.failed, job.cancelled, job.restarted, job.refunded, job.queue_stalled, "
      "job.progress_stalled, job.eta_overrun, job.loss_anomaly, job.paused, job.resumed, "
      "job.vanished, monitor.auth_failed, monitor.provider_down, monitor.channel_failed, "
-     "monitor.api_changed, "
+     "monitor.api_changed, monitor.budget, monitor.cost_digest, "
      'got "job.faild"'),
     # an empty kind list matches nothing
     ("route_kinds_empty", PROVIDER + CHANNEL + R + "kinds = []\n", {}, {},

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.core import explain
 from monitor.core.alerts import HINTS, Alert, Cause, Kind, Severity
-from monitor.core.model import JobState, ProviderKind, Status
+from monitor.core.model import JobState, ProviderKind, Refund, Status
 from monitor.providers.together import TRAITS as TOGETHER
 
 T0 = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
@@ -90,6 +90,16 @@ def test_a_chain_that_loops_or_names_a_forgotten_job_still_ends() -> None:
 def test_cost_is_what_the_provider_stated(prices: tuple[float | None, ...], expected: str) -> None:
     jobs = tuple(job(f"j{i}", price_usd=p) for i, p in enumerate(prices))
     assert explain.cost_text(explain.Story(jobs=jobs, alerts=())) == expected
+
+
+def test_cost_takes_a_refund_off_once_as_the_ledger_does() -> None:
+    """The refunded job's price was lowered to 0 and its refund line states $12.40: the
+    chain's net is the new job's price, not $18.60 less $12.40 again."""
+    refund = Refund(key="ev-refund", amount_usd=12.4, at=T0)
+    old = job("a", price_usd=0.0, peak_price_usd=12.4, refunds=(refund,))
+    new = job("b", price_usd=18.6)
+    story = explain.Story(jobs=(old, new), alerts=())
+    assert explain.cost_text(story) == "$18.60 (charged $31.00, refunded $12.40)"
 
 
 def test_cause_and_next_step_follow_the_latest_failure_until_the_chain_succeeds() -> None:

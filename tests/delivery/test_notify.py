@@ -6,6 +6,8 @@ import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from monitor.commands import test_notify as notify_cmd
 from monitor.core.settings import (
     ChannelConfig,
@@ -92,3 +94,32 @@ async def test_the_new_monitor_kinds_have_realistic_samples(
     assert "first on job ft-test-" in sent["message"] and "upgrade ftmon" in sent["message"]
     label = sent["message"].splitlines()[-1]
     assert label == "kind=monitor.api_changed severity=warning provider=together-prod"
+
+
+@pytest.mark.parametrize(
+    ("kind", "title", "label", "body"),
+    [
+        ("monitor.budget",
+         "together-prod: warning budget together-daily reached: $43.72 in ",
+         "kind=monitor.budget severity=warning provider=together-prod",
+         "net spend $43.72 reached the warning threshold $40.00"),
+        ("monitor.cost_digest", "ftmon: cost on ",
+         "kind=monitor.cost_digest severity=info provider=ftmon",
+         "2 job(s): price not given"),
+    ],
+)  # fmt: skip
+async def test_the_cost_kinds_have_realistic_samples(
+    tmp_path: Path, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver,
+    kind: str, title: str, label: str, body: str,
+) -> None:  # fmt: skip
+    """`monitor.budget` names the budget, the amounts and the next step; the digest its
+    day, its amounts and the jobs without a price; each ends with its label line."""
+    out = io.StringIO()
+    code = await notify_cmd.test_notify(
+        _config(smtp_receiver, http_receiver), tmp_path / "s.db", "hook", kind, out=out
+    )
+    assert (code, out.getvalue()) == (0, "hook: delivered\n")
+    sent = http_receiver.requests[0].json()
+    assert sent["title"].startswith(title)
+    assert body in sent["message"]
+    assert sent["message"].splitlines()[-1] == label

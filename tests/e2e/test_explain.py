@@ -54,7 +54,7 @@ def test_explain_tells_a_restart_chain_and_where_each_alert_went(tmp_path: Path)
     story = json.loads(as_json.stdout)
     assert [j["job"] for j in story["chain"]] == [old, new]
     assert story["price_usd"] == [0.0, 18.6]  # the refunded job is not charged twice
-    assert story["cost"] == "$18.60"
+    assert story["cost"] == "$18.60 (charged $31.00, refunded $12.40)"  # the ledger's net
     kinds = [a["kind"] for a in story["alerts"]]
     assert {"job.restarted", "job.refunded", "job.succeeded"} <= set(kinds)
     rows = [d for a in story["alerts"] for d in a["deliveries"]]

@@ -176,7 +176,7 @@ def test_a_version_1_file_is_migrated_forward_intact(tmp_path: Path) -> None:
     )
     conn.close()
     store = SqliteStore(path)
-    assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 5
+    assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 6
     assert store.load_provider("tg").states == {"ft-1": state}
     assert keys(store) == {"k"}
     assert store.prune_if_due(NOW, LOOKBACKS) is not None  # the new tables are there
@@ -195,7 +195,9 @@ def test_signal_words_of_an_older_file_become_todays(tmp_path: Path) -> None:
     store.commit_poll("tg", [older, plain], ProviderHealth(), [], NOW)
     store.close()
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    conn.execute("DROP TABLE ledger")  # back to version 4, before the ledger (6) too
+    conn.execute("DROP TABLE marks")
+    conn.execute("PRAGMA user_version = 4")
     conn.close()
     states = SqliteStore(path).load_provider("tg").states
     assert states["ft-1"].signals == {"cancel", "billing_limit", "refunded"}
