@@ -75,7 +75,7 @@ def ftmon_config(base_url: str, state: Path) -> Any:
 
 async def serve_ftmon(args: argparse.Namespace) -> None:
     from monitor.app import wiring
-    from monitor.providers.base import LIMITS
+    from monitor.providers.http_client import LIMITS
 
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),

@@ -9,7 +9,8 @@ import httpx
 from monitor.core.model import ProviderKind, ProviderTraits
 from monitor.core.settings import ProviderConfig
 from monitor.providers import openai, together
-from monitor.providers.base import ProviderClient, ResponseCounter
+from monitor.providers.base import ProviderClient
+from monitor.providers.http_client import ResponseCounter
 from monitor.providers.openai import OpenAIClient
 from monitor.providers.together import TogetherClient
 

@@ -69,6 +69,11 @@ def envelope_items(raw: object, where: Where, key: str = "data") -> list[object]
     return items
 
 
+def has_more(raw: object) -> bool:
+    """A paged envelope's `has_more`; missing or not `true` reads as the last page."""
+    return isinstance(raw, Mapping) and opt_bool(raw, "has_more") is True
+
+
 def required_str(obj: JsonObject, key: str, where: Where) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value:

@@ -5,16 +5,15 @@ tables), the client.
 
 Wire facts this module relies on: unix-second times; lists are
 `{"object": "list", "data": [...], "has_more": bool}`, newest first, paged with
-`after=<last id>`; event `level` is `info`/`warn`/`error`; event `type` is `message` or
-`metrics` (optional); `error` may be an all-null placeholder on a healthy job.
+`after=<last id>`; `error` may be an all-null placeholder on a healthy job. Event lines
+are parsed in `openai_events`.
 
 Normalization (provider-apis.md section 4): OpenAI never restarts a job (its events are
 only `message` or `metrics`), so its traits say so; `estimated_finish` null or <= 0 (the
-API reference's examples show `0`) is no estimate; message lines map onto `EventKind`s
-by their documented wording; `metrics` lines carry the loss readings.
+API reference's examples show `0`) is no estimate.
 
-Strictness: only a job's `id`, `status` and `created_at`, an event's `id` and
-`created_at`, and a list envelope's `data` list are required (a missing `has_more` reads
+Strictness: only a job's `id`, `status` and `created_at` and a list envelope's `data`
+list are required (a missing `has_more` reads
 as the last page). One unreadable job in a page makes the whole list a
 `ProviderSchemaError`: a partial list must never look like jobs vanished.
 """
@@ -29,16 +28,13 @@ import httpx
 from monitor.core.errors import ProviderSchemaError
 from monitor.core.model import (
     Checkpoint,
-    EventKind,
     JobError,
     JobEvent,
     JobSnapshot,
-    Level,
     LossPoint,
     Phase,
     ProviderTraits,
     Status,
-    event_key,
 )
 from monitor.core.settings import ProviderConfig
 from monitor.providers._fields import (
@@ -48,20 +44,18 @@ from monitor.providers._fields import (
     Where,
     as_object,
     envelope_items,
+    has_more,
     mistyped,
-    opt_bool,
     opt_int,
     opt_str,
     read_identity,
-    required_str,
-    required_time,
-    scalar_data,
     unix_time,
     word_in,
     word_novelty,
 )
-from monitor.providers.base import ProviderHttp, ResponseCounter, job_path
-from monitor.providers.openai_words import PHASES, loss_point, message_kind
+from monitor.providers.http_client import ProviderHttp, ResponseCounter, job_path
+from monitor.providers.openai_events import oldest_first, parse_event_page
+from monitor.providers.openai_words import PHASES
 
 # --- traits and tables ------------------------------------------------------------------
 
@@ -88,15 +82,6 @@ STATUS: Mapping[str, Status] = {
     "failed": Status.FAILED,
     "cancelled": Status.CANCELLED,
 }
-
-LEVELS: Mapping[str, Level] = {
-    "info": Level.INFO,
-    "warn": Level.WARNING,
-    "warning": Level.WARNING,
-    "error": Level.ERROR,
-}
-
-EVENT_TYPES = frozenset({"message", "metrics"})
 
 # Documented fields and their JSON types: another type reads as absent (`mistyped`).
 TYPED_FIELDS: Mapping[str, tuple[type, ...]] = {
@@ -126,11 +111,6 @@ def estimated_finish(value: object) -> datetime | None:
     """`estimated_finish` as a time; null and any value <= 0 mean no estimate."""
     when = unix_time(value)
     return when if when is not None and when > EPOCH else None
-
-
-def parse_level(raw: object) -> Level:
-    """`warn` → warning; unknown or missing → info."""
-    return word_in(LEVELS, raw, Level.INFO)
 
 
 def parse_error(raw: object) -> JobError | None:
@@ -217,10 +197,6 @@ def string_map(raw: object) -> dict[str, str]:
     return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def _has_more(raw: object) -> bool:
-    return isinstance(raw, Mapping) and opt_bool(raw, "has_more") is True
-
-
 def parse_job_page(raw: object, provider: str) -> tuple[list[JobSnapshot], bool]:
     """One page of `GET /fine_tuning/jobs` as sent (newest first) and its `has_more`.
 
@@ -229,47 +205,7 @@ def parse_job_page(raw: object, provider: str) -> tuple[list[JobSnapshot], bool]
     where = Where(provider)
     items = envelope_items(raw, where)
     jobs = [parse_job(item, provider, where.at(f"data[{i}].")) for i, item in enumerate(items)]
-    return jobs, _has_more(raw)
-
-
-def parse_event(raw: object, where: Where) -> JobEvent:
-    """One event; `metrics` data is kept as sent, NaN and infinity included."""
-    obj = as_object(raw, where, "")
-    event_id = required_str(obj, "id", where)
-    created_at = required_time(obj, "created_at", where, unix_time)
-    type_ = (opt_str(obj, "type") or "message").strip().lower() or "message"
-    message = obj.get("message")
-    text = message if isinstance(message, str) else ""
-    data = scalar_data(obj.get("data"))
-    kind = message_kind(type_, text)
-    return JobEvent(
-        key=event_key(event_id, None, created_at, type_, text),
-        created_at=created_at,
-        type=type_,
-        kind=kind,
-        level=parse_level(obj.get("level")),
-        message=text,
-        data=data,
-        loss=loss_point(data, created_at) if kind is EventKind.METRICS else None,
-        novelties=word_novelty(EVENT_TYPES, obj.get("type"), "event type")
-        + word_novelty(LEVELS, obj.get("level"), "event level"),
-    )
-
-
-def parse_event_page(raw: object, provider: str, job_id: str) -> tuple[list[JobEvent], bool]:
-    """One page of `GET …/events` as sent (newest first) and its `has_more`."""
-    where = Where(provider, job_id)
-    items = envelope_items(raw, where)
-    events = [parse_event(item, where.at(f"data[{i}].")) for i, item in enumerate(items)]
-    return events, _has_more(raw)
-
-
-def oldest_first(newest_first: list[JobEvent]) -> list[JobEvent]:
-    """Reverse the wire order, then sort stably by time (equal times keep their order)."""
-    chronological = list(newest_first)
-    chronological.reverse()
-    chronological.sort(key=lambda e: e.created_at)
-    return chronological
+    return jobs, has_more(raw)
 
 
 def parse_checkpoint_page(
@@ -286,7 +222,7 @@ def parse_checkpoint_page(
         result.append(
             Checkpoint(step=opt_int(obj, "step_number"), created_at=created_at, name=name)
         )
-    return result, (last_id if _has_more(raw) else None)
+    return result, (last_id if has_more(raw) else None)
 
 
 # --- the client ----------------------------------------------------------------------------

@@ -4,21 +4,19 @@ Sections, in the same order as openai.py: tables, parsing (pure, module-level, t
 tables), the client.
 
 Wire facts this module relies on: ISO-8601 times (`…Z`, with or without a fraction);
-`total_price` in nano-dollars; metrics `timestamp` in nanoseconds; event `type` in either
-UPPERCASE or the spec's lowercase (`compressing_model` vs `model_compressing`); event
-`level` in either `Info` or `info` spelling, plus `legacy_*` variants; no pagination
-anywhere; list order not guaranteed. Metrics rows are parsed in `together_metrics`.
+`total_price` in nano-dollars; no pagination anywhere; list order not guaranteed. Event
+lines are parsed in `together_events`, metrics rows in `together_metrics`.
 
-Normalization (provider-apis.md section 4): event types map onto the closed set of
-`EventKind`s; the status onto a `Phase`; the estimate is made absolute here, anchored
-on the training stage's `started_at` (`seconds_remaining` is the stage's expected
-length, counted from the stage's start, as Together's own CLIs read it), and only while
-the job trains with `estimate_available`; `started_at` never means "the job started".
+Normalization (provider-apis.md section 4): the status maps onto a `Phase`; the
+estimate is made absolute here, anchored on the training stage's `started_at`
+(`seconds_remaining` is the stage's expected length, counted from the stage's start, as
+Together's own CLIs read it), and only while the job trains with `estimate_available`;
+`started_at` never means "the job started".
 
 Strictness: a listed job needs `id`, `status` and `created_at` (the truncated shape's
-required fields); a retrieved one only `id` and `status` (the spec's); an event needs
-`created_at`, and a list envelope its `data` list. One unreadable job in `GET /fine-tunes` makes
-the whole list a `ProviderSchemaError`: a partial list must never look like jobs vanished.
+required fields); a retrieved one only `id` and `status` (the spec's); a list envelope
+needs its `data` list. One unreadable job in `GET /fine-tunes` makes the whole list a
+`ProviderSchemaError`: a partial list must never look like jobs vanished.
 """
 
 from __future__ import annotations
@@ -30,21 +28,17 @@ import httpx
 
 from monitor.core.model import (
     Checkpoint,
-    EventKind,
     JobEvent,
     JobSnapshot,
-    Level,
     LossPoint,
     Phase,
     ProviderTraits,
     Status,
-    event_key,
 )
 from monitor.core.settings import ProviderConfig
 from monitor.providers._fields import (
     EPOCH,
     MAX_EPOCHS,
-    EventData,
     JsonObject,
     Where,
     as_object,
@@ -59,14 +53,15 @@ from monitor.providers._fields import (
     opt_int,
     opt_str,
     read_identity,
-    required_time,
     word_in,
     word_novelty,
 )
 from monitor.providers._stream import NotPlain, each_item
-from monitor.providers.base import ProviderHttp, ResponseCounter, decode_json, job_path
+from monitor.providers.http_client import ProviderHttp, ResponseCounter, job_path
+from monitor.providers.http_errors import decode_json
+from monitor.providers.together_events import parse_event_list, parse_events
 from monitor.providers.together_metrics import MetricRow, loss_points, parse_metrics
-from monitor.providers.together_words import KINDS, event_kind, named_job, parse_phase
+from monitor.providers.together_words import parse_phase
 
 # --- traits and tables ------------------------------------------------------------------
 
@@ -101,16 +96,6 @@ STATUS: Mapping[str, Status] = {
     "cancelled": Status.CANCELLED,
 }
 
-LEVELS: Mapping[str, Level] = {
-    "": Level.INFO,
-    "info": Level.INFO,
-    "legacy_info": Level.INFO,
-    "warning": Level.WARNING,
-    "legacy_iwarning": Level.WARNING,
-    "error": Level.ERROR,
-    "legacy_ierror": Level.ERROR,
-}
-
 # Documented fields and their JSON types: another type reads as absent (`mistyped`).
 NUMBER, INTEGER, TEXT = (int, float), (int,), (str,)
 TYPED_FIELDS: Mapping[str, tuple[type, ...]] = {
@@ -126,17 +111,6 @@ TYPED_FIELDS: Mapping[str, tuple[type, ...]] = {
     "progress": (dict,),
 }
 
-# The worker's UPPERCASE spelling differs from the spec's lowercase one in one word order.
-TYPE_ALIASES: Mapping[str, str] = {"compressing_model": "model_compressing"}
-# An event type neither `KINDS` nor the aliases name is a `Novelty`: the API may have changed.
-EVENT_TYPES = frozenset(KINDS) | frozenset(TYPE_ALIASES)
-
-EVENT_INT_FIELDS = ("step", "total_steps", "token_count", "param_count", "training_offset")
-EVENT_STR_FIELDS = ("checkpoint_path", "model_path", "wandb_url")
-# Early-stopping fields, under the normalized names the core reads.
-EVENT_FLOAT_FIELDS = {"early_stopping_best_metric_value": "best_metric"}
-EVENT_STEP_FIELDS = {"early_stopping_best_step": "best_step"}
-
 NANODOLLARS_PER_USD = 1_000_000_000
 MAX_ESTIMATE = 10 * 365 * 86_400.0  # seconds; a longer estimate is no estimate
 JOBS = "fine-tunes"
@@ -148,79 +122,6 @@ JOBS = "fine-tunes"
 def parse_status(raw: str) -> Status:
     """The normalized status; anything new is `unknown` (the caller logs it once)."""
     return word_in(STATUS, raw, Status.UNKNOWN)
-
-
-def parse_level(raw: object) -> Level:
-    """`""`/`Info`/`legacy_info` → info and so on; unknown or missing → info."""
-    return word_in(LEVELS, raw, Level.INFO)
-
-
-def parse_event_type(raw: object) -> str:
-    if not isinstance(raw, str) or not raw.strip():
-        return "unknown"
-    lowered = raw.strip().lower()
-    return TYPE_ALIASES.get(lowered, lowered)
-
-
-def _event_data(obj: JsonObject) -> EventData:
-    """The event's non-empty numbers and paths (`0` and `""` mean "not applicable")."""
-    data: EventData = {}
-    for name in EVENT_INT_FIELDS:
-        number = opt_int(obj, name)
-        if number:
-            data[name] = number
-    for name in EVENT_STR_FIELDS:
-        text = opt_str(obj, name)
-        if text:
-            data[name] = text
-    for name, normalized in EVENT_FLOAT_FIELDS.items():
-        if (value := finite_float(obj.get(name))) is not None:
-            data[normalized] = value
-    for name, normalized in EVENT_STEP_FIELDS.items():
-        if (value := finite_float(obj.get(name))) is not None and value.is_integer():
-            data[normalized] = int(value)
-    return data
-
-
-def _event_id(value: object) -> str | None:
-    """The spec has no event id, but newer payloads may carry one (string or number)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    return str(value)
-
-
-def parse_event(raw: object, where: Where) -> JobEvent:
-    """One event; keyed by `id` if present, else a non-empty `hash`, else a digest."""
-    obj = as_object(raw, where, "")
-    created_at = required_time(obj, "created_at", where, iso_time)
-    type_ = parse_event_type(obj.get("type"))
-    message = obj.get("message")
-    text = message if isinstance(message, str) else ""
-    kind = event_kind(type_, text)
-    return JobEvent(
-        key=event_key(_event_id(obj.get("id")), opt_str(obj, "hash"), created_at, type_, text),
-        created_at=created_at,
-        type=type_,
-        kind=kind,
-        level=parse_level(obj.get("level")),
-        message=text,
-        data=_event_data(obj),
-        names_job=named_job(text, where.job_id) if kind is EventKind.RESTARTED else None,
-        novelties=word_novelty(EVENT_TYPES, obj.get("type"), "event type")
-        + word_novelty(LEVELS, obj.get("level"), "event level"),
-    )
-
-
-def parse_events(items: list[object], where: Where) -> list[JobEvent]:
-    """A log, oldest first (stable: equal times keep the provider's order)."""
-    events = [parse_event(item, where.at(f"[{i}].")) for i, item in enumerate(items)]
-    return sorted(events, key=lambda e: e.created_at)
-
-
-def parse_event_list(raw: object, provider: str, job_id: str) -> list[JobEvent]:
-    """`GET /fine-tunes/{id}/events`: `{"data": [...]}`."""
-    where = Where(provider, job_id)
-    return parse_events(envelope_items(raw, where), where.at("data"))
 
 
 def estimated_finish(

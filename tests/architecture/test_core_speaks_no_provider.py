@@ -21,14 +21,14 @@ from pathlib import Path
 
 from monitor.core.alerts import Cause, ConditionState, Kind, Severity
 from monitor.core.model import EventKind, Level, Phase, Status
-from monitor.providers import openai, openai_words, together, together_words
+from monitor.providers import openai, openai_words, together, together_events, together_words
 
 CORE = Path(__file__).resolve().parents[2] / "monitor" / "core"
 
 
 def provider_words() -> frozenset[str]:
     tg_kinds = together_words.KINDS
-    words = {*together.STATUS, *together_words.PHASES, *tg_kinds, *together.TYPE_ALIASES}
+    words = {*together.STATUS, *together_words.PHASES, *tg_kinds, *together_events.TYPE_ALIASES}
     words |= {*openai.STATUS, *openai_words.PHASES, "validating_files", "metrics", "message"}
     words |= {w.upper() for w in tg_kinds} | {"COMPRESSING_MODEL"}
     own = {

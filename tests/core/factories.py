@@ -6,8 +6,17 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from monitor.core.model import EventKind, JobError, JobEvent, JobSnapshot, Level, LossPoint
+from monitor.core.model import (
+    EventKind,
+    JobError,
+    JobEvent,
+    JobSnapshot,
+    Level,
+    LossPoint,
+    Phase,
+)
 from monitor.providers import openai as openai_provider
+from monitor.providers import openai_words, together_words
 from monitor.providers import together as together_provider
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -30,7 +39,7 @@ def together(raw: str, *, job_id: str = JOB, **fields: object) -> JobSnapshot:
         id=job_id,
         status=together_provider.parse_status(raw),
         raw_status=raw,
-        phase=together_provider.parse_phase(raw),
+        phase=together_words.parse_phase(raw),
         traits=together_provider.TRAITS,
         provider_fault=raw == "error",
         created_at=T0,
@@ -50,7 +59,7 @@ def openai(
         id=job_id,
         status=openai_provider.parse_status(raw),
         raw_status=raw,
-        phase=openai_provider.PHASES.get(raw, together_provider.Phase.OTHER),
+        phase=openai_words.PHASES.get(raw, Phase.OTHER),
         traits=openai_provider.TRAITS,
         created_at=T0,
         model="gpt-4o-mini-2024-07-18",
@@ -73,12 +82,12 @@ def event(
     """A log line; its kind as the provider that writes `type_` maps it (OpenAI's
     `message`/`metrics` lines by their words, Together's types by its table)."""
     if kind is None and type_ in ("message", "metrics"):
-        kind = openai_provider.message_kind(type_, message)
-    kind = kind or together_provider.event_kind(type_, message)
+        kind = openai_words.message_kind(type_, message)
+    kind = kind or together_words.event_kind(type_, message)
     loss = None
     if kind is EventKind.METRICS and data is not None:
-        loss = openai_provider.loss_point(data, at(minutes))
-    names = together_provider.named_job(message, JOB) if kind is EventKind.RESTARTED else None
+        loss = openai_words.loss_point(data, at(minutes))
+    names = together_words.named_job(message, JOB) if kind is EventKind.RESTARTED else None
     return JobEvent(
         key=key or f"{type_}@{minutes}:{message}",
         created_at=at(minutes),

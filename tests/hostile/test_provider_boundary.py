@@ -13,7 +13,7 @@ from monitor.core.model import ProviderKind
 from monitor.core.redact import MASK
 from monitor.core.settings import ProviderConfig, Secret
 from monitor.core.text import REPLACEMENT
-from monitor.providers import base, make_client
+from monitor.providers import http_client, make_client
 from monitor.providers.base import ProviderClient
 from monitor.providers.pacing import MAX_PAUSE
 from tests.hostile.payloads import KEY, deep_list, endless_list, job, job_list, serve_together
@@ -165,7 +165,7 @@ async def test_a_trickled_body_hits_the_request_deadline(
     server: HostileServer, client: ProviderClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One byte every 0.2 s never trips a read timeout; the total deadline ends it."""
-    monkeypatch.setattr(base, "REQUEST_DEADLINE", 1.0)
+    monkeypatch.setattr(http_client, "REQUEST_DEADLINE", 1.0)
     body = job_list(job("ft-1")).body
     server.answer("/v1/fine-tunes", Answer(body=body, chunk=1, trickle=0.2))
     with pytest.raises(ProviderUnavailable, match="no complete answer within 1s"):

@@ -20,14 +20,8 @@ from monitor.core.errors import (
 )
 from monitor.core.model import ProviderKind
 from monitor.core.settings import ProviderConfig, Secret
-from monitor.providers.base import (
-    TIMEOUT,
-    build_http_client,
-    decode_json,
-    error_for_response,
-    job_path,
-    retry_after,
-)
+from monitor.providers.http_client import TIMEOUT, build_http_client, job_path
+from monitor.providers.http_errors import decode_json, error_for_response, retry_after
 
 Load = Callable[[str, str], Any]
 

@@ -14,7 +14,9 @@ from monitor.core.model import EventKind, Phase
 from monitor.core.settings import ProviderConfig, Secret
 from monitor.providers import TRAITS, make_client
 from monitor.providers import openai as oa
+from monitor.providers import openai_events as oe
 from monitor.providers import together as tg
+from monitor.providers import together_events as te
 from monitor.providers import together_metrics as tm
 from monitor.providers._fields import Where
 
@@ -86,14 +88,14 @@ def test_together_phases(status: str, phase: Phase) -> None:
 )
 def test_together_event_kinds(type_: str, message: str, kind: EventKind) -> None:
     raw = {"created_at": STARTED, "type": type_, "message": message, "level": ""}
-    assert tg.parse_event(raw, Where("tg", "ft-1")).kind is kind
+    assert te.parse_event(raw, Where("tg", "ft-1")).kind is kind
 
 
 def test_a_restart_line_names_the_other_job() -> None:
     new = "ft-99999999-8888-7777-6666-555555555555"
     own = "ft-11111111-2222-3333-4444-555555555555"
     raw = {"created_at": STARTED, "type": "JOB_RESTARTED", "message": f"{own} restarted as {new}"}
-    assert tg.parse_event(raw, Where("tg", own)).names_job == new
+    assert te.parse_event(raw, Where("tg", own)).names_job == new
 
 
 def test_a_retrieved_together_job_needs_only_id_and_status() -> None:
@@ -163,13 +165,13 @@ def test_openai_estimated_finish_null_or_not_positive_is_none(
 )
 def test_openai_event_kinds(type_: str, message: str, kind: EventKind) -> None:
     raw = {"id": "e1", "created_at": 1, "type": type_, "message": message, "level": "info"}
-    assert oa.parse_event(raw, Where("oa", "ftjob-1")).kind is kind
+    assert oe.parse_event(raw, Where("oa", "ftjob-1")).kind is kind
 
 
 def test_openai_metrics_lines_carry_loss_points() -> None:
     data = {"step": 3, "train_loss": float("nan")}
     raw = {"id": "e1", "created_at": 1, "type": "metrics", "message": "", "data": data}
-    event = oa.parse_event(raw, Where("oa", "ftjob-1"))
+    event = oe.parse_event(raw, Where("oa", "ftjob-1"))
     assert event.loss is not None and event.loss.step == 3 and event.loss.loss != event.loss.loss
 
 
@@ -220,6 +222,6 @@ def test_an_early_stopping_line_is_normalized() -> None:
         "early_stopping_best_step": 200.0,
         "early_stopping_best_metric_value": 0.412,
     }
-    event = tg.parse_event(raw, Where("tg", "ft-1"))
+    event = te.parse_event(raw, Where("tg", "ft-1"))
     assert event.kind is EventKind.EARLY_STOPPED
     assert (event.data["best_step"], event.data["best_metric"]) == (200, 0.412)

@@ -11,7 +11,9 @@ import pytest
 
 from monitor.core.model import JobEvent, JobSnapshot, Novelty
 from monitor.providers import openai as oa
+from monitor.providers import openai_events as oe
 from monitor.providers import together as tg
+from monitor.providers import together_events as te
 from monitor.providers._fields import Where
 from tests.providers.conftest import load_fixture
 
@@ -24,8 +26,8 @@ def _parsed(provider: str, name: str) -> list[JobSnapshot | JobEvent]:
     module = tg if provider == "together" else oa
     if name.startswith("events"):
         if provider == "together":
-            return list(tg.parse_event_list(raw, "p", "job"))
-        return list(oa.parse_event_page(raw, "p", "job")[0])
+            return list(te.parse_event_list(raw, "p", "job"))
+        return list(oe.parse_event_page(raw, "p", "job")[0])
     if name.startswith("list"):
         return list(
             tg.parse_job_list(raw, "p")
@@ -87,18 +89,18 @@ def test_a_job_names_what_is_new_in_it(
 @pytest.mark.parametrize(
     ("module", "event", "expected"),
     [
-        (tg, {"type": "JOB_WARMUP", "level": "Info"}, [N(what="event type", value="JOB_WARMUP")]),
-        (tg, {"type": "JOB_START", "level": "Notice"}, [N(what="event level", value="Notice")]),
-        (tg, {"type": "COMPRESSING_MODEL", "level": ""}, []),  # the worker's spelling
-        (tg, {"type": "early_stopped", "level": "legacy_iwarning"}, []),
-        (oa, {"type": "hyperparams", "level": "info"}, [N(what="event type", value="hyperparams")]),
-        (oa, {"type": "metrics", "level": "debug"}, [Novelty(what="event level", value="debug")]),
-        (oa, {"type": "message", "level": "warn"}, []),
+        (te, {"type": "JOB_WARMUP", "level": "Info"}, [N(what="event type", value="JOB_WARMUP")]),
+        (te, {"type": "JOB_START", "level": "Notice"}, [N(what="event level", value="Notice")]),
+        (te, {"type": "COMPRESSING_MODEL", "level": ""}, []),  # the worker's spelling
+        (te, {"type": "early_stopped", "level": "legacy_iwarning"}, []),
+        (oe, {"type": "hyperparams", "level": "info"}, [N(what="event type", value="hyperparams")]),
+        (oe, {"type": "metrics", "level": "debug"}, [Novelty(what="event level", value="debug")]),
+        (oe, {"type": "message", "level": "warn"}, []),
     ],
 )  # fmt: skip
 def test_an_event_names_what_is_new_in_it(
     module: Any, event: dict[str, Any], expected: list[Novelty]
 ) -> None:
-    created = "2026-11-04T09:00:00Z" if module is tg else 1793782800
+    created = "2026-11-04T09:00:00Z" if module is te else 1793782800
     raw = {"id": "e1", "created_at": created, "message": "m", **event}
     assert list(module.parse_event(raw, Where("p", "job")).novelties) == expected

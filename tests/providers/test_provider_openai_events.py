@@ -12,7 +12,7 @@ import pytest
 
 from monitor.core.errors import ProviderSchemaError
 from monitor.core.model import Level
-from monitor.providers import openai as oa
+from monitor.providers import openai_events as oe
 from monitor.providers._fields import Where
 
 Load = Callable[[str, str], Any]
@@ -22,10 +22,10 @@ SUCCEEDED_ID = "ftjob-aNfdPKCRATOti7rlsgwwixS7"
 
 def test_the_success_log_normalizes_oldest_first(fixture_json: Load) -> None:
     """Newest-first pages become a chronological log with ids as keys."""
-    page, has_more = oa.parse_event_page(
+    page, has_more = oe.parse_event_page(
         fixture_json("openai", "events_success.json"), "oa", SUCCEEDED_ID
     )
-    log = oa.oldest_first(page)
+    log = oe.oldest_first(page)
     assert has_more is False
     assert log[0].message == f"Created fine-tuning job: {SUCCEEDED_ID}"
     assert log[-1].message == "The job has successfully completed"
@@ -37,9 +37,9 @@ def test_the_success_log_normalizes_oldest_first(fixture_json: Load) -> None:
 
 def test_two_pages_join_into_the_whole_log(fixture_json: Load) -> None:
     """Page 1 (has_more) + page 2 is the same log as the single 100-event read."""
-    p1, more1 = oa.parse_event_page(fixture_json("openai", "events_page1.json"), "oa", "x")
-    p2, more2 = oa.parse_event_page(fixture_json("openai", "events_page2.json"), "oa", "x")
-    whole, _ = oa.parse_event_page(fixture_json("openai", "events_success.json"), "oa", "x")
+    p1, more1 = oe.parse_event_page(fixture_json("openai", "events_page1.json"), "oa", "x")
+    p2, more2 = oe.parse_event_page(fixture_json("openai", "events_page2.json"), "oa", "x")
+    whole, _ = oe.parse_event_page(fixture_json("openai", "events_success.json"), "oa", "x")
     assert (more1, more2) == (True, False)
     assert [e.key for e in p1 + p2] == [e.key for e in whole]
 
@@ -47,14 +47,14 @@ def test_two_pages_join_into_the_whole_log(fixture_json: Load) -> None:
 def test_keys_are_stable_across_two_parses(fixture_json: Load) -> None:
     """The same payload always yields the same keys."""
     raw = fixture_json("openai", "events_metrics.json")
-    first, _ = oa.parse_event_page(raw, "oa", "x")
-    again, _ = oa.parse_event_page(raw, "oa", "x")
+    first, _ = oe.parse_event_page(raw, "oa", "x")
+    again, _ = oe.parse_event_page(raw, "oa", "x")
     assert [e.key for e in first] == [e.key for e in again]
 
 
 def test_metrics_events_keep_their_data(fixture_json: Load) -> None:
     """`type: metrics` lines carry step, losses and accuracies."""
-    page, _ = oa.parse_event_page(fixture_json("openai", "events_metrics.json"), "oa", "x")
+    page, _ = oe.parse_event_page(fixture_json("openai", "events_metrics.json"), "oa", "x")
     newest = page[0]
     assert newest.type == "metrics"
     assert newest.data["step"] == 17
@@ -69,7 +69,7 @@ def test_nan_and_infinity_in_metrics_survive_decoding() -> None:
         '"level":"info","message":"Step 3/9: training loss=nan","type":"metrics",'
         '"data":{"step":3,"train_loss":NaN,"valid_loss":Infinity,"extra":{"nested":1}}}]}'
     )
-    (event,), _ = oa.parse_event_page(json.loads(body), "oa", "x")
+    (event,), _ = oe.parse_event_page(json.loads(body), "oa", "x")
     loss, valid = event.data["train_loss"], event.data["valid_loss"]
     assert isinstance(loss, float) and math.isnan(loss)
     assert valid == math.inf
@@ -89,7 +89,7 @@ def test_nan_and_infinity_in_metrics_survive_decoding() -> None:
 )
 def test_level_table(raw: object, level: Level) -> None:
     """OpenAI's three levels, `warn` included, plus the tolerant default."""
-    assert oa.parse_level(raw) is level
+    assert oe.parse_level(raw) is level
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_level_table(raw: object, level: Level) -> None:
 def test_event_type_defaults_to_message(type_: object, expected: str) -> None:
     """`type` is optional; a missing one reads as a plain message."""
     raw = {"id": "ftevent-1", "created_at": 1773068667, "message": "m", "type": type_}
-    assert oa.parse_event(raw, Where("oa", "x")).type == expected
+    assert oe.parse_event(raw, Where("oa", "x")).type == expected
 
 
 @pytest.mark.parametrize(
@@ -114,5 +114,5 @@ def test_event_type_defaults_to_message(type_: object, expected: str) -> None:
 def test_an_unreadable_event_names_its_field(event: object, field: str) -> None:
     """Events need an id (the cursor) and a time (the order)."""
     with pytest.raises(ProviderSchemaError) as info:
-        oa.parse_event_page({"data": [event], "has_more": False}, "oa", "ftjob-1")
+        oe.parse_event_page({"data": [event], "has_more": False}, "oa", "ftjob-1")
     assert (info.value.field, info.value.job_id) == (field, "ftjob-1")

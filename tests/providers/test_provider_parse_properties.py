@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 from monitor.core.errors import ProviderSchemaError
 from monitor.core.model import JobSnapshot
 from monitor.providers import openai as oa
+from monitor.providers import openai_events as oe
 from monitor.providers import together as tg
+from monitor.providers import together_events as te
 from monitor.providers import together_metrics as tm
-from monitor.providers.base import decode_json
+from monitor.providers.http_errors import decode_json
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -117,14 +119,14 @@ def _check_snapshot(job: JobSnapshot) -> None:
 TOGETHER_PARSERS: list[Callable[[object], object]] = [
     lambda raw: tg.parse_job(raw, "tg"),
     lambda raw: tg.parse_job_list(raw, "tg"),
-    lambda raw: tg.parse_event_list(raw, "tg", "ft-1"),
+    lambda raw: te.parse_event_list(raw, "tg", "ft-1"),
     lambda raw: tg.parse_checkpoints(raw, "tg", "ft-1"),
     lambda raw: tm.parse_metrics(raw, "tg", "ft-1"),
 ]
 OPENAI_PARSERS: list[Callable[[object], object]] = [
     lambda raw: oa.parse_job(raw, "oa"),
     lambda raw: oa.parse_job_page(raw, "oa"),
-    lambda raw: oa.parse_event_page(raw, "oa", "ftjob-1"),
+    lambda raw: oe.parse_event_page(raw, "oa", "ftjob-1"),
     lambda raw: oa.parse_checkpoint_page(raw, "oa", "ftjob-1"),
 ]
 

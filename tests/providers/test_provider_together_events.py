@@ -11,6 +11,7 @@ import pytest
 from monitor.core.errors import ProviderSchemaError
 from monitor.core.model import Level
 from monitor.providers import together as tg
+from monitor.providers import together_events as te
 from monitor.providers._fields import Where
 
 Load = Callable[[str, str], Any]
@@ -20,8 +21,8 @@ JOB_ID = "ft-de403361-f63b-49e4-abde-6c2805b3f0e6"
 
 def test_success_log_and_its_spec_spelling_normalize_alike(fixture_json: Load) -> None:
     """UPPERCASE and lowercase logs give the same types; the variant lacks eval_complete."""
-    wire = tg.parse_event_list(fixture_json("together", "events_success.json"), "tg", JOB_ID)
-    spec = tg.parse_event_list(
+    wire = te.parse_event_list(fixture_json("together", "events_success.json"), "tg", JOB_ID)
+    spec = te.parse_event_list(
         fixture_json("together", "events_spec_casing_variant.json"), "tg", JOB_ID
     )
     wire_types = [e.type for e in wire]
@@ -52,7 +53,7 @@ def test_success_log_and_its_spec_spelling_normalize_alike(fixture_json: Load) -
 )
 def test_level_table(raw: object, level: Level) -> None:
     """Every level spelling Together uses, and anything else, lands in {info, warning, error}."""
-    assert tg.parse_level(raw) is level
+    assert te.parse_level(raw) is level
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_levels_in_the_scenario_logs(
     fixture_json: Load, fixture: str, type_: str, level: Level
 ) -> None:
     """The scenario logs' warning and error lines keep their severity."""
-    events = tg.parse_event_list(fixture_json("together", fixture), "tg", JOB_ID)
+    events = te.parse_event_list(fixture_json("together", fixture), "tg", JOB_ID)
     assert next(e for e in events if e.type == type_).level is level
 
 
@@ -84,15 +85,15 @@ def test_levels_in_the_scenario_logs(
 )
 def test_iso_timestamps_become_aware_utc(text: str, expected: datetime) -> None:
     """Every ISO-8601 form becomes an aware datetime in UTC."""
-    event = tg.parse_event({"created_at": text, "type": "JOB_START"}, Where("tg", "ft-1"))
+    event = te.parse_event({"created_at": text, "type": "JOB_START"}, Where("tg", "ft-1"))
     assert event.created_at == expected
     assert event.created_at.utcoffset() == timedelta(0)
 
 
 def test_event_keys_are_stable_across_parses_and_unique_in_a_log(fixture_json: Load) -> None:
     """Two parses give the same keys; no two lines of one log share a key."""
-    first = tg.parse_event_list(fixture_json("together", "events_success.json"), "tg", JOB_ID)
-    again = tg.parse_event_list(fixture_json("together", "events_success.json"), "tg", JOB_ID)
+    first = te.parse_event_list(fixture_json("together", "events_success.json"), "tg", JOB_ID)
+    again = te.parse_event_list(fixture_json("together", "events_success.json"), "tg", JOB_ID)
     assert [e.key for e in first] == [e.key for e in again]
     assert len({e.key for e in first}) == len(first)
     assert all(e.key.startswith("sha:") for e in first)  # no id, empty hash → digest
@@ -109,14 +110,14 @@ def test_event_keys_are_stable_across_parses_and_unique_in_a_log(fixture_json: L
 def test_event_key_prefers_id_then_hash(extra: dict[str, str], key: str | None) -> None:
     """Dedupe on `id`, else `hash`, else a digest of time, type and message."""
     raw = {"created_at": "2026-03-09T14:02:11Z", "type": "JOB_START", "message": "go", **extra}
-    event = tg.parse_event(raw, Where("tg", "ft-1"))
+    event = te.parse_event(raw, Where("tg", "ft-1"))
     assert event.key == key if key else event.key.startswith("sha:")
 
 
 def test_the_embedded_log_matches_the_events_endpoint(fixture_json: Load) -> None:
     """`retrieve`'s `events` and `GET …/events` produce the same normalized lines."""
     job = tg.parse_job(fixture_json("together", "job_completed.json"), "tg")
-    log = tg.parse_event_list(fixture_json("together", "events_success.json"), "tg", JOB_ID)
+    log = te.parse_event_list(fixture_json("together", "events_success.json"), "tg", JOB_ID)
     assert [(e.key, e.type) for e in job.events] == [(e.key, e.type) for e in log]
 
 
@@ -127,13 +128,13 @@ def test_events_are_sorted_oldest_first_stably() -> None:
         {"created_at": "2026-03-09T14:00:01Z", "type": "A", "message": "first"},
         {"created_at": "2026-03-09T14:00:02Z", "type": "C", "message": "third"},
     ]
-    events = tg.parse_event_list({"data": items}, "tg", "ft-1")
+    events = te.parse_event_list({"data": items}, "tg", "ft-1")
     assert [e.message for e in events] == ["first", "second", "third"]
 
 
 def test_event_data_keeps_steps_and_paths_only_when_set(fixture_json: Load) -> None:
     """Unset `0` and `""` are dropped; W&B links and token counts stay."""
-    events = tg.parse_event_list(fixture_json("together", "events_success.json"), "tg", JOB_ID)
+    events = te.parse_event_list(fixture_json("together", "events_success.json"), "tg", JOB_ID)
     assert events[0].data == {}
     wandb = next(e for e in events if e.type == "wandb_init")
     assert wandb.data["wandb_url"] == "https://wandb.ai/acme-ml/together/runs/de403361"
@@ -142,5 +143,5 @@ def test_event_data_keeps_steps_and_paths_only_when_set(fixture_json: Load) -> N
 def test_a_bad_event_names_the_job_and_its_index() -> None:
     """An event without a readable time cannot be keyed or ordered."""
     with pytest.raises(ProviderSchemaError) as info:
-        tg.parse_event_list({"data": [{"type": "JOB_START"}]}, "tg", "ft-1")
+        te.parse_event_list({"data": [{"type": "JOB_START"}]}, "tg", "ft-1")
     assert (info.value.field, info.value.job_id) == ("data[0].created_at", "ft-1")

@@ -1,0 +1,176 @@
+"""The pooled HTTP client of one provider, and `ProviderHttp.get_bytes`, the one boundary
+every provider request passes (the error table is `http_errors`).
+
+Nothing a provider sends is trusted to be small, quick or harmless: each request has a
+total deadline (`REQUEST_DEADLINE`, headers and body, so a body trickled a byte at a time
+cannot hold a poll forever), a body larger than the provider's `max_response_mb` is
+refused without being buffered, and the provider's key is masked in the raw body before
+it is parsed.
+
+The client never retries: the caller decides. Every request waits its turn at the
+provider's `Pacer` (pacing.py), which every answer informs, so a 429 or a dwindling
+rate-limit budget slows the next requests down.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import ssl
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import anyio
+import httpx
+
+from monitor.core.errors import ProviderSchemaError, ProviderUnavailable
+from monitor.core.redact import MASK
+from monitor.core.settings import ProviderConfig
+from monitor.providers.http_errors import (
+    decode_json,
+    error_for_response,
+    request_id,
+    transport_errors,
+)
+from monitor.providers.pacing import Pacer
+
+# Told the HTTP status of every response, or None when the request got no response
+# (timeout, refused, dropped): how the daemon counts provider requests for /metrics.
+ResponseCounter = Callable[[int | None], None]
+
+# --- the pooled HTTP client ------------------------------------------------------------
+
+TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=5.0)
+LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30.0)
+
+REQUEST_DEADLINE = 60.0  # seconds for one whole request: connect, headers and body
+ERROR_BODY_LIMIT = 65_536  # bytes of a non-2xx body read for its message
+MB = 1024 * 1024
+MASK_BYTES = MASK.encode()
+
+
+def user_agent() -> str:
+    try:
+        version = importlib.metadata.version("ftmon")
+    except importlib.metadata.PackageNotFoundError:
+        version = "0.0.0"
+    return f"ftmon/{version}"
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context, built once: loading the CA bundle costs ~30 ms a time."""
+    return httpx.create_ssl_context()
+
+
+def build_http_client(
+    cfg: ProviderConfig,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """One pooled client per provider: explicit timeouts and limits, bearer auth, no redirects."""
+    return httpx.AsyncClient(
+        verify=tls_context() if transport is None else True,  # a given transport brings its own
+        base_url=cfg.base_url,
+        headers={
+            "Authorization": f"Bearer {cfg.api_key.reveal()}",
+            "User-Agent": user_agent(),
+            "Accept": "application/json",
+        },
+        timeout=TIMEOUT,
+        limits=LIMITS,
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+def job_path(collection: str, job_id: str, *rest: str) -> str:
+    """`collection/<quoted id>/rest…`: an id can never escape its path segment."""
+    return "/".join([collection, quote(job_id, safe=""), *rest])
+
+
+# --- the boundary --------------------------------------------------------------------------
+
+
+class ProviderHttp:
+    """The pooled client of one provider and its single error boundary, `get_json`."""
+
+    def __init__(
+        self,
+        cfg: ProviderConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_response: ResponseCounter | None = None,
+        pacer: Pacer | None = None,
+    ) -> None:
+        self.name = cfg.name
+        self._client = build_http_client(cfg, transport=transport)
+        self._count: ResponseCounter = on_response or (lambda _status: None)
+        self.pacer = pacer or Pacer()
+        self._max_body = cfg.max_response_mb * MB
+        self._key = cfg.api_key.reveal().encode("ascii", "replace")
+
+    async def get_json(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        job_id: str | None = None,
+    ) -> object:
+        """GET `path` and decode it; `job_id` names the job a 404 or a bad body is about."""
+        content = await self.get_bytes(path, params=params, job_id=job_id)
+        return decode_json(self.name, content, job_id)
+
+    async def get_bytes(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        job_id: str | None = None,
+    ) -> bytes:
+        """GET `path`: the body of a 2xx answer (the key masked in it), every other outcome
+        mapped to an error."""
+        async with self.pacer.slot():
+            try:
+                with transport_errors(self.name, path, REQUEST_DEADLINE):
+                    response, content = await self._request(path, params)
+            except ProviderUnavailable:
+                self._count(None)
+                raise
+        self._count(response.status_code)
+        if content is None:
+            limit = f"larger than max_response_mb = {self._max_body // MB}"
+            raise ProviderSchemaError(self.name, "<body>", job_id, f"an answer {limit}")
+        content = content.replace(self._key, MASK_BYTES) if self._key else content
+        if response.is_success:
+            self.pacer.observe(response.status_code, response.headers)
+            return content
+        now = datetime.now(UTC)
+        error = error_for_response(
+            self.name, response, path=path, job_id=job_id, now=now, content=content
+        )
+        error.request_id = request_id(response.headers)
+        if isinstance(error, ProviderUnavailable) and response.status_code == 429:
+            self.pacer.observe(429, response.headers, wait=error.retry_after)
+        else:  # a quota 429 is billing, not pace: it says nothing about the rate
+            self.pacer.observe(response.status_code, response.headers)
+        raise error
+
+    async def _request(
+        self, path: str, params: Mapping[str, str | int] | None
+    ) -> tuple[httpx.Response, bytes | None]:
+        """One GET within `REQUEST_DEADLINE`; its body, or None when over the size limit
+        (an error answer's body is only read as far as `ERROR_BODY_LIMIT`)."""
+        with anyio.fail_after(REQUEST_DEADLINE):
+            async with self._client.stream("GET", path, params=params) as response:
+                limit = self._max_body if response.is_success else ERROR_BODY_LIMIT
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        return response, (None if response.is_success else bytes(body[:limit]))
+        return response, bytes(body)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
