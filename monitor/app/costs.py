@@ -11,11 +11,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+import structlog
+
 from monitor.app.poll_guard import redacted
 from monitor.core import budgets
 from monitor.core.alerts import Alert
 from monitor.core.settings import CostSettings
 from monitor.storage.base import Store
+
+log = structlog.get_logger("ftmon.costs")
 
 
 def cost_alerts(store: Store, cost: CostSettings, now: datetime) -> list[Alert]:
@@ -26,4 +30,7 @@ def cost_alerts(store: Store, cost: CostSettings, now: datetime) -> list[Alert]:
     due = budgets.evaluate(cost, entries, now)
     if not due:
         return []
-    return store.enqueue_marked([replace(m, alert=redacted(m.alert)) for m in due], now)
+    told = store.enqueue_marked([replace(m, alert=redacted(m.alert)) for m in due], now)
+    for alert in told:
+        log.info("cost_alert", kind=str(alert.kind), severity=str(alert.severity), **alert.facts)
+    return told

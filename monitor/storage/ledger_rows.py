@@ -18,7 +18,8 @@ from monitor.core.alerts import Alert
 from monitor.core.budgets import Marked
 from monitor.core.ledger import Entry, entry
 from monitor.core.model import JobState
-from monitor.storage.sql import ts
+from monitor.core.errors import StoreError
+from monitor.storage.sql import file_of, ts
 
 # Version 6: the ledger, filled from the job states already stored (their latest price;
 # refunds from before the ledger were not kept with an amount), and the marks.
@@ -64,6 +65,14 @@ def write(conn: sqlite3.Connection, states: Sequence[JobState]) -> None:
 
 
 def read(conn: sqlite3.Connection, since: datetime | None) -> list[Entry]:
+    """The entries of jobs submitted since about `since`. A file from before the ledger
+    (opened read-only, so not migrated) says so instead of failing on a missing table."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger'").fetchone()
+    if found is None:
+        raise StoreError(
+            f"{file_of(conn)}: this state file predates the cost ledger; "
+            "`ftmon run` (or `run --once`) upgrades it"
+        )
     if since is None:
         rows = conn.execute("SELECT entry FROM ledger").fetchall()
     else:

@@ -88,6 +88,8 @@ def test_ledger_budget_and_digest_through_run_once(tmp_path: Path) -> None:
     # `ftmon cost`: the restart chain is one piece of work, its refund taken off once.
     assert cost.returncode == 0, cost.stderr
     lines = {line["key"]: line for line in json.loads(cost.stdout)["lines"]}
+    # $12.84 completed + $13.06 billed for the steps run before the billing limit + the
+    # restart chain ($12.40 charged, refunded, then $18.60 for the job that replaced it)
     assert lines["together-sim"] == {
         "key": "together-sim", "work": 3, "jobs": 4, "charged_usd": 56.9,
         "refunded_usd": 12.4, "net_usd": 44.5, "price_not_given": 0,
@@ -109,3 +111,29 @@ def test_cost_of_a_missing_state_is_a_config_error(tmp_path: Path) -> None:
     done = ftmon(["cost", "-c", str(config)], ftmon_env())
     assert done.returncode == 78
     assert str(tmp_path / "state.db") in done.stderr and "monitor.state" in done.stderr
+
+
+def test_the_ledger_on_a_postgresql_state(tmp_path: Path, pg_url: str) -> None:
+    """The same pipeline on a shared PostgreSQL state: `ftmon cost` reads it, and two
+    processes (a restart, or a second replica) tell the day's digest once."""
+    with Simulator(clock=ManualClock(START)) as sim:
+        config = write_config(tmp_path, sim, thresholds=SLOW, extra=COST)
+        text = config.read_text().replace(
+            f'state = "{tmp_path / "state.db"}"', f'state = "{pg_url}"'
+        )
+        config.write_text(text)
+        sim.add_scenario("together_restart", at=-60)
+        runs = [run_once(config, sim.now)]
+        sim.advance(9000)
+        runs += [run_once(config, sim.now), run_once(config, sim.now + timedelta(seconds=5))]
+        cost = ftmon(["cost", "-c", str(config), "--json"], ftmon_env(sim.now))
+    assert [r.returncode for r in runs] == [0, 2, 0], [r.stderr for r in runs]  # 2: job.failed
+    budget = [a["severity"] for r in runs for a in _kinds(r, "monitor.budget")]
+    assert budget == ["warning"]  # $18.60 of $15 / $40, told once
+    digests = [a for r in runs for a in _kinds(r, "monitor.cost_digest")]
+    assert [str(a["summary"])[:22] for a in digests] == ["Cost on 2026-11-03 (UT"]
+    assert cost.returncode == 0, cost.stderr
+    total = json.loads(cost.stdout)["total"]
+    assert (total["work"], total["jobs"], total["net_usd"], total["refunded_usd"]) == (
+        1, 2, 18.6, 12.4
+    )  # fmt: skip

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from monitor.core.alerts import Alert, Kind, Severity
+from monitor.core.errors import StoreError
 from monitor.core.budgets import Marked
 from monitor.core.ledger import amounts
 from monitor.core.model import JobState, ProviderHealth, ProviderKind, Refund, Status
@@ -129,3 +130,19 @@ def test_an_older_postgresql_schema_gets_its_ledger_too(pg_url: str) -> None:
     finally:
         migrated.close()
     assert len(PG_MIGRATIONS) == 4
+
+
+def test_cost_on_a_file_from_before_the_ledger_says_how_to_upgrade(tmp_path: Path) -> None:
+    """`ftmon cost` opens the file read-only (never migrating it): a file from before the
+    ledger is named with the way to upgrade it, not a bare missing-table error."""
+    path = tmp_path / "v5.db"
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("DROP TABLE ledger; DROP TABLE marks; PRAGMA user_version = 5;")
+    conn.close()
+    reader = SqliteStore(path, read_only=True)
+    try:
+        with pytest.raises(StoreError, match="predates the cost ledger; `ftmon run`"):
+            reader.ledger()
+    finally:
+        reader.close()
