@@ -2,7 +2,8 @@
 
 One poll, in order: `scheduler` says when, `poll.PollService` fetches (through
 `monitor.providers`), diffs (through `monitor.core`) and commits (through
-`monitor.storage`); `daemon` runs polls and deliveries until SIGTERM; `wiring` builds the
+`monitor.storage`); `daemon` runs one `generation` (polls and deliveries built from one
+config) after another until SIGTERM; `wiring` builds the
 clients, store and services shared by `run`, `run --once` and the demo. `web` serves the
 probes, metrics and OpenAI's webhooks (Starlette on uvicorn, guarded by `http_guard`);
 `webhooks` verifies a delivery and hands a nudge (`nudges`) to the provider's poller, through

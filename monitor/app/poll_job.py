@@ -22,7 +22,7 @@ from monitor.core import cadence
 from monitor.core.errors import FencedError, StoreError
 
 if TYPE_CHECKING:
-    from monitor.app.daemon import Generation
+    from monitor.app.generation import Generation
 
 log = structlog.get_logger("ftmon.daemon")
 

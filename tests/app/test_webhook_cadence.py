@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from monitor.app.daemon import WEBHOOKS_FRESH, Generation
+from monitor.app.generation import WEBHOOKS_FRESH, Generation
 from monitor.app.health import HealthState
 from monitor.app.metrics import Metrics
 from monitor.app.nudges import LocalNudges
