@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from monitor.core.alerts import Alert, Kind, Severity
-from monitor.core.errors import StoreError
 from monitor.core.budgets import Marked
+from monitor.core.errors import StoreError
 from monitor.core.ledger import amounts
 from monitor.core.model import JobState, ProviderHealth, ProviderKind, Refund, Status
 from monitor.storage import retention
