@@ -3,6 +3,7 @@ nothing twice, and a database that already holds a state is refused."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,13 +47,19 @@ def test_a_copied_state_goes_on_without_realerting(
         assert copy.returncode == 0, copy.stderr
         assert "copied" in copy.stdout and "alerts" in copy.stdout
 
-        later = run_once(pg_config, sim.now.replace(hour=sim.now.hour + 1))
+        later_now = sim.now.replace(hour=sim.now.hour + 1)
+        later = run_once(pg_config, later_now)
         assert later.alerts == []  # nothing raised again
         after = kit.http_labels(http_receiver, ok_only=True)
         assert after[: len(before)] == before
         pending = [line for line in after[len(before) :] if "kind=job.failed" in line]
         assert len(pending) == 1 and len(after) == len(before) + 1  # the pending one, once
         assert {s for (_, s) in kit.delivery_counts(pg_url)} == {"sent"}
+        cost = ftmon(["cost", "-c", str(pg_config), "--json"], ftmon_env(later_now))
+        assert cost.returncode == 0, cost.stderr
+        total = json.loads(cost.stdout)["total"]  # the ledger came along: two jobs, one priced
+        assert (total["jobs"], total["price_not_given"]) == (2, 1)
+        assert total["charged_usd"] > 0
 
         again = ftmon(
             ["state", "copy", "--from", str(tmp_path / "state.db"), "-c", str(pg_config)],
