@@ -262,6 +262,7 @@ async def _run_once(cfg: Config, as_json: bool, seams: wiring.Seams) -> int:
             cfg.routes,
             clock,
             label_metadata=cfg.monitor.label_metadata,
+            incidents=cfg.incidents,
         )
         report.delivery = await loop.drain(dispatcher, ONCE_DRAIN_SECONDS)
         runtime.store.prune_if_due(clock(), {p.name: p.lookback for p in cfg.providers})

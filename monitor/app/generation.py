@@ -107,6 +107,7 @@ class Generation:
             self.clock,
             label_metadata=self.config.monitor.label_metadata,
             claim_for=self.seams.claim_for or CLAIM_FOR,
+            incidents=self.config.incidents,
         )
         m = self.config.monitor
         self.leadership = Leadership(

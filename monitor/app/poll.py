@@ -38,7 +38,7 @@ from monitor.app.poll_guard import (
     diff_isolated,
     redacted,
 )
-from monitor.core import api_changes, diff, plan, provider_poll, rewind, routing
+from monitor.core import api_changes, diff, incidents, plan, provider_poll, rewind, routing
 from monitor.core.alerts import Alert
 from monitor.core.errors import (
     ProviderAuthError,
@@ -53,6 +53,7 @@ from monitor.core.model import (
     LossPoint,
     ProviderHealth,
     Status,
+    Trouble,
 )
 from monitor.core.provider_poll import PolledJob
 from monitor.core.reads import Reads, job_reads
@@ -119,6 +120,7 @@ class Fetched:
     logs_read: set[str] = field(default_factory=set)
     losses_read: set[str] = field(default_factory=set)
     losses_missing: set[str] = field(default_factory=set)  # metrics answered 404
+    api_failed: set[str] = field(default_factory=set)  # reads the API failed (`incidents`)
     progress_read: set[str] = field(default_factory=set)  # retrieved for what lists lack
     revived: dict[str, JobState] = field(default_factory=dict)  # settled jobs read whole again
     planned: list[Planned] = field(default_factory=list)  # jobs to diff and their reads
@@ -200,6 +202,7 @@ class PollService:
         known = {**view.states, **listing.revived}
         batches = plan.batches(listing.planned, lambda job: job.reads.any, self.read_batch)
         tally, enqueued, seen = Tally(), list[Alert](), list[api_changes.Sighting]()
+        troubles: list[Trouble] = []
         for index, batch in enumerate(batches):
             try:
                 fetched = await bounded_fetch(
@@ -212,7 +215,7 @@ class PollService:
             final = listing if index == len(batches) - 1 else None
             enqueued += self._commit_batch(
                 provider, view, known, fetched, final, now, tally,
-                baseline=baseline, quiet_before=quiet_before, seen=seen,
+                baseline=baseline, quiet_before=quiet_before, seen=seen, troubles=troubles,
             )  # fmt: skip
         enqueued += cost_alerts(self.store, self.config.cost, now)
         open_after = plan.open_jobs(_watched_states(provider, known.values()))
@@ -248,10 +251,12 @@ class PollService:
         baseline: bool,
         quiet_before: datetime | None,
         seen: list[api_changes.Sighting],
+        troubles: list[Trouble],
     ) -> list[Alert]:
         """Diff one batch against `known` and commit it; `final` (the listing, with the
         batch that ends the poll) adds the vanished jobs and the provider's new health,
-        with what the poll's batches (`seen`) found new in the API (`api_changes`).
+        with what the poll's batches (`seen`) found new in the API (`api_changes`) and the
+        provider-side trouble they saw (`troubles`, for `incidents`).
         `known` then holds the committed states of the jobs that can still change."""
         name, thresholds = provider.name, self.config.thresholds
         states, alerts, unreadable = diff_isolated(
@@ -260,6 +265,7 @@ class PollService:
         )  # fmt: skip
         health = view.health
         seen += api_changes.sightings((j.snapshot, j.events) for j in fetched.polled)
+        troubles += incidents.evidence(alerts, (), fetched.api_failed, now)
         if final is not None:
             for job_id in final.vanished:
                 gone, gone_alerts = diff.vanished(known[job_id], now, thresholds)
@@ -268,7 +274,12 @@ class PollService:
             health, health_alerts = provider_poll.poll_succeeded(health, name, now, thresholds)
             health = replace(health, watch=routing.watch_mark(provider.watch))
             health, api_alerts = api_changes.first_sightings(health, name, seen, now, provider.kind)
-            alerts = [*health_alerts, *api_alerts, *alerts]
+            stalled = _stalled({**known, **{s.job_id: s for s in states}}.values())
+            troubles += incidents.evidence((), stalled, final.api_failed, now)
+            health, incident_alerts = incidents.step(
+                health, name, troubles, now, self.config.incidents, thresholds.repeat
+            )
+            alerts = [*health_alerts, *api_alerts, *incident_alerts, *alerts]
             tally.skipped += final.skipped
         changed = _settle(known, states, fetched, now)
         enqueued = self.store.commit_poll(name, changed, health, [redacted(a) for a in alerts], now)
@@ -411,6 +422,7 @@ class PollService:
                 _job_failed(client.name, job_id, exc)
         except Exception as exc:  # a ProviderError, or a crash reading this one job
             out.skipped += 1
+            _api_failed(out, job_id, exc)
             _job_failed(client.name, job_id, exc)
 
     async def _read_job(
@@ -439,6 +451,7 @@ class PollService:
                 events = await _retrying(lambda: client.events(snapshot.id, after_key=after))
             except Exception as exc:  # a ProviderError, or a crash reading this one log
                 out.skipped += 1
+                _api_failed(out, snapshot.id, exc)
                 _job_failed(client.name, snapshot.id, exc)
                 return
         losses: list[LossPoint] = []
@@ -476,6 +489,17 @@ class PollService:
 def _watched_states(provider: ProviderConfig, states: Iterable[JobState]) -> list[JobState]:
     """The tracked jobs the provider's watch filter still takes (or `jobs` names)."""
     return [s for s in states if routing.watches_state(provider.watch, provider.jobs, s)]
+
+
+def _stalled(states: Iterable[JobState]) -> list[str]:
+    """The jobs whose queue stall is open: evidence of an incident each poll (`incidents`)."""
+    return [s.job_id for s in states if incidents.QUEUE_STALL in s.conditions]
+
+
+def _api_failed(out: Fetched, job_id: str, exc: Exception) -> None:
+    """A read the provider failed to answer (5xx, timeout; not our rate limit)."""
+    if isinstance(exc, ProviderUnavailable) and exc.status_code != 429:
+        out.api_failed.add(job_id)
 
 
 def _rewound(view: ProviderView, now: datetime, bound: Logger) -> ProviderView:

@@ -13,12 +13,12 @@ passes the redactor, so a key a provider echoed into an error is masked here too
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from monitor.commands.replicas import render_replicas, replica_rows
-from monitor.core import routing
+from monitor.core import incidents, routing
 from monitor.core.durations import human_duration
 from monitor.core.errors import ConfigError, NotAStateFile
 from monitor.core.model import JobState, ProviderHealth
@@ -44,8 +44,9 @@ def report(config: Config, now: datetime, *, as_json: bool) -> str:
             if s.provider not in watch
             or routing.watches_state(watch[s.provider].watch, watch[s.provider].jobs, s)
         ]
-        jobs = job_rows(states, now)
-        providers = provider_rows(store.all_health())
+        health = store.all_health()
+        jobs = job_rows(states, now, covered(health))
+        providers = provider_rows(health)
         box = outbox_rows(store.outbox.pending_summary())
         shared = replica_rows(store.leases(), store.replicas(), now) if store.shared else None
     finally:
@@ -69,17 +70,33 @@ def open_read_only(config: Config) -> Store:
         raise ConfigError(str(config.file), "monitor.state", str(exc)) from None
 
 
-def job_rows(states: Sequence[JobState], now: datetime) -> list[dict[str, Any]]:
-    """One row per tracked job: unfinished first, then the most recently changed."""
+def job_rows(
+    states: Sequence[JobState],
+    now: datetime,
+    incident: Mapping[tuple[str, str], datetime] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per tracked job: unfinished first, then the most recently changed; a job a
+    provider incident covers says since when (its own messages are held back)."""
     ordered = sorted(states, key=lambda s: (s.status.terminal, -_changed(s).timestamp()))
-    return [_row(s, now) for s in ordered]
+    marks = incident or {}
+    return [_row(s, now, marks.get((s.provider, s.job_id))) for s in ordered]
+
+
+def covered(health: Mapping[str, ProviderHealth]) -> dict[tuple[str, str], datetime]:
+    """(provider, job) -> since when a firing provider incident covers the job."""
+    out = {}
+    for name, h in health.items():
+        since = incidents.firing_since(h)
+        if since is not None:
+            out.update({(name, t.job_id): since for t in h.troubles})
+    return out
 
 
 def _changed(state: JobState) -> datetime:
     return state.status_path[-1][1] if state.status_path else state.created_at
 
 
-def _row(state: JobState, now: datetime) -> dict[str, Any]:
+def _row(state: JobState, now: datetime, incident: datetime | None = None) -> dict[str, Any]:
     since = _changed(state)
     return {
         "provider": state.provider,
@@ -94,7 +111,8 @@ def _row(state: JobState, now: datetime) -> dict[str, Any]:
         "eta": _eta(state, now),
         "restart": _restart(state),
         "conditions": sorted(state.conditions),
-        "last_alert": state.last_alert or "-",
+        "last_alert": (state.last_alert or "-") + (" [incident]" if incident else ""),
+        "incident_since": incident.isoformat() if incident else None,
     }
 
 
@@ -149,9 +167,17 @@ def provider_rows(health: dict[str, ProviderHealth]) -> list[dict[str, Any]]:
             "failing_since": h.failing_since.isoformat() if h.failing_since else None,
             "last_error": h.last_error,
             "conditions": sorted(h.conditions),
+            "incident": _incident(h),
         }
         for name, h in sorted(health.items())
     ]
+
+
+def _incident(health: ProviderHealth) -> dict[str, Any] | None:
+    since = incidents.firing_since(health)
+    if since is None:
+        return None
+    return {"since": since.isoformat(), "jobs": [t.job_id for t in health.troubles]}
 
 
 def render_json(
@@ -188,6 +214,12 @@ def render_table(
             else f"ok, last poll {p['last_success_at']}"
         )
         lines.append(f"  {p['provider']}: {state}")
+        if p["incident"]:
+            covered = len(p["incident"]["jobs"])
+            lines.append(
+                f"    INCIDENT since {p['incident']['since']}: {covered} jobs in trouble on "
+                "the provider's side; their own messages are held back (marked [incident])"
+            )
     lines += ["", f"JOBS ({len(jobs)})", *_table(jobs, JOB_COLUMNS)]
     lines += ["", "OUTBOX"]
     totals = ", ".join(f"{k} {v}" for k, v in sorted(outbox["totals"].items())) or "empty"

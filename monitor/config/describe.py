@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         ChannelConfig,
         Config,
         CostSettings,
+        Incidents,
         MonitorSettings,
         ProviderConfig,
         RouteConfig,
@@ -46,6 +47,7 @@ def describe(config: Config, mask_url: Callable[[str], str] | None = None) -> st
     lines = [f"# ftmon configuration from {config.file} (secrets masked)", ""]
     lines += _monitor(config.monitor)
     lines += _thresholds(config.thresholds)
+    lines += _incidents(config.incidents)
     for provider in config.providers:
         lines += _provider(provider)
     for channel in config.channels:
@@ -121,6 +123,17 @@ def _cost(c: CostSettings) -> list[str]:
         lines += [_line(k, v) for k, v in (("warning", b.warning), ("failure", b.failure)) if v]
         lines.append("")
     return lines
+
+
+def _incidents(i: Incidents) -> list[str]:
+    return [
+        "[incidents]",
+        _line("enabled", i.enabled),
+        _line("min_jobs", i.min_jobs),
+        _line("window", i.window),
+        _line("hold", i.hold),
+        "",
+    ]
 
 
 def _provider(p: ProviderConfig) -> list[str]:
@@ -246,6 +259,8 @@ def _line(key: str, value: object, note: str = "") -> str:
 def _toml(value: object) -> str:
     if isinstance(value, _Raw):
         return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, timedelta):
         return json.dumps(format_duration(value))
     if isinstance(value, str | Path):

@@ -241,6 +241,21 @@ class Table:
             raise self.error(name, f"expected a number greater than {above:g}, got {show(value)}")
         return float(value)
 
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.raw.get(name, default)
+        if not isinstance(value, bool):
+            raise self.error(name, f"expected true or false, got {show(value)}")
+        return value
+
+    def whole(self, name: str, default: int, *, low: int, high: int) -> int:
+        """A whole number from `low` to `high`."""
+        value = self.raw.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.error(
+                name, f"expected a whole number from {low} to {high}, got {show(value)}"
+            )
+        return value
+
     def secret(self, name: str, *, what: str) -> Sourced:
         """Exactly one of `name` and `name_file`; the value is never shown in a message."""
         got = self._sourced(name, what)

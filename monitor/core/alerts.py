@@ -39,6 +39,7 @@ class Kind(StrEnum):
     API_CHANGED = "monitor.api_changed"
     BUDGET = "monitor.budget"
     COST_DIGEST = "monitor.cost_digest"
+    PROVIDER_INCIDENT = "monitor.provider_incident"
 
     @property
     def is_condition(self) -> bool:
@@ -53,6 +54,7 @@ CONDITION_KINDS = frozenset(
         Kind.ETA_OVERRUN,
         Kind.AUTH_FAILED,
         Kind.PROVIDER_DOWN,
+        Kind.PROVIDER_INCIDENT,
     }
 )
 
@@ -165,6 +167,12 @@ KIND_HINTS: Mapping[Kind, str] = {
         "cancel or hold jobs you can spare, or raise the budget in [[budgets]]."
     ),
     Kind.COST_DIGEST: "`ftmon cost --since 7d --by day` shows the days before.",
+    Kind.PROVIDER_INCIDENT: (
+        "Many jobs hit trouble on the provider's side at once: check the provider's status "
+        "page, wait for it to recover (restarted jobs may continue on their own), then "
+        "resubmit what failed; if it persists, contact support with the job ids above. "
+        "The per-job messages of these jobs are held back; `ftmon explain JOB` shows each."
+    ),
 }
 
 FactValue = str | int | float | None

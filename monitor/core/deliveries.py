@@ -24,6 +24,8 @@ class Reason(StrEnum):
     GROUP_READY, GROUP_WAIT = "group_ready", "group_wait"
     WITHIN_RATE, RATE_LIMITED = "within_rate", "rate_limited"
     GIVE_UP, KEEP_TRYING = "give_up", "keep_trying"
+    INHIBITED, INCIDENT_WAIT = "inhibited", "incident_wait"  # a provider incident (`inhibition`)
+    NOT_COVERED = "not_covered"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +40,7 @@ class Decision:
 class DeliveryStatus(StrEnum):
     PENDING, HELD, SENT = "pending", "held", "sent"
     FAILED, GIVEN_UP = "failed", "given_up"
+    INHIBITED = "inhibited"  # covered by a provider incident: held back for good
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -281,6 +281,8 @@ def _alert_lines(record: AlertRecord, story: Story) -> Sequence[str]:
         when = f" at {d.sent_at.isoformat()}" if d.sent_at else ""
         tries = f", {len(d.attempts)} attempt(s)" if d.attempts else ""
         error = f", last error: {d.last_error}" if d.last_error else ""
+        if d.status == "inhibited":  # the note says which incident covers it
+            error = f" ({d.last_error})" if d.last_error else ""
         if d.status in ("pending", "held") and d.channel in story.disabled:
             error += f" (channel disabled {story.disabled[d.channel]})"
         lines.append(f"    -> {d.channel}: {d.status}{when}{tries}{error}")

@@ -395,6 +395,16 @@ class JobState:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Trouble:
+    """One job's trouble on the provider's side, kept a while as evidence of an incident
+    (`incidents`): `what` is its class (a failure, a queue stall, API errors)."""
+
+    job_id: str
+    at: datetime
+    what: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderHealth:
     """A provider's poll record: first poll done, last success, open monitor conditions."""
 
@@ -405,6 +415,7 @@ class ProviderHealth:
     conditions: Mapping[str, Condition] = field(default_factory=dict)
     watch: str | None = None  # the watch filter of the last poll (`routing.watch_mark`)
     api_seen: frozenset[str] = frozenset()  # novelties already told (`api_changes`)
+    troubles: tuple[Trouble, ...] = ()  # recent provider-side trouble (`incidents`)
 
     def to_json(self) -> str:
         return codec.dumps(self)

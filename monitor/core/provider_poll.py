@@ -209,5 +209,8 @@ def _step_health(
             detail=None if said.resolved else health.last_error,
         )
 
-    opened, alerts = conditions.step(health.conditions, checks, now, thresholds.repeat, make)
-    return replace(health, conditions=opened), alerts
+    own = {str(c.kind) for c in checks}  # other conditions (an incident) are not ours
+    mine = {k: v for k, v in health.conditions.items() if k in own}
+    opened, alerts = conditions.step(mine, checks, now, thresholds.repeat, make)
+    others = {k: v for k, v in health.conditions.items() if k not in own}
+    return replace(health, conditions={**others, **opened}), alerts

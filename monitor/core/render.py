@@ -44,6 +44,7 @@ _WHAT: dict[Kind, str] = {
     Kind.PROVIDER_DOWN: "API unreachable", Kind.CHANNEL_FAILED: "a notification channel failed",
     Kind.API_CHANGED: "API sent something new", Kind.BUDGET: "budget reached",
     Kind.COST_DIGEST: "daily cost digest",
+    Kind.API_CHANGED: "API sent something new", Kind.PROVIDER_INCIDENT: "provider incident",
 }
 # fmt: on
 
@@ -127,6 +128,8 @@ def _happened(alert: Alert) -> str:
         what = f"restarted as {alert.new_job}"
     if alert.kind is Kind.CHANNEL_FAILED and alert.facts.get("channel"):
         what = f"channel {alert.facts['channel']} failed and was disabled"
+    if alert.kind is Kind.PROVIDER_INCIDENT and alert.state is not ConditionState.RESOLVED:
+        what = f"{what}: {alert.facts.get('jobs', 'many')} jobs in trouble"
     if alert.kind is Kind.API_CHANGED and alert.facts.get("what"):
         what = f"API sent a new {alert.facts['what']}: {alert.facts.get('value')}"
     if alert.kind is Kind.BUDGET and alert.facts.get("budget"):

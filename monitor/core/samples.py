@@ -116,6 +116,13 @@ def _facts(kind: Kind, now: datetime) -> dict[str, str | int | float | None]:
         Kind.PROVIDER_DOWN: {"since": since, "last_error": "HTTP 503 Service Unavailable"},
         Kind.AUTH_FAILED: {"since": since, "last_error": "HTTP 401 Unauthorized"},
         Kind.CHANNEL_FAILED: {"channel": "ops-webhook", "error": "HTTP 404 Not Found"},
+        Kind.PROVIDER_INCIDENT: {
+            "since": since,
+            "jobs": 7,
+            "cause_class": "failed, queued",
+            "window_start": since,
+            "window_end": now.isoformat(),
+        },
         Kind.API_CHANGED: {
             "what": "status",
             "value": "preempted",
@@ -242,6 +249,17 @@ _SPECS: dict[Kind, dict[str, object]] = {
             "1,843,200 trained tokens\n"
             "model meta-llama/Meta-Llama-3.1-8B-Instruct-Reference: net $31.44 (3 job(s), "
             "refunded $12.40)"
+        ),
+    },
+    Kind.PROVIDER_INCIDENT: {
+        "severity": _F,
+        "state": _FIRING,
+        "job": None,
+        "summary": (
+            "7 jobs hit trouble on the provider's side within 30m (seen 2026-11-04 09:12–09:31 "
+            "UTC): 5 failed on the provider's side; 2 stuck in the queue. Jobs: ft-test-0000, "
+            "ft-test-0001, ft-test-0002, ft-test-0003, ft-test-0004, ft-test-0005, "
+            "ft-test-0006."
         ),
     },
     Kind.CHANNEL_FAILED: {

@@ -86,6 +86,16 @@ class Thresholds:
     loss_spike_factor: float = 3.0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incidents:
+    """When many jobs of one provider hit provider-side trouble at once (`incidents`)."""
+
+    enabled: bool = True
+    min_jobs: int = 3  # distinct jobs within `window` that make an incident
+    window: timedelta = timedelta(minutes=30)  # and quiet this long ends it
+    hold: timedelta = timedelta(minutes=3)  # a per-job alert waits this long once a burst starts
+
+
 DEFAULT_MAX_RESPONSE_MB = 32  # a larger provider answer is refused (a poll error), never kept
 
 
@@ -165,6 +175,7 @@ class Config:
     channels: tuple[ChannelConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
     cost: CostSettings = field(default_factory=CostSettings)
+    incidents: Incidents = field(default_factory=Incidents)
 
     def provider(self, name: str) -> ProviderConfig:
         return next(p for p in self.providers if p.name == name)

@@ -2,7 +2,7 @@
 
 `Dispatcher.run_once` spells out the pipeline in order, like Alertmanager's notify stages:
 
-    route → give up stale → quiet hours → dedup → group → rate limit → send → record
+    route → give up stale → inhibit → quiet hours → dedup → group → rate limit → send → record
 
 This module holds the pipeline and its gates; the last stage (send and record, with its
 failure isolation) is `send`, and the loop that runs passes is `loop`. It depends on
@@ -23,8 +23,9 @@ from structlog.typing import FilteringBoundLogger
 
 from monitor.core import policy, rewind
 from monitor.core.deliveries import Batch, Decision, Delivery, Reason
-from monitor.core.settings import RouteConfig
+from monitor.core.settings import Incidents, RouteConfig
 from monitor.delivery.channels import Channel
+from monitor.delivery.inhibit import Inhibitor
 from monitor.delivery.report import DeliveryReport, about
 from monitor.delivery.send import Sender
 from monitor.storage.base import Store
@@ -54,6 +55,7 @@ class Dispatcher:
         bucket: policy.TokenBucket | None = None,
         label_metadata: Sequence[str] = (),
         claim_for: timedelta = CLAIM_FOR,
+        incidents: Incidents | None = None,
     ) -> None:
         self._outbox = store.outbox
         self._channels = dict(channels)
@@ -73,6 +75,7 @@ class Dispatcher:
         self._fingerprints = {n: getattr(c, "fingerprint", n) for n, c in self._channels.items()}
         self._synced = False
         self._last_now: datetime | None = None  # the previous pass's `now`
+        self._inhibitor = Inhibitor(store, incidents or Incidents(), self.log)
 
     async def run_once(
         self,
@@ -92,6 +95,7 @@ class Dispatcher:
         rows = self._outbox.due(now, only)
         rows = self._give_up(rows, now, report)
         if only is None:
+            rows = self._inhibit(rows, now, report)
             rows = self._quiet_hours(rows, now, report)
         rows = self._dedup(rows)
         groups = self._group(rows, now, report, flush=flush)
@@ -152,6 +156,16 @@ class Dispatcher:
                     **about(d.alert),
                 )
         return [d for d in rows if d not in stale]
+
+    def _inhibit(
+        self, rows: list[Delivery], now: datetime, report: DeliveryReport
+    ) -> list[Delivery]:
+        passed, inhibited, waits = self._inhibitor(rows, now)
+        report.inhibited += len(inhibited)
+        report.waiting += len(waits)
+        for wait in waits:
+            report.wake_at(wait.until)
+        return passed
 
     def _quiet_hours(
         self,

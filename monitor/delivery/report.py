@@ -19,6 +19,7 @@ class DeliveryReport:
     routed: int = 0
     unmatched: int = 0
     held: int = 0
+    inhibited: int = 0  # covered by a provider incident (`inhibition`)
     waiting: int = 0
     rate_limited: int = 0
     messages: int = 0
@@ -35,7 +36,8 @@ class DeliveryReport:
 
     def add(self, part: DeliveryReport) -> None:
         """Count a later pass in: what it did adds up, what waits is the latest pass's."""
-        for name in ("routed", "unmatched", "held", "messages", "delivered", "retrying", "failed"):
+        added = ("routed", "unmatched", "held", "inhibited", "messages", "delivered", "retrying")
+        for name in (*added, "failed"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
         self.given_up, self.disabled = self.given_up + part.given_up, self.disabled + part.disabled
         self.waiting, self.rate_limited = part.waiting, part.rate_limited

@@ -11,6 +11,7 @@ Delivery statuses:
        │                 that pass wait as long; one job's later rows wait behind it)
        ├──permanent────► failed          (that channel is also disabled)
        ├──quiet hours──► held, next_attempt_at = end of window ──► (digest) ──► sent …
+       ├──covered by a provider incident──► inhibited (final; never sent, still shown)
        └──too old──────► given_up
 
 Every write is one `BEGIN IMMEDIATE … COMMIT`. A row is claimed before it is sent by
@@ -200,6 +201,15 @@ class SqliteOutbox:
     def take_token(self, channel: str, fresh: TokenBucket, now: datetime) -> Decision | None:
         return None
 
+    def inhibit(self, rows: Sequence[Delivery], note: str) -> None:
+        """Close rows a provider incident covers: never sent, `note` says why (`explain`)."""
+        with transaction(self._conn, self._what):
+            self._conn.executemany(
+                "UPDATE deliveries SET status = 'inhibited', last_error = ? "
+                "WHERE alert_id = ? AND channel = ? AND status IN ('pending', 'held')",
+                [(note, d.alert_id, d.channel) for d in rows],
+            )
+
     def give_up(self, rows: Sequence[Delivery], reason: str) -> None:
         with transaction(self._conn, self._what):
             self._conn.executemany(
@@ -283,7 +293,7 @@ class SqliteOutbox:
         ).fetchone()[0]
         errors = self._conn.execute(
             "SELECT channel, last_error FROM deliveries WHERE last_error IS NOT NULL "
-            "AND status != 'sent' ORDER BY alert_id"
+            "AND status NOT IN ('sent', 'inhibited') ORDER BY alert_id"
         ).fetchall()
         return OutboxSummary(
             by_channel=by_channel,

@@ -202,6 +202,14 @@ class PgOutbox:
             )
         return decision
 
+    def inhibit(self, rows: Sequence[Delivery], note: str) -> None:
+        """Close rows a provider incident covers: never sent, `note` says why (`explain`)."""
+        self._many(
+            "UPDATE deliveries SET status = 'inhibited', last_error = %s "
+            "WHERE alert_id = %s AND channel = %s AND status IN ('pending', 'held')",
+            [(note, d.alert_id, d.channel) for d in rows],
+        )
+
     def give_up(self, rows: Sequence[Delivery], reason: str) -> None:
         self._many(
             "UPDATE deliveries SET status = 'given_up', "
@@ -284,7 +292,7 @@ class PgOutbox:
             ).fetchone()
             errors = conn.execute(
                 "SELECT channel, last_error FROM deliveries WHERE last_error IS NOT NULL "
-                "AND status != 'sent' ORDER BY alert_id"
+                "AND status NOT IN ('sent', 'inhibited') ORDER BY alert_id"
             ).fetchall()
         return OutboxSummary(
             by_channel=by_channel,

@@ -4,7 +4,7 @@ connection).
 What goes, at most once an hour (`due`, run by the daemon and by `run --once`):
 
 - **Delivered alerts.** An alert created more than `ALERTS_KEPT` (30 days) ago whose every
-  delivery is final (sent, failed or given up), or that matched no route, is deleted
+  delivery is final (sent, failed, given up or inhibited), or that matched no route, is deleted
   with its deliveries and attempts. An alert still pending or held is kept however old
   (the dispatcher gives it up after a day; it goes 30 days after that).
 - **Finished jobs.** The state (by then a tombstone) of a finished or vanished job created

@@ -309,8 +309,8 @@ KP = '[[providers]]\nname = "tg"\nkind = "together"\n'  # a provider without its
 BAD = [
     # an unknown section
     ("unknown_section", PROVIDER + "[alerts]\nx = 1\n", {}, {},
-     "alerts: unknown section; expected one of monitor, thresholds, providers, channels, "
-     "routes, cost, budgets"),
+     "alerts: unknown section; expected one of monitor, thresholds, incidents, providers, "
+     "channels, routes, cost, budgets"),
     # an unknown key, with the likely intended one
     ("unknown_key_typo", "[monitor]\npoll_intervall = \"60s\"\n" + PROVIDER, {}, {},
      "monitor.poll_intervall: unknown key; expected one of state, poll_interval, first_run, "
@@ -570,7 +570,7 @@ BAD = [
      "job.failed, job.cancelled, job.restarted, job.refunded, job.queue_stalled, "
      "job.progress_stalled, job.eta_overrun, job.loss_anomaly, job.paused, job.resumed, "
      "job.vanished, monitor.auth_failed, monitor.provider_down, monitor.channel_failed, "
-     "monitor.api_changed, monitor.budget, monitor.cost_digest, "
+     "monitor.api_changed, monitor.budget, monitor.cost_digest, monitor.provider_incident, "
      'got "job.faild"'),
     # an empty kind list matches nothing
     ("route_kinds_empty", PROVIDER + CHANNEL + R + "kinds = []\n", {}, {},
@@ -632,6 +632,26 @@ BAD = [
     # a body limit that is not a whole number of MiB
     ("max_response_mb_zero", PROVIDER + "max_response_mb = 0\n", {}, {},
      "providers[0].max_response_mb: expected a whole number of MiB from 1 to 1024, got 0"),
+    # an incident needs at least two jobs
+    ("incident_one_job", PROVIDER + "[incidents]\nmin_jobs = 1\n", {}, {},
+     "incidents.min_jobs: expected a whole number from 2 to 1000, got 1"),
+    # min_jobs written as text
+    ("incident_jobs_text", PROVIDER + '[incidents]\nmin_jobs = "5"\n', {}, {},
+     'incidents.min_jobs: expected a whole number from 2 to 1000, got "5"'),
+    # enabled written as a string
+    ("incident_enabled_text", PROVIDER + '[incidents]\nenabled = "yes"\n', {}, {},
+     'incidents.enabled: expected true or false, got "yes"'),
+    # a window of zero would never hold two jobs
+    ("incident_window_zero", PROVIDER + '[incidents]\nwindow = "0s"\n', {}, {},
+     'incidents.window: expected a duration greater than zero like "90s", "15m", "1h30m" or '
+     '"7d", got "0s"'),
+    # a hold longer than the window waits for a burst that can no longer count
+    ("incident_hold_past_window", PROVIDER + '[incidents]\nwindow = "10m"\nhold = "15m"\n',
+     {}, {}, 'incidents.hold: expected a duration no longer than window (10m), got "15m"'),
+    # a typo in the section's keys
+    ("incident_key_typo", PROVIDER + "[incidents]\nmin_job = 3\n", {}, {},
+     "incidents.min_job: unknown key; expected one of enabled, min_jobs, window, hold "
+     "(did you mean min_jobs?)"),
     # a poll interval of more than a day watches nothing
     ("poll_interval_too_long", '[monitor]\npoll_interval = "2d"\n' + PROVIDER, {}, {},
      'monitor.poll_interval: expected a duration of at most 1d, got "2d"'),

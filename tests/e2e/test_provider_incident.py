@@ -1,0 +1,126 @@
+"""`monitor.provider_incident` through the real pipeline: the simulator fails many OpenAI jobs
+on the provider's side within minutes while `ftmon run --once` polls as a cron job would.
+One incident message reaches the real HTTP receiver; the per-job messages it covers are
+held back but kept (explain and status show them, marked); the first failure of the burst
+was told at once, a user-caused failure in the middle of it is told as always, and the
+incident resolves once a window passes without trouble."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.simulator import ManualClock, Simulator
+from tests.e2e.harness import ftmon, ftmon_env, outbox_facts, run_once, write_config
+from tests.receivers import HttpReceiver
+
+START = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
+SLOW = {"queue_stall": "6h", "progress_stall": "6h", "eta_grace": "6h"}
+INCIDENTS = '\n[incidents]\nmin_jobs = 3\nwindow = "10m"\nhold = "3m"\n'
+SERVER_ERROR = {"code": "server_error", "message": "The job failed due to an internal error."}
+BAD_FILE = {"code": "invalid_training_file", "message": "The training file is invalid.",
+            "param": "training_file"}  # fmt: skip
+
+
+def _fail(sim: Simulator, job: str, error: dict[str, Any]) -> None:
+    sim.inject_fields(job, {"error": {"param": None, **error}})
+    sim.inject_status(job, "failed")
+
+
+def _told(receiver: HttpReceiver) -> list[str]:
+    """The label line of every message the receiver took, in order."""
+    lines = []
+    for request in receiver.requests:
+        message = request.json()["message"]
+        lines += [line for line in message.splitlines() if line.startswith("kind=")]
+    return lines
+
+
+def test_a_burst_of_provider_failures_is_one_incident(tmp_path: Path) -> None:
+    receiver = HttpReceiver()
+    try:
+        with Simulator(clock=ManualClock(START)) as sim:
+            config = write_config(
+                tmp_path,
+                sim,
+                thresholds=SLOW,
+                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
+                extra=INCIDENTS,
+            )
+            jobs = [
+                sim.add_scenario("openai_success", at=-120, time_scale=20).job_id for _ in range(6)
+            ]
+            assert run_once(config, sim.now).returncode == 0  # baseline: all running
+            first, second, third, fourth, fifth, users = jobs
+
+            _fail(sim, first, SERVER_ERROR)  # a lone failure: told at once
+            sim.advance(60)
+            run_once(config, sim.now)
+            after_first = _told(receiver)
+
+            _fail(sim, second, SERVER_ERROR)  # a burst may be starting: held for 3m
+            sim.advance(60)
+            run_once(config, sim.now)
+            after_second = _told(receiver)
+
+            for job in (third, fourth):  # the incident begins; a user's mistake meanwhile
+                _fail(sim, job, SERVER_ERROR)
+            _fail(sim, users, BAD_FILE)
+            sim.advance(60)
+            firing = run_once(config, sim.now)
+            after_firing = _told(receiver)
+
+            _fail(sim, fifth, SERVER_ERROR)  # during the incident: covered at once
+            sim.advance(60)
+            run_once(config, sim.now)
+            env = ftmon_env(sim.now)
+            explained = ftmon(["explain", "--json", fourth, "-c", str(config)], env)
+            explained_table = ftmon(["explain", fifth, "-c", str(config)], env)
+            status = ftmon(["status", "--json", "-c", str(config)], env)
+            status_table = ftmon(["status", "-c", str(config)], env)
+
+            sim.advance(11 * 60)  # a whole window without trouble
+            run_once(config, sim.now)
+            sim.advance(60)
+            again = run_once(config, sim.now)
+    finally:
+        receiver.close()
+
+    incident = "kind=monitor.provider_incident severity=failure provider=openai-sim"
+    ended = "kind=monitor.provider_incident severity=info provider=openai-sim state=resolved"
+    assert after_first == [f"kind=job.failed severity=failure cause=provider_error "
+                           f"provider=openai-sim job={first} model=gpt-4o-mini-2024-07-18 "
+                           "suffix=support-bot"]  # fmt: skip
+    assert after_second == after_first  # the second waits for the burst to show
+    new = after_firing[len(after_first) :]
+    assert f"{incident} state=firing" in new
+    assert any(f"cause=invalid_file provider=openai-sim job={users}" in line for line in new)
+    assert not any(f"job={job}" in line for line in new for job in (second, third, fourth))
+    assert firing.returncode == 2, firing.stderr
+
+    told = _told(receiver)
+    assert told.count(f"{incident} state=firing") == 1
+    assert told.count(ended) == 1
+    assert [line for line in told if "cause=provider_error" in line] == after_first
+    assert again.alerts == []
+
+    # nothing is lost: every failure is in the outbox, and explain / status show it
+    failures = [job for job, kind, _ in outbox_facts(tmp_path / "state.db") if kind == "job.failed"]
+    assert sorted(failures) == sorted(jobs)
+    story = json.loads(explained.stdout)
+    (failed,) = [a for a in story["alerts"] if a["kind"] == "job.failed"]
+    (row,) = failed["deliveries"]
+    assert row["status"] == "inhibited"
+    assert "covered by monitor.provider_incident of openai-sim" in row["last_error"]
+    assert "-> hook: inhibited (held back: covered by monitor.provider_incident" in (
+        explained_table.stdout
+    )
+    page = json.loads(status.stdout)
+    (openai,) = [p for p in page["providers"] if p["provider"] == "openai-sim"]
+    assert openai["incident"] is not None
+    assert set(openai["incident"]["jobs"]) == {first, second, third, fourth, fifth}
+    marked = {j["job"] for j in page["jobs"] if j["incident_since"]}
+    assert marked == {first, second, third, fourth, fifth}  # not the user's own failure
+    assert "INCIDENT since" in status_table.stdout and "[incident]" in status_table.stdout
