@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.core import diff, ledger
 from monitor.core.ledger import Amounts, Entry
@@ -128,3 +130,39 @@ def test_the_diff_keeps_the_peak_price_tokens_and_each_refund_line_once() -> Non
     assert ledger.entry(done).trained_tokens == 412_830
     assert ledger.amounts(ledger.entry(done)).priced is False
     assert ledger.entry(done).created_at == T0
+
+
+_MONEY = st.floats(min_value=0, max_value=1e4, allow_nan=False).map(lambda x: round(x, 2))
+
+
+@given(
+    prices=st.lists(st.one_of(st.none(), _MONEY), min_size=1, max_size=6),
+    refunds=st.lists(st.one_of(st.none(), _MONEY), max_size=3),
+    replays=st.integers(min_value=1, max_value=3),
+)
+def test_money_is_never_counted_twice_nor_below_zero(
+    prices: list[float | None], refunds: list[float | None], replays: int
+) -> None:
+    """Whatever prices a job is stated at, poll by poll, and however often its refund lines
+    are read again: net within [0, charged], charged = refunded + net, and a replay
+    changes nothing."""
+    th = Thresholds()
+    words = ["Refunded" if a is None else f"Refunded ${a:.2f}" for a in refunds]
+    lines = [
+        event("REFUND", w, minutes=2 + i, kind=EventKind.REFUNDED, key=f"ev-{i}")
+        for i, w in enumerate(words)
+    ]
+    state = None
+    for minute, price in enumerate(prices):
+        state, _ = diff.diff(state, together("running", price_usd=price), [], at(minute), th)
+    once = None
+    for n in range(replays):
+        state, _ = diff.diff(state, together("error"), lines, at(10 + n), th)
+        money = ledger.amounts(ledger.entry(state))
+        once = once or money
+        assert money == once
+    assert once is not None
+    if once.priced:
+        assert 0 <= once.net <= once.charged + 1e-9
+        assert once.charged == pytest.approx(once.refunded + once.net)
+        assert once.refunded <= once.charged + 1e-9
