@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import structlog
@@ -345,7 +345,7 @@ class PollService:
         )
         if not client.traits.list_pages:  # one request whatever the bound
             since = min(since, now - provider.lookback)
-        links = {s.restarted_as for s in states.values() if s.restarted_as}
+        links = {s.restart.successor for s in states.values() if s.restart.successor}
         followed = frozenset(provider.jobs) | links
         open_ids = {s.job_id for s in plan.open_jobs(states.values())}
         tracked = everything.keys() | settled.keys() if focus else set()
@@ -446,7 +446,7 @@ class PollService:
                 read_log = read_log and not client.traits.retrieve_has_log
         events: Sequence[JobEvent] = snapshot.events
         if read_log:
-            after = state.last_event_key if state and client.traits.events_cursor else None
+            after = state.log.last_key if state and client.traits.events_cursor else None
             try:
                 events = await _retrying(lambda: client.events(snapshot.id, after_key=after))
             except Exception as exc:  # a ProviderError, or a crash reading this one log
@@ -456,7 +456,7 @@ class PollService:
                 return
         losses: list[LossPoint] = []
         if reads.losses:
-            read_to = state.loss_step if state is not None else None
+            read_to = state.loss.checked_step if state is not None else None
             try:
                 losses = await _retrying(lambda: client.losses(snapshot.id, after_step=read_to))
                 out.losses_read.add(snapshot.id)
@@ -523,16 +523,16 @@ def _settle(
     for state in states:
         job = polled.get(state.job_id)
         if job is not None:
-            state = replace(state, snapshot_mark=plan.snapshot_mark(job.snapshot))
+            state = _marked(state, snapshot=plan.snapshot_mark(job.snapshot))
         if job is not None and state.job_id in fetched.logs_read:
             spacing = plan.event_spacing(before.get(state.job_id), job.events)
-            state = replace(state, log_read_at=now, event_spacing=spacing)
+            state = _marked(state, log_read_at=now, log_spacing=spacing)
         if state.job_id in fetched.losses_read:
-            state = replace(state, losses_read_at=now, losses_missing=0, losses_retry_at=None)
+            state = _marked(state, losses_read_at=now, losses_missing=0, losses_retry_at=None)
         if state.job_id in fetched.losses_missing:
             state = _metrics_missing(state, now)
         if state.job_id in fetched.progress_read:
-            state = replace(state, progress_read_at=now)
+            state = _marked(state, progress_read_at=now)
         state = plan.tombstone(state)
         if not plan.unchanged(before.get(state.job_id), state):
             out.append(state)
@@ -541,10 +541,14 @@ def _settle(
 
 def _metrics_missing(state: JobState, now: datetime) -> JobState:
     """A metrics read answered 404: back off for this job, and say so once."""
-    if state.losses_missing == 0:
+    if state.marks.losses_missing == 0:
         log.info("metrics_unavailable", provider=state.provider, job=state.job_id)
-    retry_at = now + plan.loss_backoff(state.losses_missing)
-    return replace(state, losses_missing=state.losses_missing + 1, losses_retry_at=retry_at)
+    retry_at = now + plan.loss_backoff(state.marks.losses_missing)
+    return _marked(state, losses_missing=state.marks.losses_missing + 1, losses_retry_at=retry_at)
+
+
+def _marked(state: JobState, **marks: Any) -> JobState:
+    return replace(state, marks=replace(state.marks, **marks))
 
 
 async def _retrying(fetch: Callable[[], Awaitable[T]]) -> T:

@@ -117,9 +117,9 @@ def _row(state: JobState, now: datetime, incident: datetime | None = None) -> di
 
 
 def _progress(state: JobState) -> str:
-    done, total = state.last_step, state.total_steps
+    done, total = state.progress.step, state.progress.total_steps
     if not (done and total):
-        done, total = state.epochs_completed, state.n_epochs
+        done, total = state.progress.epochs, state.progress.n_epochs
     if not total or done is None:
         return "-"
     share = max(0.0, min(1.0, done / total))
@@ -128,17 +128,17 @@ def _progress(state: JobState) -> str:
 
 
 def _eta(state: JobState, now: datetime) -> str:
-    if state.eta is None or state.status.terminal:
+    if state.progress.eta is None or state.status.terminal:
         return "-"
-    delta = (state.eta - now).total_seconds()
+    delta = (state.progress.eta - now).total_seconds()
     return f"in {human_duration(delta)}" if delta >= 0 else f"{human_duration(-delta)} late"
 
 
 def _restart(state: JobState) -> str:
-    if state.restarted_as:
-        return f"-> {state.restarted_as}"
-    if state.restart_of:
-        return f"<- {state.restart_of}"
+    if state.restart.successor:
+        return f"-> {state.restart.successor}"
+    if state.restart.of:
+        return f"<- {state.restart.of}"
     return "-"
 
 

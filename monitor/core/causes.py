@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 
 from monitor.core.alerts import Cause
-from monitor.core.model import ROUTINE_KINDS, EventKind, JobError, JobEvent, Status
+from monitor.core.model import ROUTINE_KINDS, EventKind, JobError, JobEvent, Signal, Status
 
 _BILLING = re.compile(
     r"billing|balance|credit|spend(ing)?[ _-]?limit|insufficient[ _-]?(funds|quota)|payment|quota",
@@ -36,21 +36,21 @@ _AMOUNT = re.compile(
 
 # Kinds that carry a meaning of their own.
 _KIND_SIGNALS = {
-    EventKind.BILLING: "billing_limit",
-    EventKind.STOPPED: "cancel",
-    EventKind.STARTED: "started",
-    EventKind.TRAINING: "started",
-    EventKind.RESTARTED: "restarted",
-    EventKind.REFUNDED: "refunded",
-    EventKind.FINISHED: "finished",
-    EventKind.DATA_ERROR: "input_error",
-    EventKind.EARLY_STOPPED: "early_stopped",
+    EventKind.BILLING: Signal.BILLING_LIMIT,
+    EventKind.STOPPED: Signal.CANCEL,
+    EventKind.STARTED: Signal.STARTED,
+    EventKind.TRAINING: Signal.STARTED,
+    EventKind.RESTARTED: Signal.RESTARTED,
+    EventKind.REFUNDED: Signal.REFUNDED,
+    EventKind.FINISHED: Signal.FINISHED,
+    EventKind.DATA_ERROR: Signal.INPUT_ERROR,
+    EventKind.EARLY_STOPPED: Signal.EARLY_STOPPED,
 }
 
 
-def event_signals(event: JobEvent) -> frozenset[str]:
+def event_signals(event: JobEvent) -> frozenset[Signal]:
     """What one log line tells about the job's fate: by kind, then by its words."""
-    signals: set[str] = set()
+    signals: set[Signal] = set()
     if event.kind in _KIND_SIGNALS:
         signals.add(_KIND_SIGNALS[event.kind])
     if event.kind not in ROUTINE_KINDS:  # any level: "" and info lines carry causes too
@@ -58,26 +58,26 @@ def event_signals(event: JobEvent) -> frozenset[str]:
     return frozenset(signals)
 
 
-def _message_signals(text: str) -> set[str]:
+def _message_signals(text: str) -> set[Signal]:
     found = set()
     if _WANDB.search(text):
-        found.add("wandb_auth")
+        found.add(Signal.WANDB_AUTH)
     elif _BILLING.search(text):
-        found.add("billing_limit")
+        found.add(Signal.BILLING_LIMIT)
     elif _VALIDATION.search(text):
-        found.add("data_validation")
+        found.add(Signal.DATA_VALIDATION)
     elif _BAD_INPUT.search(text):
-        found.add("invalid_file" if _FILE.search(text) else "data_validation")
+        found.add(Signal.INVALID_FILE if _FILE.search(text) else Signal.DATA_VALIDATION)
     elif _PROVIDER_SIDE.search(text):
-        found.add("provider_error")
+        found.add(Signal.PROVIDER_ERROR)
     elif _BY_PERSON.search(text):
-        found.add("user_requested")
+        found.add(Signal.USER_REQUESTED)
     return found
 
 
 def classify(
     status: Status,
-    signals: Iterable[str],
+    signals: Iterable[Signal],
     error: JobError | None,
     *,
     provider_fault: bool = False,
@@ -90,21 +90,21 @@ def classify(
     """
     seen = set(signals)
     for signal, cause in (
-        ("billing_limit", Cause.BILLING_LIMIT),
-        ("wandb_auth", Cause.WANDB_AUTH),
-        ("data_validation", Cause.DATA_VALIDATION),
-        ("invalid_file", Cause.INVALID_FILE),
+        (Signal.BILLING_LIMIT, Cause.BILLING_LIMIT),
+        (Signal.WANDB_AUTH, Cause.WANDB_AUTH),
+        (Signal.DATA_VALIDATION, Cause.DATA_VALIDATION),
+        (Signal.INVALID_FILE, Cause.INVALID_FILE),
     ):
         if signal in seen:
             return cause
     if error is not None and (error.code or error.message):
         return _classify_error(error)
-    if "provider_error" in seen or provider_fault:
+    if Signal.PROVIDER_ERROR in seen or provider_fault:
         return Cause.PROVIDER_ERROR
     cancelled = status in (Status.CANCELLED, Status.CANCELLING)
-    if cancelled and "user_requested" in seen:
+    if cancelled and Signal.USER_REQUESTED in seen:
         return Cause.USER_REQUESTED
-    if cancelled and "cancel" in seen and not provider_cancels:
+    if cancelled and Signal.CANCEL in seen and not provider_cancels:
         return Cause.USER_REQUESTED
     return Cause.UNKNOWN
 

@@ -40,13 +40,18 @@ from monitor.core.durations import human_duration
 from monitor.core.model import (
     Condition,
     EventKind,
+    Fact,
     JobEvent,
     JobSnapshot,
     JobState,
     Level,
+    LogCursor,
     LossPoint,
     Phase,
+    Progress,
     Refund,
+    RestartLink,
+    Signal,
     Status,
 )
 from monitor.core.settings import Thresholds
@@ -101,9 +106,9 @@ def vanished(
     state: JobState, now: datetime, thresholds: Thresholds
 ) -> tuple[JobState, list[Alert]]:
     """A tracked, unfinished job now answers 404: say so once and stop watching it."""
-    if "vanished" in state.facts:
+    if Fact.VANISHED in state.facts:
         return state, []
-    state = replace(state, facts=state.facts | {"vanished"}, status=Status.UNKNOWN)
+    state = replace(state, facts=state.facts | {Fact.VANISHED}, status=Status.UNKNOWN)
     alert = _alert(
         state,
         Kind.VANISHED,
@@ -121,9 +126,9 @@ def vanished(
 
 def link_restart(old: JobState, new_job: str, now: datetime) -> tuple[JobState, list[Alert]]:
     """Link an old job to the job that replaced it (found by id or by its likeness)."""
-    if old.restarted_as is not None:
+    if old.restart.successor is not None:
         return old, []
-    old = replace(old, restarted_as=new_job, awaiting_restart_since=None)
+    old = replace(old, restart=replace(old.restart, successor=new_job, awaiting_since=None))
     return _raise_restarted(old, new_job, now)
 
 
@@ -146,9 +151,9 @@ def _first_state(
         created_at=snapshot.created_at,
         phase=snapshot.phase,
         link=snapshot.traits.link(snapshot.id) if snapshot.traits.dashboard_url else None,
-        restart_of=restart_of,
+        restart=RestartLink(of=restart_of),
         status_path=((snapshot.raw_status, snapshot.updated_at or now),),
-        last_progress_at=snapshot.updated_at or snapshot.created_at,
+        progress=Progress(at=snapshot.updated_at or snapshot.created_at),
     )
 
 
@@ -156,8 +161,8 @@ def _first_state(
 
 
 def _unseen(state: JobState, events: Sequence[JobEvent]) -> list[JobEvent]:
-    seen = set(state.seen_keys)
-    floor = state.seen_floor
+    seen = set(state.log.seen_keys)
+    floor = state.log.floor
     fresh = [e for e in events if e.key not in seen and (floor is None or e.created_at >= floor)]
     fresh.sort(key=lambda e: e.created_at)
     return fresh
@@ -171,22 +176,25 @@ def _absorb_events(
     for event in fresh:
         signals = causes.event_signals(event)
         state = _remember_event(state, event, signals)
-        if restarts and event.kind is EventKind.RESTARTED and state.restarted_as is None:
+        if restarts and event.kind is EventKind.RESTARTED and state.restart.successor is None:
             target = event.names_job if event.names_job != state.job_id else None
             if target:
-                state = replace(state, restarted_as=target, awaiting_restart_since=None)
+                link = replace(state.restart, successor=target, awaiting_since=None)
+                state = replace(state, restart=link)
                 state, raised = _raise_restarted(state, target, event.created_at)
                 alerts += raised
             else:
-                state = replace(state, awaiting_restart_since=event.created_at)
+                link = replace(state.restart, awaiting_since=event.created_at)
+                state = replace(state, restart=link)
         if event.kind is EventKind.REFUNDED:
             state = _book_refund(state, event)
             state, raised = _raise_refund(state, event)
             alerts += raised
         if event.kind is EventKind.EPOCH:
             state = estimates.first_epoch_estimate(state, event, snapshot)
-        if event.kind is EventKind.TRAINING and state.training_started_at is None:
-            state = replace(state, training_started_at=event.created_at)
+        if event.kind is EventKind.TRAINING and state.progress.training_started_at is None:
+            progress = replace(state.progress, training_started_at=event.created_at)
+            state = replace(state, progress=progress)
         if event.kind is EventKind.EARLY_STOPPED:
             state = replace(state, early_stop=estimates.early_stop_text(event.data))
         if event.level is Level.ERROR and event.message:
@@ -194,22 +202,21 @@ def _absorb_events(
     return state, alerts
 
 
-def _remember_event(state: JobState, event: JobEvent, signals: frozenset[str]) -> JobState:
-    keys = (*state.seen_keys, event.key)
-    floor = state.seen_floor
+def _remember_event(state: JobState, event: JobEvent, signals: frozenset[Signal]) -> JobState:
+    keys = (*state.log.seen_keys, event.key)
+    floor = state.log.floor
     if len(keys) > SEEN_KEYS_CAP:
         # Compact: forget the oldest keys, remember how far the log has been read.
         keys = keys[-SEEN_KEYS_CAP // 2 :]
         floor = event.created_at
     line = f"{event.created_at:%Y-%m-%d %H:%M:%S} {event.type}: {event.message}".strip()
+    recent = (*state.log.recent, line[:300])[-RECENT_EVENTS:]
+    progressed = max(filter(None, (state.progress.at, event.created_at)))
     return replace(
         state,
-        seen_keys=keys,
-        seen_floor=floor,
-        last_event_key=event.key,
+        log=LogCursor(seen_keys=keys, floor=floor, last_key=event.key, recent=recent),
         signals=state.signals | signals,
-        recent_events=(*state.recent_events, line[:300])[-RECENT_EVENTS:],
-        last_progress_at=max(filter(None, (state.last_progress_at, event.created_at))),
+        progress=replace(state.progress, at=progressed),
     )
 
 
@@ -219,12 +226,12 @@ def _absorb_losses(
     """Loss readings from a metrics endpoint, each step checked once however often read."""
     alerts: list[Alert] = []
     for point in sorted(points, key=lambda p: p.step):
-        if state.loss_step is not None and point.step <= state.loss_step:
+        if state.loss.checked_step is not None and point.step <= state.loss.checked_step:
             continue
         state, raised = _loss_reading(
             state, point.loss, str(point.step), point.at or now, thresholds
         )
-        state = replace(state, loss_step=point.step)
+        state = replace(state, loss=replace(state.loss, checked_step=point.step))
         alerts += raised
     return state, alerts
 
@@ -235,9 +242,9 @@ def _loss_reading(
     """NaN or infinity once per job; a jump past `loss_spike_factor` × the recent average."""
     facts: dict[str, FactValue] = {"step": step_text, "loss": loss}
     if not math.isfinite(loss):
-        if "loss_nan" in state.facts:
+        if Fact.LOSS_NAN in state.facts:
             return state, []
-        state = replace(state, facts=state.facts | {"loss_nan"})
+        state = _with_fact(state, Fact.LOSS_NAN)
         return state, [
             _alert(
                 state,
@@ -250,15 +257,22 @@ def _loss_reading(
                 facts=facts,
             )
         ]
-    recent = [v for v in state.losses if math.isfinite(v)]
-    state = replace(state, losses=(*state.losses, loss)[-LOSS_WINDOW:])
+    memory = state.loss
+    recent = [v for v in memory.recent if math.isfinite(v)]
+    state = replace(state, loss=replace(memory, recent=(*memory.recent, loss)[-LOSS_WINDOW:]))
     if len(recent) < 3:
         return state, []
     average = sum(recent) / len(recent)
-    fact = f"loss_spike:{step_text}"
-    if average <= 0 or loss < average * thresholds.loss_spike_factor or fact in state.facts:
+    spiked = loss >= average * thresholds.loss_spike_factor
+    if average <= 0 or not spiked or step_text in memory.spiked_steps:
         return state, []
-    state = replace(state, facts=state.facts | {fact}, losses=tuple(recent[-LOSS_WINDOW:]))
+    memory = replace(
+        memory,
+        recent=tuple(recent[-LOSS_WINDOW:]),
+        spiked_steps=memory.spiked_steps | {step_text},
+    )
+    state = replace(state, loss=memory)
+    fact = f"loss_spike:{step_text}"
     facts["recent_average"] = round(average, 4)
     return state, [
         _alert(
@@ -283,11 +297,23 @@ def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> J
     path = state.status_path
     if snapshot.raw_status != state.raw_status or not path:
         path = (*path, (snapshot.raw_status, snapshot.updated_at or now))[-PATH_CAP:]
-    steps = _known(snapshot.steps_completed, state.last_step)
-    epochs = _known(snapshot.epochs_completed, state.epochs_completed)
+    before = state.progress
+    steps = _known(snapshot.steps_completed, before.step)
+    epochs = _known(snapshot.epochs_completed, before.epochs)
     progressed = snapshot.status is Status.RUNNING and (steps, epochs) != (
-        state.last_step,
-        state.epochs_completed,
+        before.step,
+        before.epochs,
+    )
+    progress = replace(
+        before,
+        step=steps,
+        total_steps=snapshot.total_steps or before.total_steps,
+        epochs=epochs,
+        n_epochs=snapshot.n_epochs or before.n_epochs,
+        queue_depth=_known(snapshot.queue_depth, before.queue_depth)
+        if snapshot.status.waiting
+        else None,
+        at=now if progressed else before.at,
     )
     return replace(
         state,
@@ -303,20 +329,13 @@ def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> J
         metadata=snapshot.metadata or state.metadata,
         started_at=snapshot.started_at or state.started_at,
         finished_at=snapshot.finished_at or state.finished_at,
-        last_step=steps,
-        total_steps=snapshot.total_steps or state.total_steps,
-        epochs_completed=epochs,
-        n_epochs=snapshot.n_epochs or state.n_epochs,
-        queue_depth=_known(snapshot.queue_depth, state.queue_depth)
-        if snapshot.status.waiting
-        else None,
+        progress=progress,
         price_usd=snapshot.price_usd if snapshot.price_usd is not None else state.price_usd,
         peak_price_usd=_peak(state.peak_price_usd, snapshot.price_usd),
         trained_tokens=_known(snapshot.trained_tokens, state.trained_tokens),
         early_stop=estimates.snapshot_early_stop(snapshot) or state.early_stop,
-        last_progress_at=now if progressed else state.last_progress_at,
         error_detail=_error_text(snapshot) or state.error_detail,
-        observed_at=now,
+        marks=replace(state.marks, observed_at=now),
     )
 
 
@@ -360,45 +379,45 @@ def _status_facts(
     # From the status and the log only: Together's `started_at` is the start of the
     # current stage (a queued job has one), not evidence that the job ever ran.
     started = (
-        status in (Status.RUNNING, Status.PAUSED, Status.SUCCEEDED) or "started" in state.signals
+        status in (Status.RUNNING, Status.PAUSED, Status.SUCCEEDED)
+        or Signal.STARTED in state.signals
     )
-    if started and "started" not in state.facts:
-        state = _with_fact(state, "started")
+    if started and Fact.STARTED not in state.facts:
+        state = _with_fact(state, Fact.STARTED)
         alerts.append(
             _alert(
                 state,
                 Kind.STARTED,
                 Severity.INFO,
                 "started",
-                state.training_started_at or now,
+                state.progress.training_started_at or now,
                 "started" + (f" training {state.model}" if state.model else ""),
             )
         )
     state, paused = _pause_facts(state, status, now)
     alerts += paused
-    if status is Status.SUCCEEDED and "succeeded" not in state.facts:
-        state = _with_fact(state, "succeeded")
+    if status is Status.SUCCEEDED and Fact.SUCCEEDED not in state.facts:
+        state = _with_fact(state, Fact.SUCCEEDED)
         alerts.append(_succeeded(state, snapshot, now))
-    elif status is Status.FAILED and "failed" not in state.facts:
-        state = _with_fact(state, "failed")
+    elif status is Status.FAILED and Fact.FAILED not in state.facts:
+        state = _with_fact(state, Fact.FAILED)
         state, alert = _failed(state, snapshot, now)
         alerts.append(alert)
-    elif status in (Status.CANCELLING, Status.CANCELLED) and "cancelled" not in state.facts:
-        state = _with_fact(state, "cancelled")
+    elif status in (Status.CANCELLING, Status.CANCELLED) and Fact.CANCELLED not in state.facts:
+        state = _with_fact(state, Fact.CANCELLED)
         alerts.append(_cancelled(state, snapshot, now))
     return state, alerts
 
 
 def _pause_facts(state: JobState, status: Status, now: datetime) -> tuple[JobState, list[Alert]]:
-    pauses = sum(1 for f in state.facts if f.startswith("paused:"))
-    resumes = sum(1 for f in state.facts if f.startswith("resumed:"))
-    if status is Status.PAUSED and pauses == resumes:
-        fact = f"paused:{pauses + 1}"
-        state = _with_fact(state, fact)
+    """Each pause and each resume is told once; the n-th of each has its own dedup key."""
+    if status is Status.PAUSED and state.pauses == state.resumes:
+        state = replace(state, pauses=state.pauses + 1)
+        fact = f"paused:{state.pauses}"
         return state, [_alert(state, Kind.PAUSED, Severity.INFO, fact, now, "paused")]
-    if status is not Status.PAUSED and pauses > resumes:
-        fact = f"resumed:{pauses}"
-        state = _with_fact(state, fact)
+    if status is not Status.PAUSED and state.pauses > state.resumes:
+        state = replace(state, resumes=state.pauses)
+        fact = f"resumed:{state.pauses}"
         return state, [
             _alert(state, Kind.RESUMED, Severity.INFO, fact, now, f"resumed ({state.raw_status})")
         ]
@@ -445,12 +464,11 @@ def _failed(state: JobState, snapshot: JobSnapshot, now: datetime) -> tuple[JobS
     if (
         restarts
         and cause is Cause.PROVIDER_ERROR
-        and state.awaiting_restart_since is None
-        and state.restarted_as is None
+        and state.restart.awaiting_since is None
+        and state.restart.successor is None
     ):
-        state = replace(
-            state, awaiting_restart_since=snapshot.finished_at or snapshot.updated_at or now
-        )
+        since = snapshot.finished_at or snapshot.updated_at or now
+        state = replace(state, restart=replace(state.restart, awaiting_since=since))
     alert = _alert(
         state,
         Kind.FAILED,
@@ -505,9 +523,9 @@ def _cause(state: JobState, snapshot: JobSnapshot) -> Cause:
 
 
 def _raise_restarted(state: JobState, new_job: str, at: datetime) -> tuple[JobState, list[Alert]]:
-    if "restarted" in state.facts:
+    if Fact.RESTARTED in state.facts:
         return state, []
-    state = _with_fact(state, "restarted")
+    state = _with_fact(state, Fact.RESTARTED)
     hint = f"Restarted after an internal error; now following {new_job}. Nothing to do."
     return state, [
         _alert(
@@ -525,9 +543,9 @@ def _raise_restarted(state: JobState, new_job: str, at: datetime) -> tuple[JobSt
 
 
 def _raise_refund(state: JobState, event: JobEvent) -> tuple[JobState, list[Alert]]:
-    if "refunded" in state.facts:
+    if Fact.REFUNDED in state.facts:
         return state, []
-    state = _with_fact(state, "refunded")
+    state = _with_fact(state, Fact.REFUNDED)
     amount = causes.refund_amount(event.message)
     facts: dict[str, FactValue] = {"amount_usd": amount} if amount is not None else {}
     summary = f"refunded ${amount:,.2f}" if amount is not None else "refunded"
@@ -541,12 +559,12 @@ def _raise_refund(state: JobState, event: JobEvent) -> tuple[JobState, list[Aler
             summary,
             detail=event.message,
             facts=facts,
-            new_job=state.restarted_as,
+            new_job=state.restart.successor,
         )
     ]
 
 
-def _with_fact(state: JobState, fact: str) -> JobState:
+def _with_fact(state: JobState, fact: Fact) -> JobState:
     return replace(state, facts=state.facts | {fact})
 
 
@@ -566,9 +584,11 @@ def _conditions(
 def _job_checks(state: JobState, now: datetime, t: Thresholds) -> list[conditions.Check]:
     waited = now - _waiting_since(state)
     queue_facts: dict[str, FactValue] = {"waiting": human_duration(waited.total_seconds())}
-    if state.queue_depth:
-        queue_facts["queue_depth"] = state.queue_depth
-    position = f" (queue position {state.queue_depth})" if state.queue_depth else ""
+    if state.progress.queue_depth:
+        queue_facts["queue_depth"] = state.progress.queue_depth
+    position = (
+        f" (queue position {state.progress.queue_depth})" if state.progress.queue_depth else ""
+    )
     checks = [
         conditions.Check(
             kind=Kind.QUEUE_STALLED,
@@ -577,23 +597,25 @@ def _job_checks(state: JobState, now: datetime, t: Thresholds) -> list[condition
             facts=queue_facts,
         )
     ]
-    idle = now - (state.last_progress_at or state.created_at)
+    idle = now - (state.progress.at or state.created_at)
     checks.append(
         conditions.Check(
             kind=Kind.PROGRESS_STALLED,
             active=state.status is Status.RUNNING and idle >= t.progress_stall,
             summary=f"no new event, step or checkpoint for {human_duration(idle.total_seconds())}",
-            facts={"last_progress": (state.last_progress_at or state.created_at).isoformat()},
+            facts={"last_progress": (state.progress.at or state.created_at).isoformat()},
         )
     )
     training = state.status is Status.RUNNING and state.phase is Phase.TRAINING
-    late = now - state.eta if state.eta else timedelta(0)
+    late = now - state.progress.eta if state.progress.eta else timedelta(0)
     checks.append(
         conditions.Check(
             kind=Kind.ETA_OVERRUN,
-            active=training and state.eta is not None and late >= t.eta_grace,
+            active=training and state.progress.eta is not None and late >= t.eta_grace,
             summary=f"running {human_duration(late.total_seconds())} past its estimated finish",
-            facts={"estimated_finish": state.eta.isoformat()} if state.eta else {},
+            facts={"estimated_finish": state.progress.eta.isoformat()}
+            if state.progress.eta
+            else {},
         )
     )
     return checks
@@ -615,7 +637,7 @@ def queue_alert_due(
 
 def _waiting_since(state: JobState) -> datetime:
     """Time to start counts from submission; after a pause, from re-entering the queue."""
-    if "started" not in state.facts or not state.status_path:
+    if Fact.STARTED not in state.facts or not state.status_path:
         return state.created_at
     return state.status_path[-1][1]
 
@@ -686,7 +708,7 @@ def _alert(
         hint=hint if hint is not None else (HINTS[cause] if cause else None),
         state=state_,
         new_job=new_job,
-        original_job=state.restart_of,
+        original_job=state.restart.of,
         model=state.model,
         output_name=state.output_name,
         suffix=state.suffix,
@@ -695,5 +717,5 @@ def _alert(
         detail=detail,
         facts=facts or {},
         status_path=state.status_path,
-        recent_events=state.recent_events,
+        recent_events=state.log.recent,
     )

@@ -19,13 +19,14 @@ def first_epoch_estimate(state: JobState, event: JobEvent, snapshot: JobSnapshot
     """The fallback estimate (DESIGN section 3): first-epoch duration × number of epochs,
     from the line that started training to the first epoch's line. Kept apart from the
     provider's estimate, so a provider estimate that goes away leaves this one standing."""
-    if state.epoch_eta is not None or state.training_started_at is None:
+    if state.progress.epoch_eta is not None or state.progress.training_started_at is None:
         return state
-    n_epochs = snapshot.n_epochs or state.n_epochs
+    n_epochs = snapshot.n_epochs or state.progress.n_epochs
     if not n_epochs:
         return state
-    first_epoch = event.created_at - state.training_started_at
-    return replace(state, epoch_eta=state.training_started_at + first_epoch * n_epochs)
+    first_epoch = event.created_at - state.progress.training_started_at
+    eta = state.progress.training_started_at + first_epoch * n_epochs
+    return replace(state, progress=replace(state.progress, epoch_eta=eta))
 
 
 def estimate_in_force(state: JobState, snapshot: JobSnapshot) -> JobState:
@@ -37,9 +38,9 @@ def estimate_in_force(state: JobState, snapshot: JobSnapshot) -> JobState:
     an estimate given while queued says nothing about training, and one left over from
     training says nothing about the stages that package the model after it.
     """
-    if snapshot.phase is not Phase.TRAINING:
-        return replace(state, eta=None)
-    return replace(state, eta=snapshot.estimated_finish or state.epoch_eta)
+    training = snapshot.phase is Phase.TRAINING
+    eta = (snapshot.estimated_finish or state.progress.epoch_eta) if training else None
+    return replace(state, progress=replace(state.progress, eta=eta))
 
 
 def early_stop_text(data: Mapping[str, float | int | str | None]) -> str:

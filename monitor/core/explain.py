@@ -74,11 +74,11 @@ def chain(states: Mapping[str, JobState], job_id: str) -> tuple[JobState, ...]:
     """The restart chain `job_id` belongs to, oldest first (one job when it has none)."""
     first = states[job_id]
     seen = {first.job_id}
-    while (back := first.restart_of) in states and back not in seen and back is not None:
+    while (back := first.restart.of) in states and back not in seen and back is not None:
         first = states[back]
         seen.add(back)
     out = [first]
-    while (ahead := out[-1].restarted_as) in states and ahead is not None:
+    while (ahead := out[-1].restart.successor) in states and ahead is not None:
         if ahead in {s.job_id for s in out}:
             break
         out.append(states[ahead])
@@ -172,7 +172,7 @@ def _path(state: JobState, alerts: Sequence[Alert]) -> list[tuple[str, datetime]
 
 def _events(state: JobState, alerts: Sequence[Alert]) -> list[str]:
     """The log lines that mattered: those the alerts quoted, then the state's last ones."""
-    lines = [line for a in alerts for line in a.recent_events] + list(state.recent_events)
+    lines = [line for a in alerts for line in a.recent_events] + list(state.log.recent)
     return list(dict.fromkeys(lines))
 
 
@@ -188,8 +188,8 @@ def _job_dict(state: JobState, alerts: Sequence[Alert], now: datetime) -> dict[s
         "status_path": [[s, at.isoformat()] for s, at in _path(state, alerts)],
         "events": _events(state, alerts),
         "error": state.error_detail,
-        "restart_of": state.restart_of,
-        "restarted_as": state.restarted_as,
+        "restart_of": state.restart.of,
+        "restarted_as": state.restart.successor,
         "open_conditions": sorted(state.conditions),
         "price_usd": state.price_usd,
         "link": state.link,

@@ -70,7 +70,7 @@ def entry(state: JobState) -> Entry:
         peak_usd=state.peak_price_usd if state.peak_price_usd is not None else state.price_usd,
         trained_tokens=state.trained_tokens,
         refunds=state.refunds,
-        restart_of=state.restart_of,
+        restart_of=state.restart.of,
     )
 
 

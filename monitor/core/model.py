@@ -8,12 +8,13 @@ message can quote exactly what the provider said.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from monitor.core import codec
+from monitor.core import codec, state_layout
 
 
 class ProviderKind(StrEnum):
@@ -305,6 +306,111 @@ class Condition:
     detail: str = ""
 
 
+class Fact(StrEnum):
+    """A one-time fact about a job, raised at most once (`diff`). Pauses, resumes and
+    loss spikes can happen more than once: they are counted and remembered elsewhere
+    (`JobState.pauses`, `LossMemory.spiked_steps`)."""
+
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RESTARTED = "restarted"
+    REFUNDED = "refunded"
+    LOSS_NAN = "loss_nan"
+    VANISHED = "vanished"
+
+
+class Signal(StrEnum):
+    """What a log line told about a job's fate (`causes.event_signals`), remembered
+    because the line that explains a cancellation often comes a poll before the status."""
+
+    STARTED = "started"
+    FINISHED = "finished"
+    CANCEL = "cancel"
+    RESTARTED = "restarted"
+    REFUNDED = "refunded"
+    EARLY_STOPPED = "early_stopped"
+    INPUT_ERROR = "input_error"
+    BILLING_LIMIT = "billing_limit"
+    WANDB_AUTH = "wandb_auth"
+    DATA_VALIDATION = "data_validation"
+    INVALID_FILE = "invalid_file"
+    PROVIDER_ERROR = "provider_error"
+    USER_REQUESTED = "user_requested"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogCursor:
+    """How far the job's event log has been read.
+
+    `seen_keys` are the event keys already read, capped; lines before `floor` count as
+    seen once their key has been compacted away. `recent` keeps the last few lines for
+    people (messages quote them)."""
+
+    seen_keys: tuple[str, ...] = ()
+    floor: datetime | None = None
+    last_key: str | None = None
+    recent: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LossMemory:
+    """What the loss check remembers: the recent readings it averages, the last step it
+    read, and the steps whose spike it already told."""
+
+    recent: tuple[float, ...] = ()
+    checked_step: int | None = None
+    spiked_steps: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartLink:
+    """A restart chain: the job this one continues, the job that replaced it, and since
+    when a restart is expected but its new job is not yet known."""
+
+    of: str | None = None
+    successor: str | None = None
+    awaiting_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """How far the job has come and when it is expected to end.
+
+    `at` is the last sign of progress (a new line, step or epoch), which the progress
+    stall is measured from. Counts keep their last known value when a list omits them.
+    `eta` is the estimate in force (the provider's, else `epoch_eta`: first epoch ×
+    epochs)."""
+
+    at: datetime | None = None
+    step: int | None = None
+    total_steps: int | None = None
+    epochs: int | None = None
+    n_epochs: int | None = None
+    queue_depth: int | None = None
+    training_started_at: datetime | None = None
+    eta: datetime | None = None
+    epoch_eta: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollMarks:
+    """The poll's bookkeeping (`reads`): what the job looked like (`snapshot`), when it
+    was last seen, when its log, metrics and progress were last read, and how many
+    seconds apart its recent log lines came (`log_spacing`). `losses_missing` and
+    `losses_retry_at` back a metrics endpoint that answers 404 off."""
+
+    snapshot: str | None = None
+    observed_at: datetime | None = None
+    log_read_at: datetime | None = None
+    log_spacing: float | None = None
+    losses_read_at: datetime | None = None
+    losses_missing: int = 0
+    losses_retry_at: datetime | None = None
+    progress_read_at: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Refund:
     """One refund line of a job's log: its key (so a replay never counts it twice), the
@@ -319,17 +425,12 @@ class Refund:
 class JobState:
     """What ftmon remembers of a job between polls: the diff engine's memory.
 
-    `facts` holds the one-time facts already raised (started, failed, refunded, …) so no
-    re-poll, replay or restart raises them twice. `seen_keys` are the event keys already
-    read, capped; events before `seen_floor` count as seen once their key has been
-    compacted away. `loss_step` is the last metrics step the loss check has read.
-    `snapshot_mark`, `log_read_at`, `losses_read_at` and `event_spacing` are the poll's
-    bookkeeping (see `plan`): what the job looked like, when its log and its metrics were
-    last read, and how many seconds apart its recent log lines came; `losses_missing` and
-    `losses_retry_at` back a metrics endpoint that answers 404 off; `progress_read_at`
-    is when the job was last retrieved for what the list lacks. `eta` is the estimate in
-    force (the provider's, else `epoch_eta`: first epoch × epochs); `early_stop` the
-    provider's early-stopping note for the success message.
+    The job as last seen (status, labels, outcome) sits at the top; the rest is grouped
+    by who reads it: `facts` (one-time facts already raised, so no re-poll, replay or
+    restart raises them twice) and `signals` (`diff`, `causes`), `log`, `loss`,
+    `restart`, `progress`, `conditions` (open stalls and overruns) and `marks` (the
+    poll's own bookkeeping). `early_stop` is the provider's early-stopping note for the
+    success message.
     """
 
     provider: str
@@ -349,49 +450,34 @@ class JobState:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     status_path: tuple[tuple[str, datetime], ...] = ()
-    facts: frozenset[str] = frozenset()
-    signals: frozenset[str] = frozenset()
+    facts: frozenset[Fact] = frozenset()
+    pauses: int = 0
+    resumes: int = 0
+    signals: frozenset[Signal] = frozenset()
     error_detail: str | None = None
-    seen_keys: tuple[str, ...] = ()
-    seen_floor: datetime | None = None
-    last_event_key: str | None = None
-    recent_events: tuple[str, ...] = ()
-    last_progress_at: datetime | None = None
-    last_step: int | None = None
-    total_steps: int | None = None
-    epochs_completed: int | None = None
-    n_epochs: int | None = None
-    losses: tuple[float, ...] = ()
-    loss_step: int | None = None
-    eta: datetime | None = None
-    epoch_eta: datetime | None = None
     early_stop: str | None = None
-    training_started_at: datetime | None = None
-    queue_depth: int | None = None
     price_usd: float | None = None
     peak_price_usd: float | None = None  # the highest price stated (the ledger's charge)
     trained_tokens: int | None = None
     refunds: tuple[Refund, ...] = ()
-    restart_of: str | None = None
-    restarted_as: str | None = None
-    awaiting_restart_since: datetime | None = None
-    conditions: Mapping[str, Condition] = field(default_factory=dict)
     last_alert: str | None = None
-    observed_at: datetime | None = None
-    snapshot_mark: str | None = None
-    log_read_at: datetime | None = None
-    losses_read_at: datetime | None = None
-    losses_missing: int = 0
-    losses_retry_at: datetime | None = None
-    progress_read_at: datetime | None = None
-    event_spacing: float | None = None
+    log: LogCursor = LogCursor()
+    loss: LossMemory = LossMemory()
+    restart: RestartLink = RestartLink()
+    progress: Progress = Progress()
+    conditions: Mapping[str, Condition] = field(default_factory=dict)
+    marks: PollMarks = PollMarks()
 
     def to_json(self) -> str:
         return codec.dumps(self)
 
     @classmethod
     def from_json(cls, text: str) -> JobState:
-        return codec.loads(cls, text)
+        raw = json.loads(text)
+        if isinstance(raw, dict) and "seen_keys" in raw:
+            raw = state_layout.nest_flat_state(raw)
+        state: JobState = codec.decode(cls, raw)
+        return state
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

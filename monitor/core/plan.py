@@ -50,7 +50,7 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import TypeVar
 
-from monitor.core.model import JobEvent, JobSnapshot, JobState, Status
+from monitor.core.model import JobEvent, JobSnapshot, JobState, LogCursor, Status
 from monitor.core.settings import Thresholds
 
 T = TypeVar("T")
@@ -95,12 +95,12 @@ def settled(state: JobState) -> Settled | None:
     if (
         not state.status.terminal
         or state.conditions
-        or state.awaiting_restart_since is not None
-        or state.restarted_as is not None
+        or state.restart.awaiting_since is not None
+        or state.restart.successor is not None
     ):
         return None
     return Settled(
-        raw_status=state.raw_status, mark=state.snapshot_mark, created_at=state.created_at
+        raw_status=state.raw_status, mark=state.marks.snapshot, created_at=state.created_at
     )
 
 
@@ -145,7 +145,7 @@ def worth_a_look(
     if isinstance(state, Settled):
         finished, mark = True, state.mark
     else:
-        finished, mark = state.status.terminal, state.snapshot_mark
+        finished, mark = state.status.terminal, state.marks.snapshot
     if finished and state.raw_status == snapshot.raw_status:
         return mark is not None and mark != snapshot_mark(snapshot)
     return True
@@ -209,22 +209,22 @@ def log_reason(
     """Why this job's log must be read now, or None to skip it this poll."""
     if state is None:
         return None if baseline and snapshot.status.terminal else LogReason.NEW
-    if state.snapshot_mark != snapshot_mark(snapshot):
+    if state.marks.snapshot != snapshot_mark(snapshot):
         return LogReason.CHANGED
     if snapshot.status is not Status.RUNNING:
         return None
-    read_at = state.log_read_at
+    read_at = state.marks.log_read_at
     if read_at is None:
         return LogReason.UNREAD
     elapsed = now - read_at
     if elapsed <= timedelta(0):
         return None  # read at this very instant already
-    progress = state.last_progress_at or state.created_at
+    progress = state.progress.at or state.created_at
     if now - progress >= thresholds.progress_stall:
         return LogReason.STALL_CHECK
     if snapshot.updated_at is not None:  # the snapshot shows activity; this is a safety net
         return LogReason.DUE if elapsed >= SIGNALLED_IDLE_CAP else None
-    spacing = state.event_spacing
+    spacing = state.marks.log_spacing
     if spacing is not None:  # the job writes a line about every `spacing` seconds
         expected = progress + timedelta(seconds=spacing)
         if now < expected:
@@ -239,18 +239,26 @@ def losses_due(snapshot: JobSnapshot, state: JobState | None, now: datetime) -> 
     """Whether this poll should read the job's new loss readings."""
     if not snapshot.traits.losses_need_request:
         return False
-    if state is not None and state.losses_retry_at is not None and now < state.losses_retry_at:
+    if (
+        state is not None
+        and state.marks.losses_retry_at is not None
+        and now < state.marks.losses_retry_at
+    ):
         return False  # the endpoint answered 404 for this job: backing off
     running = snapshot.status is Status.RUNNING
     was_running = state is not None and state.status is Status.RUNNING
-    if state is None or state.losses_read_at is None:
+    if state is None or state.marks.losses_read_at is None:
         return running
     if not (running or was_running):
         return False
     steps = snapshot.steps_completed
-    if steps is not None and state.loss_step is not None and steps <= state.loss_step:
+    if (
+        steps is not None
+        and state.loss.checked_step is not None
+        and steps <= state.loss.checked_step
+    ):
         return False
-    return not running or now - state.losses_read_at >= LOSS_READ_EVERY
+    return not running or now - state.marks.losses_read_at >= LOSS_READ_EVERY
 
 
 def loss_backoff(misses: int) -> timedelta:
@@ -283,7 +291,7 @@ def retrieve_reason(
         return RetrieveReason.QUEUE_POSITION
     if snapshot.status is not Status.RUNNING or state is None:
         return None
-    read = state.progress_read_at
+    read = state.marks.progress_read_at
     if read is None or now - read >= PROGRESS_READ_EVERY:
         return RetrieveReason.PROGRESS
     return None
@@ -293,13 +301,13 @@ def event_spacing(previous: JobState | None, events: Sequence[JobEvent]) -> floa
     """Seconds between a job's log lines, to expect its next one: the median gap among
     the newest `SPACING_LINES` lines just read (one long wait, such as the queue, does not
     skew it), averaged with the figure the job had."""
-    anchor = previous.last_progress_at if previous is not None else None
+    anchor = previous.progress.at if previous is not None else None
     times = sorted(e.created_at for e in events if anchor is None or e.created_at > anchor)
     if anchor is not None:
         times.insert(0, anchor)
     recent = times[-SPACING_LINES:]
     gaps = sorted((b - a).total_seconds() for a, b in pairwise(recent) if b > a)
-    known = previous.event_spacing if previous is not None else None
+    known = previous.marks.log_spacing if previous is not None else None
     if not gaps:
         return known
     sample = gaps[len(gaps) // 2]
@@ -308,7 +316,10 @@ def event_spacing(previous: JobState | None, events: Sequence[JobEvent]) -> floa
 
 def unchanged(previous: JobState | None, state: JobState) -> bool:
     """True when a poll left the state as it was (the time it was observed aside)."""
-    return previous is not None and previous == replace(state, observed_at=previous.observed_at)
+    if previous is None:
+        return False
+    marks = replace(state.marks, observed_at=previous.marks.observed_at)
+    return previous == replace(state, marks=marks)
 
 
 def batches(items: Sequence[T], reads: Callable[[T], bool], size: int) -> list[list[T]]:
@@ -331,20 +342,21 @@ def tombstone(state: JobState) -> JobState:
 
     Kept: facts and signals (dedup, and the cause if its status ever moves again), ids,
     restart links, the last status. Gone: the log memory; every line up to the last one
-    read counts as seen through `seen_floor`. A failed job still waiting for its restart
+    read counts as seen through the log's `floor`. A failed job still waiting for its restart
     to appear is kept whole: the restart alert quotes its recent events.
     """
-    if not state.status.terminal or state.conditions or state.awaiting_restart_since:
+    if not state.status.terminal or state.conditions or state.restart.awaiting_since:
         return state
-    if not (state.seen_keys or state.recent_events or state.losses or state.status_path[1:]):
+    if not (state.log.seen_keys or state.log.recent or state.loss.recent or state.status_path[1:]):
         return state
-    newest = state.last_progress_at
-    floor = newest + JUST_AFTER if newest is not None else state.seen_floor
+    newest = state.progress.at
+    floor = newest + JUST_AFTER if newest is not None else state.log.floor
     return replace(
         state,
-        seen_keys=(),
-        seen_floor=max(filter(None, (floor, state.seen_floor)), default=None),
-        recent_events=(),
-        losses=(),
+        log=LogCursor(
+            floor=max(filter(None, (floor, state.log.floor)), default=None),
+            last_key=state.log.last_key,
+        ),
+        loss=replace(state.loss, recent=()),
         status_path=state.status_path[-1:],
     )

@@ -63,7 +63,9 @@ def diff_provider(
     known = dict(states)
     changed: dict[str, JobState] = {}
     alerts: list[Alert] = []
-    links = {s.restarted_as: s.restart_of or s.job_id for s in known.values() if s.restarted_as}
+    links = {
+        s.restart.successor: s.restart.of or s.job_id for s in known.values() if s.restart.successor
+    }
     awaiting = {s.job_id: s for s in known.values() if _awaits_restart(s)}  # the few candidates
     for job in sorted(polled, key=lambda j: (j.snapshot.created_at, j.snapshot.id)):
         snapshot = job.snapshot
@@ -77,7 +79,7 @@ def diff_provider(
                 known[old.job_id] = changed[old.job_id] = old
                 _note_awaiting(awaiting, old)
                 alerts += [] if baseline else raised
-                restart_of = old.restart_of or old.job_id
+                restart_of = old.restart.of or old.job_id
         state, raised = diff.diff(
             previous,
             snapshot,
@@ -92,8 +94,8 @@ def diff_provider(
         known[state.job_id] = changed[state.job_id] = state
         _note_awaiting(awaiting, state)
         alerts += raised
-        if state.restarted_as:
-            links[state.restarted_as] = state.restart_of or state.job_id
+        if state.restart.successor:
+            links[state.restart.successor] = state.restart.of or state.job_id
     return list(changed.values()), alerts
 
 
@@ -105,7 +107,7 @@ def first_sight_silent(
 
 
 def _awaits_restart(state: JobState) -> bool:
-    return state.awaiting_restart_since is not None and state.restarted_as is None
+    return state.restart.awaiting_since is not None and state.restart.successor is None
 
 
 def _note_awaiting(awaiting: dict[str, JobState], state: JobState) -> None:
@@ -126,10 +128,10 @@ def _likely_predecessor(states: Iterable[JobState], new: JobSnapshot) -> JobStat
     if not new.traits.restarts_jobs or not new.training_file:
         return None
     for old in states:
-        waiting = old.awaiting_restart_since
+        waiting = old.restart.awaiting_since
         if (
             waiting is not None
-            and old.restarted_as is None
+            and old.restart.successor is None
             and old.job_id != new.id
             and (old.model, old.training_file, old.suffix)
             == (new.model, new.training_file, new.suffix)

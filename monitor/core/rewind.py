@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.core.model import Condition, JobState, ProviderHealth
 
@@ -54,14 +55,20 @@ def health_at(health: ProviderHealth, now: datetime) -> ProviderHealth:
     )
 
 
-_STATE_TIMES = ("last_progress_at", "observed_at", "log_read_at", "losses_read_at")
+_MARK_TIMES = ("observed_at", "log_read_at", "losses_read_at", "progress_read_at")
 
 
 def state_at(state: JobState, now: datetime) -> JobState:
     """`state` with no time of ftmon's own after `now` (the same object if none was)."""
     conditions = _conditions(state.conditions, now)
-    late = [name for name in _STATE_TIMES if ahead(getattr(state, name), now)]
-    if conditions is state.conditions and not late:
+    late = [name for name in _MARK_TIMES if ahead(getattr(state.marks, name), now)]
+    progressed = ahead(state.progress.at, now)
+    if conditions is state.conditions and not late and not progressed:
         return state
-    moved: dict[str, object] = dict.fromkeys(late, now)
-    return replace(state, conditions=conditions, **moved)  # type: ignore[arg-type]
+    marks: dict[str, Any] = dict.fromkeys(late, now)
+    return replace(
+        state,
+        conditions=conditions,
+        marks=replace(state.marks, **marks),
+        progress=replace(state.progress, at=_back(state.progress.at, now)),
+    )

@@ -133,7 +133,7 @@ def fields_of_snapshot(snapshot: JobSnapshot) -> JobFields:
 def fields_of_state(state: JobState) -> JobFields:
     return JobFields(
         job_id=state.job_id,
-        original_job=state.restart_of,
+        original_job=state.restart.of,
         model=state.model,
         suffix=state.suffix,
         output=state.output_name,

@@ -58,7 +58,7 @@ def write(conn: sqlite3.Connection, states: Sequence[JobState], stamp: str) -> N
                 s.to_json(),
                 int(plan.settled(s) is not None),
                 s.raw_status,
-                s.snapshot_mark,
+                s.marks.snapshot,
                 s.created_at.isoformat(),
             )
             for s in states

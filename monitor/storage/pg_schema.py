@@ -140,7 +140,12 @@ SELECT provider, job_id, (state::jsonb ->> 'created_at')::timestamptz, json_buil
 FROM jobs
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4)
+# Version 5: job states are nested records (`model.JobState`). Rows written before are
+# regrouped when read (`core.state_layout`); the version makes an older replica refuse
+# the database rather than misread the new layout.
+_V5 = "SELECT 1"
+
+MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, _V4, _V5)
 _LOCK = 0x46544D4E  # "FTMN": the advisory lock replicas take turns on while migrating
 
 

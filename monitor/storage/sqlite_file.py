@@ -102,7 +102,20 @@ WHERE EXISTS (SELECT 1 FROM json_each(state, '$.signals')
   WHERE value IN ('cancel_requested', 'refund', 'user_error'))
 """
 
-MIGRATIONS: Sequence[str] = (_V1, _V2, _V3, jobs.MIGRATION, _V5, ledger_rows.MIGRATION)
+# Version 7: job states are nested records (`model.JobState`). Rows written before stay
+# as they are and are regrouped when read (`core.state_layout`); the version only makes
+# an older ftmon refuse the file rather than misread the new layout.
+_V7 = "SELECT 1"
+
+MIGRATIONS: Sequence[str] = (
+    _V1,
+    _V2,
+    _V3,
+    jobs.MIGRATION,
+    _V5,
+    ledger_rows.MIGRATION,
+    _V7,
+)
 
 Connect = Callable[[Path, float], sqlite3.Connection]
 

@@ -141,14 +141,14 @@ async def test_together_losses_are_read_on_their_own_cadence(
     sim.advance(LOSS_READ_EVERY)
     counts = await cycle(runtime, sim)
     assert counts[TG_METRICS] == 1 and TG_EVENTS not in counts
-    read_to = runtime.store.load_provider("together-sim").states[handle.job_id].loss_step
+    read_to = runtime.store.load_provider("together-sim").states[handle.job_id].loss.checked_step
     sim.advance(LOSS_READ_EVERY)
     sim.faults.fail(500, count=None, path="*/metrics")
     sim.cancel(handle.job_id)
     report = await wiring.poll_all(runtime)
     assert all(o.ok for o in report.outcomes)
     state = runtime.store.load_provider("together-sim").states[handle.job_id]
-    assert state.status is Status.CANCELLING and state.loss_step == read_to
+    assert state.status is Status.CANCELLING and state.loss.checked_step == read_to
     assert sim.stats()["statuses"]["500"] == 1
 
 
@@ -214,7 +214,7 @@ async def test_a_rate_limited_log_read_is_retried_not_skipped(
     counts = await cycle(runtime, sim)
     assert counts[TG_EVENTS] == 2
     state = runtime.store.load_provider("together-sim").states[handle.job_id]
-    assert "Checkpoint saved" in state.recent_events[-1]
+    assert "Checkpoint saved" in state.log.recent[-1]
 
 
 async def test_a_long_retry_after_fails_the_poll_with_it(sim: Simulator, runtime: Runtime) -> None:
@@ -243,8 +243,8 @@ async def test_unchanged_jobs_are_not_rewritten_and_finished_ones_shrink(
     await cycle(runtime, sim)
     assert conn.total_changes - before == 2
     for state in runtime.store.all_jobs():
-        if state.status.terminal and not state.awaiting_restart_since:
-            assert state.recent_events == () and state.seen_keys == ()
+        if state.status.terminal and not state.restart.awaiting_since:
+            assert state.log.recent == () and state.log.seen_keys == ()
 
 
 async def test_the_state_cache_matches_the_file_across_a_reopen(

@@ -10,7 +10,19 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from monitor.core import codec
-from monitor.core.model import Condition, JobState, ProviderHealth, ProviderKind, Status
+from monitor.core.model import (
+    Condition,
+    Fact,
+    JobState,
+    LossMemory,
+    PollMarks,
+    Progress,
+    ProviderHealth,
+    ProviderKind,
+    RestartLink,
+    Signal,
+    Status,
+)
 
 T0 = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
 
@@ -58,12 +70,12 @@ def test_a_new_nested_datetime_field_comes_back_as_a_datetime() -> None:
 
 def test_a_nan_loss_round_trips_and_an_older_null_reads_as_nan() -> None:
     """JSON has no NaN: it is written as a word; older files wrote null."""
-    state = _state(losses=(1.0, math.nan))
+    state = _state(loss=LossMemory(recent=(1.0, math.nan)))
     back = JobState.from_json(state.to_json())
-    assert back.losses[0] == 1.0
-    assert math.isnan(back.losses[1])
+    assert back.loss.recent[0] == 1.0
+    assert math.isnan(back.loss.recent[1])
     older = state.to_json().replace('"nan"', "null")
-    assert math.isnan(JobState.from_json(older).losses[1])
+    assert math.isnan(JobState.from_json(older).loss.recent[1])
 
 
 def test_fields_of_a_newer_version_are_dropped() -> None:
@@ -78,7 +90,8 @@ def test_fields_of_a_newer_version_are_dropped() -> None:
         ("created_at", 12),  # a datetime that is not text
         ("status", "exploded"),  # a status word nobody knows
         ("facts", "started"),  # a set that is not a list
-        ("last_step", "7"),  # an int that is text
+        ("pauses", "7"),  # an int that is text
+        ("signals", ["a word nobody knows"]),
     ],
 )
 def test_a_value_of_the_wrong_type_is_an_error(field_name: str, value: object) -> None:
@@ -94,9 +107,14 @@ def test_a_full_job_state_round_trips() -> None:
     """Every kind of field the diff engine keeps survives storage unchanged."""
     state = _state(
         status_path=(("queued", T0), ("running", T0)),
-        facts=frozenset({"started", "paused:1"}),
+        facts=frozenset({Fact.STARTED, Fact.REFUNDED}),
+        pauses=1,
+        signals=frozenset({Signal.CANCEL}),
         conditions={"queue_stall": Condition(since=T0, notified_at=T0, reminders=2)},
-        eta=T0,
+        progress=Progress(eta=T0, step=3),
+        loss=LossMemory(spiked_steps=frozenset({"12"})),
+        restart=RestartLink(of="ft-0"),
+        marks=PollMarks(log_read_at=T0, losses_missing=2),
         price_usd=1.5,
     )
     assert JobState.from_json(state.to_json()) == state

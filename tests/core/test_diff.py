@@ -228,7 +228,7 @@ def test_restart_names_new_job_and_refund_amount() -> None:
     assert restarted.new_job == NEW_JOB and restarted.job_id == JOB
     assert f"new_job={NEW_JOB}" in restarted.label_line()
     assert refunded.facts["amount_usd"] == pytest.approx(12.40)
-    assert state.restarted_as == NEW_JOB
+    assert state.restart.successor == NEW_JOB
 
 
 def test_restart_chain_links_new_job() -> None:
@@ -241,7 +241,7 @@ def test_restart_chain_links_new_job() -> None:
     states, alerts = diff_provider({}, [old, new], at(45), TH)
     started_new = next(a for a in alerts if a.job_id == NEW_JOB)
     assert started_new.original_job == JOB
-    assert {s.job_id: s.restart_of for s in states}[NEW_JOB] == JOB
+    assert {s.job_id: s.restart.of for s in states}[NEW_JOB] == JOB
 
 
 def test_a_successor_carries_its_originals_job_fields() -> None:
@@ -278,7 +278,7 @@ def test_restart_without_id_is_correlated_by_model_file_suffix() -> None:
     )
     restarted = [a for a in alerts if a.kind is Kind.RESTARTED]
     assert [(a.job_id, a.new_job) for a in restarted] == [(JOB, NEW_JOB)]
-    assert {s.job_id: s.restart_of for s in states}[NEW_JOB] == JOB
+    assert {s.job_id: s.restart.of for s in states}[NEW_JOB] == JOB
 
 
 def test_succeeded_without_output_name_is_flagged() -> None:
@@ -336,7 +336,7 @@ def test_eta_from_first_epoch_times_epochs() -> None:
     train = event("training_start", "Training started", 0)
     epoch1 = event("epoch_complete", "Epoch completed, at step 100", 10)
     state, _ = diff(None, together("running", n_epochs=3), [train, epoch1], at(11), th)
-    assert state.eta == at(30)
+    assert state.progress.eta == at(30)
     _state, late = diff(state, together("running", n_epochs=3), [train, epoch1], at(51), th)
     assert [a.kind for a in late] == [Kind.ETA_OVERRUN]
 
@@ -369,14 +369,14 @@ def test_metrics_losses_are_checked_once_per_step() -> None:
     the state remembers how far it has read (across a JSON round trip)."""
     first = [LossPoint(step=s, loss=v) for s, v in [(5, 1.0), (10, 0.9), (15, 0.8)]]
     state, alerts = diff(None, together("running"), [START], at(2), TH, losses=first)
-    assert state.loss_step == 15 and not [a for a in alerts if a.kind is Kind.LOSS_ANOMALY]
+    assert state.loss.checked_step == 15 and not [a for a in alerts if a.kind is Kind.LOSS_ANOMALY]
     state = JobState.from_json(state.to_json())
     again = [*first, LossPoint(step=20, loss=4.0), LossPoint(step=25, loss=math.inf)]
     state, alerts = diff(state, together("running"), [START], at(3), TH, losses=again)
     anomalies = [(a.cause, a.facts["step"]) for a in alerts if a.kind is Kind.LOSS_ANOMALY]
     assert anomalies == [(Cause.LOSS_SPIKE, "20"), (Cause.LOSS_NAN, "25")]
     state, alerts = diff(state, together("running"), [START], at(4), TH, losses=again)
-    assert state.loss_step == 25 and alerts == []
+    assert state.loss.checked_step == 25 and alerts == []
 
 
 def test_baseline_records_history_silently() -> None:

@@ -128,7 +128,7 @@ def test_the_list_omitting_progress_fields_is_not_a_change() -> None:
     retrieved = together("queued", queue_depth=4)
     state, _ = diff(None, retrieved, [], at(1), TH)
     state, _ = diff(state, together("queued"), [], at(2), TH)
-    assert state.queue_depth == 4
+    assert state.progress.queue_depth == 4
 
 
 def test_the_queue_stall_alert_names_the_queue_position() -> None:
@@ -146,7 +146,7 @@ def test_retrieve_reason_bounds_the_extra_requests() -> None:
     """A retrieve where the list lacks progress: on a stall alert, or per cadence."""
     running = together("running")
     state, _ = diff(None, running, [START], at(1), TH)
-    read = replace(state, progress_read_at=at(1))
+    read = replace(state, marks=replace(state.marks, progress_read_at=at(1)))
     due = retrieve_reason(running, read, at(1) + PROGRESS_READ_EVERY, stall_alert_due=False)
     assert due is RetrieveReason.PROGRESS
     assert retrieve_reason(running, read, at(2), stall_alert_due=False) is None
@@ -162,7 +162,8 @@ def test_a_metrics_404_backs_off_per_job() -> None:
     """After a 404 the job's metrics are left alone until its retry time, doubling."""
     running = together("running")
     state, _ = diff(None, running, [START], at(1), TH)
-    missing = replace(state, losses_read_at=None, losses_missing=1, losses_retry_at=at(11))
+    marks = replace(state.marks, losses_read_at=None, losses_missing=1, losses_retry_at=at(11))
+    missing = replace(state, marks=marks)
     assert not losses_due(running, missing, at(5))
     assert losses_due(running, missing, at(12))
     assert loss_backoff(0) < loss_backoff(1) < loss_backoff(2)

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.core import explain
 from monitor.core.alerts import HINTS, Alert, Cause, Kind, Severity
-from monitor.core.model import JobState, ProviderKind, Refund, Status
+from monitor.core.model import JobState, ProviderKind, Refund, RestartLink, Status
 from monitor.providers.together import TRAITS as TOGETHER
 
 T0 = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
@@ -46,9 +46,9 @@ def record(
 
 
 CHAIN = {
-    "a": job("a", Status.FAILED, restarted_as="b"),
-    "b": job("b", Status.FAILED, restart_of="a", restarted_as="c"),
-    "c": job("c", restart_of="b"),
+    "a": job("a", Status.FAILED, restart=RestartLink(successor="b")),
+    "b": job("b", Status.FAILED, restart=RestartLink(of="a", successor="c")),
+    "c": job("c", restart=RestartLink(of="b")),
     "x": job("x"),
 }
 
@@ -70,11 +70,11 @@ def test_chain_is_the_whole_restart_story_whichever_job_is_asked(
 
 def test_a_chain_that_loops_or_names_a_forgotten_job_still_ends() -> None:
     looped = {
-        "a": job("a", restart_of="b", restarted_as="b"),
-        "b": job("b", restart_of="a", restarted_as="a"),
+        "a": job("a", restart=RestartLink(of="b", successor="b")),
+        "b": job("b", restart=RestartLink(of="a", successor="a")),
     }
     assert {s.job_id for s in explain.chain(looped, "a")} == {"a", "b"}
-    forgotten = {"b": job("b", restart_of="gone", restarted_as="also-gone")}
+    forgotten = {"b": job("b", restart=RestartLink(of="gone", successor="also-gone"))}
     assert [s.job_id for s in explain.chain(forgotten, "b")] == ["b"]
 
 

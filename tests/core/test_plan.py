@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from monitor.core.diff import diff
-from monitor.core.model import JobSnapshot, JobState, Level, Status
+from monitor.core.model import Fact, JobSnapshot, JobState, Level, Status
 from monitor.core.plan import (
     LIST_SLACK,
     LOSS_READ_EVERY,
@@ -27,14 +27,15 @@ from tests.core.factories import T0, at, event, openai, together
 TH = Thresholds(progress_stall=timedelta(minutes=45))
 
 
-def seen(snapshot: JobSnapshot, *, read: float, progress: float) -> JobState:
-    """The state after a poll at minute `read` whose log's newest line was at `progress`."""
+def seen(snapshot: JobSnapshot, *, read: float, progress: float, log_read: bool = True) -> JobState:
+    """The state after a poll at minute `read` whose log's newest line was at `progress`
+    (`log_read=False`: a poll that did not read the log)."""
     state, _ = diff(None, snapshot, [], at(read), TH)
+    log_read_at = at(read) if log_read else None
     return replace(
         state,
-        snapshot_mark=snapshot_mark(snapshot),
-        log_read_at=at(read),
-        last_progress_at=at(progress),
+        marks=replace(state.marks, snapshot=snapshot_mark(snapshot), log_read_at=log_read_at),
+        progress=replace(state.progress, at=at(progress)),
     )
 
 
@@ -59,8 +60,8 @@ RUNNING = openai("running")
         ("queued-still", together("queued"), seen(together("queued"), read=5, progress=1), 60,
          False, None),
         # running, unchanged: by the quiet-time cadence
-        ("running-never-read", RUNNING, replace(seen(RUNNING, read=5, progress=5),
-                                                log_read_at=None), 10, False, LogReason.UNREAD),
+        ("running-never-read", RUNNING, seen(RUNNING, read=5, progress=5, log_read=False), 10,
+         False, LogReason.UNREAD),
         ("running-active", RUNNING, seen(RUNNING, read=9, progress=8.5), 10, False, LogReason.DUE),
         ("running-quiet-not-yet", RUNNING, seen(RUNNING, read=8, progress=0), 11, False, None),
         ("running-quiet-half-time", RUNNING, seen(RUNNING, read=8, progress=0), 12, False,
@@ -113,7 +114,7 @@ def test_list_bound() -> None:
     assert list_bound(states, now, lookback, first=False) == at(100)
     del states["a"]
     assert list_bound(states, now, lookback, first=False) == at(500) - LIST_SLACK
-    gone = replace(old_open, facts=old_open.facts | {"vanished"})
+    gone = replace(old_open, facts=old_open.facts | {Fact.VANISHED})
     states["a"] = gone  # a vanished job is not waited for
     assert list_bound(states, now, lookback, first=False) == at(500) - LIST_SLACK
 
@@ -136,8 +137,9 @@ def test_losses_due() -> None:
     assert losses_due(together("running"), None, at(0))
     assert not losses_due(together("queued"), None, at(0))
     assert not losses_due(openai("running"), None, at(0))
-    read = replace(seen(together("running"), read=1, progress=1), loss_step=40)
-    read = replace(read, losses_read_at=at(1))
+    read = seen(together("running"), read=1, progress=1)
+    read = replace(read, loss=replace(read.loss, checked_step=40))
+    read = replace(read, marks=replace(read.marks, losses_read_at=at(1)))
     assert not losses_due(together("running"), read, at(2))
     assert losses_due(together("running"), read, at(1) + LOSS_READ_EVERY)
     assert losses_due(together("completed"), read, at(2))  # the last rows
@@ -156,25 +158,25 @@ def test_a_finished_job_becomes_a_tombstone() -> None:
     done = openai("succeeded", finished_at=at(60))
     state, _ = diff(None, done, log, at(60), TH)
     small = tombstone(state)
-    assert small.recent_events == () and small.losses == () and small.seen_keys == ()
+    assert small.log.recent == () and small.loss.recent == () and small.log.seen_keys == ()
     assert small.facts == state.facts and small.status_path == state.status_path[-1:]
-    assert (small.job_id, small.status, small.last_event_key) == (
+    assert (small.job_id, small.status, small.log.last_key) == (
         state.job_id,
         state.status,
-        state.last_event_key,
+        state.log.last_key,
     )
     again, alerts = diff(small, done, log, at(61), TH)
-    assert alerts == [] and again.facts == small.facts and again.seen_keys == ()
+    assert alerts == [] and again.facts == small.facts and again.log.seen_keys == ()
     assert tombstone(small) == small
     later = event("message", "a refund of $1.00", 70, key="late", level=Level.INFO)
     refunded, alerts = diff(small, done, [*log, later], at(71), TH)
-    assert refunded.seen_keys == ("late",)
+    assert refunded.log.seen_keys == ("late",)
 
 
 def test_a_failed_job_awaiting_its_restart_is_kept_whole() -> None:
     """The restart alert quotes the old job's recent events: no tombstone until linked."""
     failed, _ = diff(None, together("error"), [event("job_error", "node lost", 5)], at(6), TH)
-    assert failed.awaiting_restart_since is not None
+    assert failed.restart.awaiting_since is not None
     assert tombstone(failed) == failed
     running, _ = diff(None, together("running"), [event("job_start", "go", 1)], at(2), TH)
     assert tombstone(running) == running
@@ -182,6 +184,6 @@ def test_a_failed_job_awaiting_its_restart_is_kept_whole() -> None:
 
 def test_unchanged_ignores_only_the_observation_time() -> None:
     state, _ = diff(None, together("running"), [], T0, TH)
-    assert unchanged(state, replace(state, observed_at=at(5)))
-    assert not unchanged(state, replace(state, last_step=3))
+    assert unchanged(state, replace(state, marks=replace(state.marks, observed_at=at(5))))
+    assert not unchanged(state, replace(state, progress=replace(state.progress, step=3)))
     assert not unchanged(None, state)

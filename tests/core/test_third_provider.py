@@ -139,7 +139,7 @@ def test_a_third_provider_gets_causes_and_restart_chains() -> None:
     chain = poll(states, [PolledJob(snapshot=broken, events=[respawn])], 9)
     assert (Kind.RESTARTED, Cause.PROVIDER_ERROR) in chain
     poll(states, [PolledJob(snapshot=job("a-5", "IN_LINE", 8))], 10)
-    assert states["a-5"].restart_of == "a-4"
+    assert states["a-5"].restart.of == "a-4"
 
 
 def test_the_same_provider_without_restarts_never_chains() -> None:
@@ -151,4 +151,4 @@ def test_the_same_provider_without_restarts_never_chains() -> None:
     poll(states, [PolledJob(snapshot=broken, events=events)], 4)
     alerts = poll(states, [PolledJob(snapshot=job("b-2", "IN_LINE", 5, traits=plain))], 6)
     assert Kind.RESTARTED not in [kind for kind, _ in alerts]
-    assert states["b-2"].restart_of is None
+    assert states["b-2"].restart.of is None

@@ -155,7 +155,7 @@ def _owner(job: str, owners: dict[str, str], state: Path) -> str:
 
     with sqlite3.connect(state) as conn:
         row = conn.execute(
-            "SELECT json_extract(state, '$.restart_of') FROM jobs WHERE job_id = ?", (job,)
+            "SELECT json_extract(state, '$.restart.of') FROM jobs WHERE job_id = ?", (job,)
         ).fetchone()
     return owners[row[0]]
 

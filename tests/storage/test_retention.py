@@ -176,7 +176,7 @@ def test_a_version_1_file_is_migrated_forward_intact(tmp_path: Path) -> None:
     )
     conn.close()
     store = SqliteStore(path)
-    assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 6
+    assert store.connection.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 7
     assert store.load_provider("tg").states == {"ft-1": state}
     assert keys(store) == {"k"}
     assert store.prune_if_due(NOW, LOOKBACKS) is not None  # the new tables are there

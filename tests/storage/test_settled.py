@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.core import plan
-from monitor.core.model import Condition, JobState, ProviderHealth, ProviderKind, Status
+from monitor.core.model import (
+    Condition,
+    JobState,
+    PollMarks,
+    ProviderHealth,
+    ProviderKind,
+    RestartLink,
+    Status,
+)
+from monitor.core.state_layout import FLAT_NAMES
 from monitor.storage.sqlite import SqliteStore
 from monitor.storage.sqlite_file import APPLICATION_ID, MIGRATIONS
 
@@ -23,7 +33,7 @@ def job(job_id: str, status: Status, **fields: object) -> JobState:
         status=status,
         raw_status=str(status),
         created_at=NOW - timedelta(hours=1),
-        snapshot_mark=f"mark-{job_id}",
+        marks=PollMarks(snapshot=f"mark-{job_id}"),
     )
     return replace(state, **fields)  # type: ignore[arg-type]
 
@@ -31,8 +41,8 @@ def job(job_id: str, status: Status, **fields: object) -> JobState:
 STATES = [
     job("running", Status.RUNNING),
     job("done", Status.SUCCEEDED),
-    job("awaiting", Status.FAILED, awaiting_restart_since=NOW),
-    job("linked", Status.FAILED, restarted_as="ft-next"),
+    job("awaiting", Status.FAILED, restart=RestartLink(awaiting_since=NOW)),
+    job("linked", Status.FAILED, restart=RestartLink(successor="ft-next")),
     job("stalled", Status.CANCELLED, conditions={"x": Condition(since=NOW, notified_at=NOW)}),
 ]
 
@@ -68,8 +78,19 @@ def test_a_settled_job_that_moves_again_leaves_the_index(tmp_path: Path) -> None
     assert SqliteStore(store.path).load_provider("tg") == view
 
 
+def _flat(state: JobState) -> str:
+    """`state` in the flat layout a version-3 file holds (`state_layout`)."""
+    nested = json.loads(state.to_json())
+    for group, names in FLAT_NAMES.items():
+        for new, old in names.items():
+            nested[old] = nested[group].get(new)
+        del nested[group]
+    return json.dumps(nested)
+
+
 def test_a_version_3_file_gets_its_settled_index_from_the_json(tmp_path: Path) -> None:
-    """Rows written before the index columns are filled from their JSON on migration."""
+    """Rows written before the index columns are filled from their (flat) JSON on
+    migration, and read as today's nested states."""
     path = tmp_path / "v3.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -80,7 +101,7 @@ def test_a_version_3_file_gets_its_settled_index_from_the_json(tmp_path: Path) -
     for state in STATES:
         conn.execute(
             "INSERT INTO jobs VALUES ('tg', ?, ?, ?, ?, ?)",
-            (state.job_id, str(state.status), int(state.status.terminal), "x", state.to_json()),
+            (state.job_id, str(state.status), int(state.status.terminal), "x", _flat(state)),
         )
     conn.close()
     fresh = tmp_path / "fresh.db"
