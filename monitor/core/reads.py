@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.core import diff, plan
+from monitor.core import job_conditions, plan
 from monitor.core.model import JobSnapshot, JobState
 from monitor.core.settings import Thresholds
 
@@ -43,7 +43,7 @@ def job_reads(
     log_due = not snapshot.events and bool(
         plan.log_reason(snapshot, state, now, thresholds, baseline=baseline)
     )
-    stall_due = diff.queue_alert_due(state, snapshot, now, thresholds)
+    stall_due = job_conditions.queue_alert_due(state, snapshot, now, thresholds)
     retrieve = plan.retrieve_reason(snapshot, state, now, stall_alert_due=stall_due) is not None
     if log_due and traits.retrieve_has_log and traits.list_lacks_progress:
         retrieve = True

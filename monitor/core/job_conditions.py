@@ -1,0 +1,133 @@
+"""A job's time-based conditions: stuck in the queue, no progress, past its estimate
+(pure).
+
+Each is a `conditions.Check` that fires, reminds every `repeat` and resolves (see
+`conditions`). Time to start counts from submission, as the providers' docs count it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from monitor.core import conditions
+from monitor.core.alerts import (
+    Alert,
+    ConditionState,
+    FactValue,
+    Kind,
+    Severity,
+)
+from monitor.core.durations import human_duration
+from monitor.core.job_alert import job_alert
+from monitor.core.model import (
+    Condition,
+    Fact,
+    JobSnapshot,
+    JobState,
+    Phase,
+    Status,
+)
+from monitor.core.settings import Thresholds
+
+
+def step(state: JobState, now: datetime, thresholds: Thresholds) -> tuple[JobState, list[Alert]]:
+    checks = [] if state.status.terminal else _job_checks(state, now, thresholds)
+    opened, alerts = conditions.step(
+        state.conditions, checks, now, thresholds.repeat, alert_maker(state, now)
+    )
+    return replace(state, conditions=opened), alerts
+
+
+def _job_checks(state: JobState, now: datetime, t: Thresholds) -> list[conditions.Check]:
+    waited = now - _waiting_since(state)
+    queue_facts: dict[str, FactValue] = {"waiting": human_duration(waited.total_seconds())}
+    if state.progress.queue_depth:
+        queue_facts["queue_depth"] = state.progress.queue_depth
+    position = (
+        f" (queue position {state.progress.queue_depth})" if state.progress.queue_depth else ""
+    )
+    checks = [
+        conditions.Check(
+            kind=Kind.QUEUE_STALLED,
+            active=state.status.waiting and waited >= t.queue_stall,
+            summary=f"waiting in the queue for {human_duration(waited.total_seconds())}{position}",
+            facts=queue_facts,
+        )
+    ]
+    idle = now - (state.progress.at or state.created_at)
+    checks.append(
+        conditions.Check(
+            kind=Kind.PROGRESS_STALLED,
+            active=state.status is Status.RUNNING and idle >= t.progress_stall,
+            summary=f"no new event, step or checkpoint for {human_duration(idle.total_seconds())}",
+            facts={"last_progress": (state.progress.at or state.created_at).isoformat()},
+        )
+    )
+    training = state.status is Status.RUNNING and state.phase is Phase.TRAINING
+    late = now - state.progress.eta if state.progress.eta else timedelta(0)
+    checks.append(
+        conditions.Check(
+            kind=Kind.ETA_OVERRUN,
+            active=training and state.progress.eta is not None and late >= t.eta_grace,
+            summary=f"running {human_duration(late.total_seconds())} past its estimated finish",
+            facts={"estimated_finish": state.progress.eta.isoformat()}
+            if state.progress.eta
+            else {},
+        )
+    )
+    return checks
+
+
+def queue_alert_due(
+    state: JobState | None, snapshot: JobSnapshot, now: datetime, thresholds: Thresholds
+) -> bool:
+    """Whether this poll's queue-stall check fires or reminds: the poll that should first
+    fetch the queue position the list lacks, so the alert can name it."""
+    if not snapshot.status.waiting:
+        return False
+    since = snapshot.created_at if state is None else _waiting_since(state)
+    if now - since < thresholds.queue_stall:
+        return False
+    current = None if state is None else state.conditions.get(str(Kind.QUEUE_STALLED))
+    return current is None or now - current.notified_at >= thresholds.repeat
+
+
+def _waiting_since(state: JobState) -> datetime:
+    """Time to start counts from submission; after a pause, from re-entering the queue."""
+    if Fact.STARTED not in state.facts or not state.status_path:
+        return state.created_at
+    return state.status_path[-1][1]
+
+
+def alert_maker(state: JobState, now: datetime) -> conditions.AlertMaker:
+    prefix = f"{state.provider}/{state.job_id}"
+
+    def make(
+        check: conditions.Check, cstate: ConditionState, suffix: str, cond: Condition
+    ) -> Alert:
+        said = conditions.say(
+            check, cstate, suffix, cond, now,
+            prefix=prefix, firing=Severity.WARNING, cleared=_RESOLVED_WORDS[check.kind],
+        )  # fmt: skip
+        return job_alert(
+            state,
+            check.kind,
+            said.severity,
+            "",
+            now,
+            said.summary,
+            hint=said.hint,
+            state_=said.state,
+            facts=check.facts,
+            dedup_key=said.dedup_key,
+        )
+
+    return make
+
+
+_RESOLVED_WORDS = {
+    Kind.QUEUE_STALLED: "left the queue",
+    Kind.PROGRESS_STALLED: "progress resumed",
+    Kind.ETA_OVERRUN: "no longer past its estimate",
+}
