@@ -120,6 +120,8 @@ class CycleReport:
             if self.delivery is None
             else {
                 "delivered": self.delivery.delivered,
+                "inhibited": self.delivery.inhibited,  # covered by a provider incident
+                "waiting": self.delivery.waiting,  # group_wait, or a burst's hold
                 "retrying": self.delivery.retrying,
                 "failed": self.delivery.failed,
                 "unmatched": self.delivery.unmatched,

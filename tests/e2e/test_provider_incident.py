@@ -99,6 +99,7 @@ def test_a_burst_of_provider_failures_is_one_incident(tmp_path: Path) -> None:
     assert any(f"cause=invalid_file provider=openai-sim job={users}" in line for line in new)
     assert not any(f"job={job}" in line for line in new for job in (second, third, fourth))
     assert firing.returncode == 2, firing.stderr
+    assert firing.summary["delivery"]["inhibited"] == 3  # the second, third and fourth
 
     told = _told(receiver)
     assert told.count(f"{incident} state=firing") == 1
@@ -124,3 +125,36 @@ def test_a_burst_of_provider_failures_is_one_incident(tmp_path: Path) -> None:
     marked = {j["job"] for j in page["jobs"] if j["incident_since"]}
     assert marked == {first, second, third, fourth, fifth}  # not the user's own failure
     assert "INCIDENT since" in status_table.stdout and "[incident]" in status_table.stdout
+
+
+def test_jobs_stuck_in_one_queue_are_one_incident(tmp_path: Path) -> None:
+    """Three OpenAI jobs stall in the queue at once: one warning incident, their stall
+    messages held back; a lone stalled Together job is told on its own, as always."""
+    receiver = HttpReceiver()
+    try:
+        with Simulator(clock=ManualClock(START)) as sim:
+            config = write_config(
+                tmp_path,
+                sim,
+                thresholds={**SLOW, "queue_stall": "5m"},
+                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
+                extra=INCIDENTS,
+            )
+            assert run_once(config, sim.now).returncode == 0
+            stuck = [sim.add_scenario("openai_queue_stuck").job_id for _ in range(3)]
+            alone = sim.add_scenario("together_queue_stuck").job_id
+            for _ in range(4):
+                sim.advance(150)
+                run_once(config, sim.now)
+    finally:
+        receiver.close()
+    told = _told(receiver)
+    assert told.count(
+        "kind=monitor.provider_incident severity=warning provider=openai-sim state=firing"
+    ) == 1
+    assert not any(f"job={job}" in line for line in told for job in stuck)
+    assert any(f"kind=job.queue_stalled severity=warning provider=together-sim job={alone}"
+               in line for line in told)  # fmt: skip
+    stalls = [job for job, kind, _ in outbox_facts(tmp_path / "state.db")
+              if kind == "job.queue_stalled"]  # fmt: skip
+    assert sorted(stalls) == sorted([*stuck, alone])  # each stall kept, only the three held
