@@ -96,14 +96,7 @@ def _job(
 def _about(alert: Alert, fields: JobFields) -> Alert:
     """A sample alert of one kind, about the previewed job."""
     return replace(
-        alert,
-        job_id=fields.job_id,
-        original_job=fields.original_job,
-        model=fields.model,
-        suffix=fields.suffix,
-        output_name=fields.output,
-        wandb_project=fields.wandb_project,
-        metadata=fields.metadata,
+        alert, job_id=fields.job_id, original_job=fields.original_job, **fields.as_record()
     )
 
 

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from fnmatch import fnmatchcase
+from typing import Any
 
 from monitor.core.alerts import Alert
 from monitor.core.model import JobSnapshot, JobState, ProviderHealth
@@ -57,6 +58,17 @@ class JobFields:
             return tuple(v for v in (self.job_id, self.original_job) if v)
         value = getattr(self, key)
         return (value,) if value else ()
+
+    def as_record(self) -> dict[str, Any]:
+        """These fields under the names alerts, snapshots and states give them (`_read`
+        reads them back)."""
+        return {
+            "model": self.model,
+            "suffix": self.suffix,
+            "output_name": self.output,
+            "wandb_project": self.wandb_project,
+            "metadata": self.metadata,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,39 +118,28 @@ def matches(match: JobMatch, job: JobFields | None) -> bool:
 
 def fields_of_alert(alert: Alert) -> JobFields | None:
     """The job an alert is about, as matchers see it; None for a monitor alert."""
-    if alert.job_id is None:
-        return None
-    return JobFields(
-        job_id=alert.job_id,
-        original_job=alert.original_job,
-        model=alert.model,
-        suffix=alert.suffix,
-        output=alert.output_name,
-        wandb_project=alert.wandb_project,
-        metadata=alert.metadata,
-    )
+    return None if alert.job_id is None else _read(alert.job_id, alert.original_job, alert)
 
 
 def fields_of_snapshot(snapshot: JobSnapshot) -> JobFields:
-    return JobFields(
-        job_id=snapshot.id,
-        model=snapshot.model,
-        suffix=snapshot.suffix,
-        output=snapshot.output_name,
-        wandb_project=snapshot.wandb_project,
-        metadata=snapshot.metadata,
-    )
+    return _read(snapshot.id, None, snapshot)
 
 
 def fields_of_state(state: JobState) -> JobFields:
+    return _read(state.job_id, state.restart.of, state)
+
+
+def _read(job_id: str, original_job: str | None, job: Alert | JobSnapshot | JobState) -> JobFields:
+    """Alerts, snapshots and states name the matched fields alike; `JobFields.as_record`
+    is the way back."""
     return JobFields(
-        job_id=state.job_id,
-        original_job=state.restart.of,
-        model=state.model,
-        suffix=state.suffix,
-        output=state.output_name,
-        wandb_project=state.wandb_project,
-        metadata=state.metadata,
+        job_id=job_id,
+        original_job=original_job,
+        model=job.model,
+        suffix=job.suffix,
+        output=job.output_name,
+        wandb_project=job.wandb_project,
+        metadata=job.metadata,
     )
 
 
