@@ -1,17 +1,21 @@
 """Suite-wide fixtures: logging isolation (a test that configures logging must not change
-what the next test's logs look like) and real receivers on loopback with apprise pointed
-at them."""
+what the next test's logs look like), real receivers on loopback with apprise pointed
+at them, and stores on both backends (PostgreSQL on a throwaway server)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
 
 from monitor.delivery.channels import check_url
+from monitor.storage.base import Store
+from monitor.storage.postgresql import PgStore
+from monitor.storage.sqlite import SqliteStore
 from tests import pgserver
 from tests.pgserver import PgServer
 from tests.receivers import HttpReceiver, SmtpReceiver
@@ -85,3 +89,15 @@ def pg_server() -> Iterator[PgServer]:
 def pg_url(pg_server: PgServer) -> str:
     """A fresh, empty database on the throwaway server, for one test."""
     return pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on each backend in turn: what runs on one runs on both."""
+    s: Store = (
+        SqliteStore(tmp_path / "state.db")
+        if request.param == "sqlite"
+        else PgStore(request.getfixturevalue("pg_url"))
+    )
+    yield s
+    s.close()

@@ -7,33 +7,13 @@ still read those lines; a job retention forgot must not come back as new.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
+from datetime import timedelta
 
 from monitor.app import wiring
 from monitor.app.wiring import Runtime
 from monitor.core import plan
-from monitor.simulator import ManualClock, Simulator
-from tests.app.test_polling_efficiency import config
+from monitor.simulator import Simulator
 from tests.core.factories import T0, together
-
-START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(clock=ManualClock(START), seed=3) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def runtime(sim: Simulator, tmp_path: Path) -> AsyncIterator[Runtime]:
-    rt = wiring.open_runtime(config(tmp_path, sim), lambda: sim.now)
-    yield rt
-    await rt.aclose()
 
 
 async def kinds(rt: Runtime) -> list[str]:

@@ -7,8 +7,7 @@ commits per poll). Whatever the cut, both end with identical stored states and o
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from monitor.app import wiring
@@ -16,10 +15,8 @@ from monitor.app.poll import PollService
 from monitor.app.wiring import Runtime
 from monitor.core import plan
 from monitor.core.settings import FirstRun
-from monitor.simulator import ManualClock, Simulator
-from tests.app.test_polling_efficiency import config
-
-START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+from monitor.simulator import Simulator
+from tests.pollkit import manual_sim, sim_config
 
 
 def batches_of(items: str, size: int) -> list[str]:
@@ -36,8 +33,7 @@ def test_batches_cut_by_reads_only() -> None:
 
 
 def open_runtime(sim: Simulator, tmp: Path, read_batch: int) -> Runtime:
-    cfg = config(tmp, sim)
-    cfg = replace(cfg, monitor=replace(cfg.monitor, first_run=FirstRun.ALERT))
+    cfg = sim_config(tmp, sim, first_run=FirstRun.ALERT)
     rt = wiring.open_runtime(cfg, lambda: sim.now)
     rt.service = PollService(cfg, rt.store, rt.clients, rt.clock, read_batch=read_batch)
     return rt
@@ -48,7 +44,7 @@ async def test_a_poll_cut_into_batches_stores_and_raises_the_same(tmp_path: Path
     for read_batch in (10_000, 3):
         tmp = tmp_path / str(read_batch)
         tmp.mkdir()
-        with Simulator(clock=ManualClock(START), seed=11) as sim:
+        with manual_sim(seed=11) as sim:
             sim.add_synthetic("together", 40, seed=5, active=0.5)
             sim.add_synthetic("openai", 40, seed=5, active=0.5)
             rt = open_runtime(sim, tmp, read_batch)

@@ -5,59 +5,36 @@ read even where the list does not reach, so it alerts only what the API shows, o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.app import wiring
 from monitor.app.wiring import Runtime
 from monitor.core.alerts import Kind
 from monitor.core.model import ProviderKind
 from monitor.core.settings import (
-    Config,
     FirstRun,
-    MonitorSettings,
-    ProviderConfig,
-    Secret,
-    Thresholds,
 )
-from monitor.simulator import SCENARIOS, ManualClock, Simulator
+from monitor.simulator import SCENARIOS, ScenarioHandle, Simulator
+from tests.pollkit import opened, sim_config, sim_provider
 
-START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
-NAME = "openai-sim"
+NAME = "openai-sim"  # `sim_provider`'s name for it
 RETRIEVE = "GET /v1/fine_tuning/jobs/{id}"
 OA_LIST, OA_EVENTS = "GET /v1/fine_tuning/jobs", "GET /v1/fine_tuning/jobs/{id}/events"
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(clock=ManualClock(START), seed=3) as simulator:
-        yield simulator
-
-
-@pytest.fixture
 async def runtime(sim: Simulator, tmp_path: Path) -> AsyncIterator[Runtime]:
-    provider = ProviderConfig(
-        name=NAME,
-        kind=ProviderKind.OPENAI,
-        api_key=Secret("sim-openai-key"),
-        base_url=sim.base_url,
-        lookback=timedelta(days=7),
-    )
-    cfg = Config(
-        file=tmp_path / "ftmon.toml",
-        monitor=MonitorSettings(state=tmp_path / "state.db", first_run=FirstRun.ALERT),
-        thresholds=Thresholds(),
-        providers=(provider,),
-    )
-    rt = wiring.open_runtime(cfg, lambda: sim.now)
-    yield rt
-    await rt.aclose()
+    openai = sim_provider(sim, ProviderKind.OPENAI, lookback=timedelta(days=7))
+    async with opened(
+        sim_config(tmp_path, sim, openai, first_run=FirstRun.ALERT), lambda: sim.now
+    ) as rt:
+        yield rt
 
 
-def old_job(sim: Simulator) -> str:
+def old_job(sim: Simulator) -> ScenarioHandle:
     """A job created eight days ago (beyond the 7-day lookback) that succeeds in an hour."""
     scenario = SCENARIOS["openai_success"]
     days = timedelta(days=8, hours=1).total_seconds()

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,12 @@ from structlog.testing import capture_logs
 
 from monitor.app import wiring
 from monitor.app.wiring import Runtime
-from monitor.core.model import ProviderKind, Status
+from monitor.core.model import Status
 from monitor.core.plan import LOG_IDLE_CAP, LOSS_READ_EVERY
-from monitor.core.settings import Config, MonitorSettings, ProviderConfig, Secret, Thresholds
 from monitor.providers.pacing import MAX_PAUSE
-from monitor.simulator import ManualClock, Simulator
+from monitor.simulator import Simulator
 from monitor.storage.sqlite import SqliteStore
 
-START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 # Together's log is read through a retrieve: the same one request brings what its list
 # lacks (queue position, steps, epochs; provider-apis.md section 4, item 6).
 TG_LIST, TG_EVENTS = "GET /v1/fine-tunes", "GET /v1/fine-tunes/{id}"
@@ -34,40 +31,9 @@ TG_TERMINAL = {"completed", "cancelled", "error", "user_error"}
 OA_TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
-def config(tmp: Path, sim: Simulator) -> Config:
-    providers = (
-        ProviderConfig(
-            name="together-sim",
-            kind=ProviderKind.TOGETHER,
-            api_key=Secret("sim-together-key"),
-            base_url=sim.base_url,
-        ),
-        ProviderConfig(
-            name="openai-sim",
-            kind=ProviderKind.OPENAI,
-            api_key=Secret("sim-openai-key"),
-            base_url=sim.base_url,
-        ),
-    )
-    return Config(
-        file=tmp / "ftmon.toml",
-        monitor=MonitorSettings(state=tmp / "state.db"),
-        thresholds=Thresholds(),
-        providers=providers,
-    )
-
-
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(clock=ManualClock(START), seed=7) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def runtime(sim: Simulator, tmp_path: Path) -> AsyncIterator[Runtime]:
-    rt = wiring.open_runtime(config(tmp_path, sim), lambda: sim.now)
-    yield rt
-    await rt.aclose()
+def sim_seed() -> int:
+    return 7  # the script these tests were written against
 
 
 async def cycle(rt: Runtime, sim: Simulator) -> dict[str, int]:

@@ -9,9 +9,7 @@ taking that were already there are seen for the first time (silently, like a fir
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,40 +21,28 @@ from monitor.core.routing import JobMatch
 from monitor.core.settings import (
     Config,
     FirstRun,
-    MonitorSettings,
-    ProviderConfig,
-    Secret,
-    Thresholds,
 )
-from monitor.simulator import ManualClock, Simulator
+from monitor.simulator import Simulator
 from monitor.storage.sqlite import SqliteStore
+from tests.pollkit import opened, sim_config, sim_provider
 
-START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 SEARCH = JobMatch(suffix=("search-*",))
 SUPPORT = JobMatch(metadata=(("team", ("support",)),))
 
 
-def config(tmp: Path, sim: Simulator, together: JobMatch, openai: JobMatch) -> Config:
-    def provider(name: str, kind: ProviderKind, key: str, watch: JobMatch) -> ProviderConfig:
-        return ProviderConfig(
-            name=name, kind=kind, api_key=Secret(key), base_url=sim.base_url, watch=watch
-        )
-
-    return Config(
-        file=tmp / "ftmon.toml",
-        monitor=MonitorSettings(state=tmp / "state.db", first_run=FirstRun.ALERT),
-        thresholds=Thresholds(),
-        providers=(
-            provider("together-sim", ProviderKind.TOGETHER, "sim-together-key", together),
-            provider("openai-sim", ProviderKind.OPENAI, "sim-openai-key", openai),
-        ),
-    )
-
-
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(clock=ManualClock(START), seed=18) as simulator:
-        yield simulator
+def sim_seed() -> int:
+    return 18  # the script these tests were written against
+
+
+def config(tmp: Path, sim: Simulator, together: JobMatch, openai: JobMatch) -> Config:
+    return sim_config(
+        tmp,
+        sim,
+        sim_provider(sim, ProviderKind.TOGETHER, watch=together),
+        sim_provider(sim, ProviderKind.OPENAI, watch=openai),
+        first_run=FirstRun.ALERT,
+    )
 
 
 def add_teams(sim: Simulator) -> dict[str, str]:
@@ -80,16 +66,13 @@ def add_teams(sim: Simulator) -> dict[str, str]:
 
 async def run(cfg: Config, sim: Simulator, polls: int, step: float) -> list[tuple[str, str]]:
     """`polls` poll cycles `step` simulated seconds apart; (job, kind) of every alert."""
-    rt = wiring.open_runtime(cfg, lambda: sim.now)
     raised: list[tuple[str, str]] = []
-    try:
+    async with opened(cfg, lambda: sim.now) as rt:
         for _ in range(polls):
             report = await wiring.poll_all(rt)
             assert all(o.ok for o in report.outcomes), [o.error for o in report.outcomes]
             raised += [(a.job_id or "-", str(a.kind)) for a in report.alerts]
             sim.advance(step)
-    finally:
-        await rt.aclose()
     return raised
 
 

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from monitor.storage.base import Store
-from monitor.storage.postgresql import PgStore
-from monitor.storage.sqlite import SqliteStore
-from tests.delivery.kit import Clock
+from tests.clock import Clock
+from tests.delivery.kit import T0
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Every dispatch behaviour, on both backends (the PostgreSQL one on a throwaway server)."""
-    s: Store = (
-        SqliteStore(tmp_path / "state.db")
-        if request.param == "sqlite"
-        else PgStore(request.getfixturevalue("pg_url"))
-    )
-    yield s
-    s.close()
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every dispatch behaviour, on both backends."""
+    return any_store

@@ -1,5 +1,5 @@
-"""What the dispatcher tests share: a settable clock, channels on the loopback receivers,
-a dispatcher with a fixed jitter, and readers of what the receivers got."""
+"""What the dispatcher tests share: channels on the loopback receivers, a dispatcher with
+a fixed jitter, and readers of what the receivers got."""
 
 from __future__ import annotations
 
@@ -12,21 +12,10 @@ from monitor.core.settings import RouteConfig
 from monitor.delivery.channels import AppriseChannel, Channel
 from monitor.delivery.dispatch import Dispatcher
 from monitor.storage.base import Store
+from tests.clock import Clock
 from tests.receivers import HttpReceiver, SmtpReceiver
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> datetime:
-        self.now += timedelta(**kw)
-        return self.now
 
 
 def hook_channel(hook: HttpReceiver, path: str = "/hook") -> dict[str, Channel]:

@@ -15,9 +15,9 @@ from monitor.core.samples import sample_alert
 from monitor.core.settings import QuietHours, RouteConfig
 from monitor.storage.base import Store
 from monitor.storage.sqlite import SqliteStore
+from tests.clock import Clock
 from tests.delivery.kit import (
     T0,
-    Clock,
     both_channels,
     cancellations,
     hook_channel,

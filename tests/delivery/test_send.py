@@ -7,9 +7,9 @@ from structlog.testing import capture_logs
 
 from monitor.delivery.channels import AppriseChannel
 from monitor.storage.base import Store
+from tests.clock import Clock
 from tests.delivery.kit import (
     T0,
-    Clock,
     both_channels,
     cancellations,
     labels,

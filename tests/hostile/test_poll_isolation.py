@@ -20,14 +20,13 @@ from monitor.core.redact import REDACTOR
 from monitor.core.settings import (
     Config,
     FirstRun,
-    MonitorSettings,
-    ProviderConfig,
-    Secret,
     Thresholds,
 )
 from monitor.core.text import REPLACEMENT
+from tests.clock import Clock
 from tests.hostile.payloads import KEY, deep_list, job, serve_together
 from tests.hostile.server import Answer, HostileServer
+from tests.pollkit import opened, poll_config, provider
 
 NOW = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
 OTHER_KEY = "oa-hostile-key-9876543210"
@@ -41,39 +40,20 @@ def server() -> Iterator[HostileServer]:
 
 def two_providers(tmp: Path, server: HostileServer) -> Config:
     """`good` and `bad`, both Together-shaped, on their own paths of the hostile server."""
-    providers = tuple(
-        ProviderConfig(
-            name=name,
-            kind=ProviderKind.TOGETHER,
-            api_key=Secret(key),
-            base_url=f"{server.url}/{name}",
-        )
+    providers = [
+        provider(name, ProviderKind.TOGETHER, key, f"{server.url}/{name}")
         for name, key in (("good", OTHER_KEY), ("bad", KEY))
-    )
-    return Config(
-        file=tmp / "ftmon.toml",
-        monitor=MonitorSettings(state=tmp / "state.db", first_run=FirstRun.ALERT),
-        thresholds=Thresholds(provider_down=timedelta(minutes=1)),
-        providers=providers,
-    )
+    ]
+    down = Thresholds(provider_down=timedelta(minutes=1))
+    return poll_config(tmp, providers, first_run=FirstRun.ALERT, thresholds=down)
 
 
 @pytest.fixture
 async def runtime(tmp_path: Path, server: HostileServer) -> AsyncIterator[Runtime]:
     REDACTOR.register([KEY, OTHER_KEY])
-    clock = Clock()
-    rt = wiring.open_runtime(two_providers(tmp_path, server), clock)
-    yield rt
-    await rt.aclose()
+    async with opened(two_providers(tmp_path, server), Clock(NOW)) as rt:
+        yield rt
     REDACTOR.register([])
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 async def test_a_crashing_answer_fails_only_its_provider_and_counts_toward_down(
@@ -154,7 +134,7 @@ def test_one_job_whose_diff_raises_is_skipped_and_the_rest_committed() -> None:
 
 def test_healthz_names_a_provider_whose_polls_never_complete() -> None:
     """Provider `b` only crashes while `a` succeeds: /healthz turns 503 naming `b`."""
-    clock = Clock()
+    clock = Clock(NOW)
     health = HealthState(max_age=timedelta(minutes=4), clock=clock)
     health.expect(["a", "b"])
     for minute in range(1, 6):

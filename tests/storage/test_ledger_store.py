@@ -6,7 +6,6 @@ and what budgets and the digest tell, told once (across two replicas on PostgreS
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -43,16 +42,10 @@ def budget_alert(level: str) -> Alert:
                  at=NOW, summary=f"{level} budget", dedup_key=key)  # fmt: skip
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s: Store = (
-        SqliteStore(tmp_path / "state.db")
-        if request.param == "sqlite"
-        else PgStore(request.getfixturevalue("pg_url"))
-    )
-    assert s.lead("tg", timedelta(minutes=1)) is not None  # a shared store fences commits
-    yield s
-    s.close()
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    assert any_store.lead("tg", timedelta(minutes=1)) is not None  # a shared store fences commits
+    return any_store
 
 
 def test_the_ledger_follows_each_commit_and_outlives_retention(store: Store) -> None:

@@ -4,7 +4,6 @@ an older schema is migrated forward to carry it."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,16 +48,10 @@ def alert(key: str) -> Alert:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture
+def store(any_store: Store) -> Store:
     """The retention rules, on both backends."""
-    s: Store = (
-        SqliteStore(tmp_path / "state.db")
-        if request.param == "sqlite"
-        else PgStore(request.getfixturevalue("pg_url"))
-    )
-    yield s
-    s.close()
+    return any_store
 
 
 def enqueue(store: Store, key: str, when: datetime, status: str | None) -> None:
