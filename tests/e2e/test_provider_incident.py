@@ -149,12 +149,55 @@ def test_jobs_stuck_in_one_queue_are_one_incident(tmp_path: Path) -> None:
     finally:
         receiver.close()
     told = _told(receiver)
-    assert told.count(
-        "kind=monitor.provider_incident severity=warning provider=openai-sim state=firing"
-    ) == 1
+    assert (
+        told.count(
+            "kind=monitor.provider_incident severity=warning provider=openai-sim state=firing"
+        )
+        == 1
+    )
     assert not any(f"job={job}" in line for line in told for job in stuck)
     assert any(f"kind=job.queue_stalled severity=warning provider=together-sim job={alone}"
                in line for line in told)  # fmt: skip
     stalls = [job for job, kind, _ in outbox_facts(tmp_path / "state.db")
               if kind == "job.queue_stalled"]  # fmt: skip
     assert sorted(stalls) == sorted([*stuck, alone])  # each stall kept, only the three held
+
+
+def test_reads_the_api_keeps_failing_for_are_one_incident(tmp_path: Path) -> None:
+    """The job list answers but every job's log read gets a 503: the jobs cannot be
+    watched, which is the provider's trouble too. One warning incident names them (no
+    per-job message exists to hold); it resolves once reads answer again for a window."""
+    receiver = HttpReceiver()
+    try:
+        with Simulator(clock=ManualClock(START)) as sim:
+            config = write_config(
+                tmp_path,
+                sim,
+                thresholds=SLOW,
+                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
+                extra=INCIDENTS,
+            )
+            jobs = [
+                sim.add_scenario("openai_success", at=-120, time_scale=20).job_id for _ in range(3)
+            ]
+            assert run_once(config, sim.now).returncode == 0
+            sim.faults.fail(503, count=None, path="*/events*", provider="openai")
+            failing = []
+            for _ in range(3):
+                sim.advance(6 * 60)  # a running job's log is read at least every 5 minutes
+                failing.append(run_once(config, sim.now))
+            sim.faults.clear()
+            for _ in range(2):
+                sim.advance(6 * 60)
+                run_once(config, sim.now)
+    finally:
+        receiver.close()
+    told = [a for run in failing for a in run.alerts if a["kind"] == "monitor.provider_incident"]
+    assert len(told) == 1 and told[0]["severity"] == "warning"
+    assert "could not be read (API errors)" in told[0]["summary"]
+    assert all(job in told[0]["summary"] for job in jobs)
+    labels = _told(receiver)
+    assert labels == [
+        "kind=monitor.provider_incident severity=warning provider=openai-sim state=firing",
+        "kind=monitor.provider_incident severity=info provider=openai-sim state=resolved",
+    ]
