@@ -40,9 +40,10 @@ from monitor.config.checks import (
     webhook_secret,
 )
 from monitor.config.cost import cost
-from monitor.config.fields import Context, ReadFile, Table, show
+from monitor.config.fields import Context, ReadFile, Table
+from monitor.config.incidents import INCIDENT_KEYS
+from monitor.config.incidents import incidents as parse_incidents
 from monitor.core.alerts import BUILTIN_LABELS, Kind, Severity
-from monitor.core.durations import format_duration
 from monitor.core.errors import ConfigError
 from monitor.core.model import ProviderKind
 from monitor.core.routing import MATCHER_KEYS
@@ -51,7 +52,6 @@ from monitor.core.settings import (
     ChannelConfig,
     Config,
     FirstRun,
-    Incidents,
     LogFormat,
     MonitorSettings,
     ProviderConfig,
@@ -100,7 +100,6 @@ _THRESHOLD_KEYS = (
     "repeat",
     "loss_spike_factor",
 )
-_INCIDENT_KEYS = ("enabled", "min_jobs", "window", "hold")
 _PROVIDER_KEYS = (
     "name",
     "kind",
@@ -123,9 +122,6 @@ _ROUTE_KEYS = (
 
 _MONITOR = MonitorSettings()
 _THRESHOLDS = Thresholds()
-_INCIDENTS = Incidents()
-MAX_INCIDENT_JOBS = 1000
-MAX_INCIDENT_WINDOW = timedelta(days=1)
 _LOOKBACK = timedelta(days=7)
 _GROUP_WAIT = timedelta(seconds=30)
 MAX_POLL = timedelta(days=1)  # a longer interval is a monitor that does not monitor
@@ -140,7 +136,7 @@ def parse(
     top = Table(ctx, raw, "", _SECTIONS, noun="section")
     monitor = _monitor(top.table("monitor", _MONITOR_KEYS), env)
     thresholds = _thresholds(top.table("thresholds", _THRESHOLD_KEYS))
-    incidents = _incidents(top.table("incidents", _INCIDENT_KEYS))
+    incidents = parse_incidents(top.table("incidents", INCIDENT_KEYS))
     providers = _providers(top, monitor.poll_interval)
     if not monitor.listen and any(p.webhook_secret for p in providers):
         monitor = replace(monitor, listen=DEFAULT_WEBHOOK_LISTEN)
@@ -298,22 +294,6 @@ def _thresholds(t: Table) -> Thresholds:
         provider_down=t.duration("provider_down", d.provider_down),
         repeat=t.duration("repeat", d.repeat),
         loss_spike_factor=t.number("loss_spike_factor", d.loss_spike_factor, above=1.0),
-    )
-
-
-def _incidents(t: Table) -> Incidents:
-    """[incidents]: the hold waits for a burst inside the window, so it cannot be longer."""
-    d = _INCIDENTS
-    window = t.duration("window", d.window, at_most=MAX_INCIDENT_WINDOW)
-    hold = t.duration("hold", min(d.hold, window), zero_ok=True, at_most=MAX_INCIDENT_WINDOW)
-    if hold > window:
-        limit, got = format_duration(window), show(format_duration(hold))
-        raise t.error("hold", f"expected a duration no longer than window ({limit}), got {got}")
-    return Incidents(
-        enabled=t.flag("enabled", d.enabled),
-        min_jobs=t.whole("min_jobs", d.min_jobs, low=2, high=MAX_INCIDENT_JOBS),
-        window=window,
-        hold=hold,
     )
 
 

@@ -123,3 +123,26 @@ async def test_the_cost_kinds_have_realistic_samples(
     assert sent["title"].startswith(title)
     assert body in sent["message"]
     assert sent["message"].splitlines()[-1] == label
+
+
+async def test_the_incident_sample_names_jobs_window_and_next_step(
+    tmp_path: Path, smtp_receiver: SmtpReceiver, http_receiver: HttpReceiver
+) -> None:
+    """`monitor.provider_incident`: the title counts the jobs, the body names them, the
+    window, the cause classes and what to do; the label line is the provider's, firing.
+    test-notify is never held back, whatever incidents are firing."""
+    out = io.StringIO()
+    code = await notify_cmd.test_notify(
+        _config(smtp_receiver, http_receiver), tmp_path / "s.db", "hook",
+        "monitor.provider_incident", out=out,
+    )  # fmt: skip
+    assert (code, out.getvalue()) == (0, "hook: delivered\n")
+    sent = http_receiver.requests[0].json()
+    assert sent["title"] == "together-prod: provider incident: 7 jobs in trouble"
+    message = sent["message"]
+    assert "within 30m" in message and "ft-test-0006" in message
+    assert "5 failed on the provider's side; 2 stuck in the queue" in message
+    assert "status page" in message and "contact support with the job ids" in message
+    assert message.splitlines()[-1] == (
+        "kind=monitor.provider_incident severity=failure provider=together-prod state=firing"
+    )
