@@ -12,13 +12,15 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.simulator import Simulator
+from monitor.simulator import ManualClock, Simulator
+from tests.receivers import HttpReceiver
 
 TOGETHER_KEY = "sim-together-key"
 OPENAI_KEY = "sim-openai-key"
@@ -72,6 +74,21 @@ def write_config(
     path = directory / name
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
+
+
+@contextmanager
+def hooked(
+    directory: Path, start: datetime, **config: Any
+) -> Iterator[tuple[Simulator, Path, HttpReceiver]]:
+    """The simulator on a manual clock from `start`, a webhook receiver as the one channel
+    (`hook`, every kind routed to it) and their config (`write_config`'s options)."""
+    receiver = HttpReceiver()
+    try:
+        with Simulator(clock=ManualClock(start)) as sim:
+            hook = {"hook": f"json://127.0.0.1:{receiver.port}/"}
+            yield sim, write_config(directory, sim, channels=hook, **config), receiver
+    finally:
+        receiver.close()
 
 
 def ftmon_env(now: datetime | None = None, **extra: str) -> dict[str, str]:

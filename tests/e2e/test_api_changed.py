@@ -7,38 +7,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.simulator import ManualClock, Simulator
-from tests.e2e.harness import outbox_facts, run_once, write_config
-from tests.receivers import HttpReceiver
+from tests.e2e.harness import hooked, outbox_facts, run_once
 
 START = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 SLOW = {"queue_stall": "6h", "progress_stall": "6h", "eta_grace": "6h"}
 
 
 def test_each_new_value_is_told_once_with_an_example_job(tmp_path: Path) -> None:
-    receiver = HttpReceiver()
-    try:
-        with Simulator(clock=ManualClock(START)) as sim:
-            config = write_config(
-                tmp_path,
-                sim,
-                thresholds=SLOW,
-                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
-            )
-            together = sim.add_scenario("together_success", at=-60)
-            openai = sim.add_scenario("openai_success", at=-60)
-            assert run_once(config, sim.now).returncode == 0  # baseline: nothing new yet
-            sim.inject_event(
-                together.job_id, type="JOB_WARMUP", message="Warming up", level="Notice"
-            )
-            sim.inject_fields(together.job_id, {"total_price": "12400000000"})
-            sim.inject_status(openai.job_id, "preempted")
-            sim.advance(60)
-            changed = run_once(config, sim.now)
-            sim.advance(60)
-            again = run_once(config, sim.now)
-    finally:
-        receiver.close()
+    with hooked(tmp_path, START, thresholds=SLOW) as (sim, config, receiver):
+        together = sim.add_scenario("together_success", at=-60)
+        openai = sim.add_scenario("openai_success", at=-60)
+        assert run_once(config, sim.now).returncode == 0  # baseline: nothing new yet
+        sim.inject_event(together.job_id, type="JOB_WARMUP", message="Warming up", level="Notice")
+        sim.inject_fields(together.job_id, {"total_price": "12400000000"})
+        sim.inject_status(openai.job_id, "preempted")
+        sim.advance(60)
+        changed = run_once(config, sim.now)
+        sim.advance(60)
+        again = run_once(config, sim.now)
     told = [a for a in changed.alerts if a["kind"] == "monitor.api_changed"]
     assert changed.returncode == 1, changed.alerts  # a warning
     assert {(a["provider"], a["summary"].split(":")[1].split("(")[0].strip()) for a in told} == {

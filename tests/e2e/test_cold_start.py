@@ -11,9 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.simulator import ManualClock, Simulator
-from tests.e2e.harness import ftmon_env, write_config
-from tests.receivers import HttpReceiver
+from tests.e2e.harness import ftmon_env, hooked, write_config
 
 START = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 SLOW = {"queue_stall": "30m", "progress_stall": "2h", "eta_grace": "2h"}
@@ -46,27 +44,21 @@ def once(config: Path, now: datetime) -> tuple[int, bool, str]:
 
 
 def test_apprise_is_loaded_once_per_channel_set_and_to_send(tmp_path: Path) -> None:
-    receiver = HttpReceiver()
-    try:
-        with Simulator(clock=ManualClock(START)) as sim:
-            hook = {"hook": f"json://127.0.0.1:{receiver.port}/"}
-            config = write_config(tmp_path, sim, thresholds=SLOW, channels=hook)
-            code, loaded, err = once(config, sim.now)
-            assert (code, loaded) == (0, True), err  # a channel set never validated
-            code, loaded, err = once(config, sim.now)
-            assert (code, loaded) == (0, False), err  # nothing to send, the set known
-            sim.add_scenario("openai_failure", at=-600)
-            code, loaded, err = once(config, sim.now)
-            assert (code, loaded) == (2, True), err  # something to send
-            assert len(receiver.requests) == 1
-            other = {"hook": f"json://127.0.0.1:{receiver.port}/other"}
-            config = write_config(tmp_path, sim, thresholds=SLOW, channels=other)
-            code, loaded, err = once(config, sim.now)
-            assert (code, loaded) == (0, True), err  # the URL changed: validated again
-            broken = {"hook": "slack://"}
-            config = write_config(tmp_path, sim, thresholds=SLOW, channels=broken)
-            code, loaded, err = once(config, sim.now)
-    finally:
-        receiver.close()
+    with hooked(tmp_path, START, thresholds=SLOW) as (sim, config, receiver):
+        code, loaded, err = once(config, sim.now)
+        assert (code, loaded) == (0, True), err  # a channel set never validated
+        code, loaded, err = once(config, sim.now)
+        assert (code, loaded) == (0, False), err  # nothing to send, the set known
+        sim.add_scenario("openai_failure", at=-600)
+        code, loaded, err = once(config, sim.now)
+        assert (code, loaded) == (2, True), err  # something to send
+        assert len(receiver.requests) == 1
+        other = {"hook": f"json://127.0.0.1:{receiver.port}/other"}
+        config = write_config(tmp_path, sim, thresholds=SLOW, channels=other)
+        code, loaded, err = once(config, sim.now)
+        assert (code, loaded) == (0, True), err  # the URL changed: validated again
+        broken = {"hook": "slack://"}
+        config = write_config(tmp_path, sim, thresholds=SLOW, channels=broken)
+        code, loaded, err = once(config, sim.now)
     assert code == 78, err
     assert "channels[0].url" in err

@@ -9,8 +9,8 @@ from io import StringIO
 from pathlib import Path
 
 from monitor.simulator import ManualClock, Simulator
-from tests.e2e.harness import ftmon, ftmon_env, run_once, write_config
-from tests.receivers import HttpReceiver, free_port
+from tests.e2e.harness import ftmon, ftmon_env, hooked, run_once, write_config
+from tests.receivers import free_port
 
 START = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 SLOW = {"queue_stall": "30m", "progress_stall": "2h", "eta_grace": "2h"}
@@ -67,25 +67,15 @@ def test_exit_78_for_a_bad_config(tmp_path: Path) -> None:
 
 def test_status_shows_jobs_restarts_and_the_outbox(tmp_path: Path) -> None:
     """`ftmon status` lists tracked jobs with progress and restart links; --json too."""
-    receiver = HttpReceiver()
-    try:
-        with Simulator(clock=ManualClock(START)) as sim:
-            config = write_config(
-                tmp_path,
-                sim,
-                thresholds=SLOW,
-                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
-            )
-            assert run_once(config, sim.now).returncode == 0
-            restart = sim.add_scenario("together_restart", at=5, time_scale=0.1)
-            sim.add_scenario("openai_success", at=5, time_scale=0.1)
-            sim.advance(700)
-            run_once(config, sim.now)
-            env = ftmon_env(sim.now)
-            table = ftmon(["status", "-c", str(config)], env)
-            as_json = ftmon(["status", "--json", "-c", str(config)], env)
-    finally:
-        receiver.close()
+    with hooked(tmp_path, START, thresholds=SLOW) as (sim, config, _):
+        assert run_once(config, sim.now).returncode == 0
+        restart = sim.add_scenario("together_restart", at=5, time_scale=0.1)
+        sim.add_scenario("openai_success", at=5, time_scale=0.1)
+        sim.advance(700)
+        run_once(config, sim.now)
+        env = ftmon_env(sim.now)
+        table = ftmon(["status", "-c", str(config)], env)
+        as_json = ftmon(["status", "--json", "-c", str(config)], env)
     assert table.returncode == 0, table.stderr
     old, new = restart.job_ids
     assert old in table.stdout and f"-> {new}" in table.stdout and f"<- {old}" in table.stdout
