@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.simulator import ManualClock, Simulator
+from monitor.simulator import SCENARIOS, ManualClock, RealClock, Simulator
 from tests.e2e.harness import ftmon, ftmon_env, outbox_facts, run_once, write_config
-from tests.receivers import HttpReceiver
+from tests.e2e.test_daemon import labels, start_daemon, stop, wait_for
+from tests.receivers import HttpReceiver, free_port
 
 START = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 SLOW = {"queue_stall": "6h", "progress_stall": "6h", "eta_grace": "6h"}
@@ -199,5 +200,50 @@ def test_reads_the_api_keeps_failing_for_are_one_incident(tmp_path: Path) -> Non
     labels = _told(receiver)
     assert labels == [
         "kind=monitor.provider_incident severity=warning provider=openai-sim state=firing",
+        "kind=monitor.provider_incident severity=info provider=openai-sim state=resolved",
+    ]
+
+
+def test_the_daemon_holds_back_a_burst_and_tells_the_end(tmp_path: Path) -> None:
+    """The real `ftmon run` daemon in real time: the burst's first failure is told, the
+    incident comes instead of the next three, and its end is told once the window passes
+    quietly; the held-back rows are logged with their reason."""
+    receiver = HttpReceiver()
+    try:
+        with Simulator(clock=RealClock()) as sim:
+            config = write_config(
+                tmp_path,
+                sim,
+                thresholds={"queue_stall": "1h", "progress_stall": "1h", "eta_grace": "1h"},
+                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
+                first_run="alert",
+                poll_interval="1s",
+                listen=f"127.0.0.1:{free_port()}",
+                extra='\n[incidents]\nmin_jobs = 3\nwindow = "8s"\nhold = "4s"\n',
+            )
+            scale = 600 / SCENARIOS["openai_success"].duration  # running for minutes
+            jobs = [
+                sim.add_scenario("openai_success", at=-30, time_scale=scale).job_id
+                for _ in range(4)
+            ]
+            daemon = start_daemon(config, tmp_path)
+            try:
+                wait_for(lambda: "READY=1" in "".join(daemon.messages()), what="READY=1")
+                _fail(sim, jobs[0], SERVER_ERROR)
+                wait_for(lambda: any(f"job={jobs[0]}" in line for line in labels(receiver)),
+                         what="the first failure")  # fmt: skip
+                for job in jobs[1:]:
+                    _fail(sim, job, SERVER_ERROR)
+                wait_for(lambda: any("state=resolved" in line for line in labels(receiver)),
+                         timeout=60, what="the incident's end")  # fmt: skip
+                assert daemon.logged("delivery_inhibited")
+            finally:
+                assert stop(daemon) == 0
+    finally:
+        receiver.close()
+    told = labels(receiver)
+    assert [line.split(" job=")[0] for line in told] == [
+        "kind=job.failed severity=failure cause=provider_error provider=openai-sim",
+        "kind=monitor.provider_incident severity=failure provider=openai-sim state=firing",
         "kind=monitor.provider_incident severity=info provider=openai-sim state=resolved",
     ]
