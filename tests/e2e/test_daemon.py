@@ -14,15 +14,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.simulator import SCENARIOS, RealClock, Simulator
+from monitor.simulator import SCENARIOS, Simulator
 from tests.e2e.harness import TOGETHER_KEY, ftmon_env, write_config
 from tests.receivers import HttpReceiver, free_port
 
@@ -119,19 +118,6 @@ def stop(daemon: Daemon) -> int:
     daemon.messages()  # read what it said while stopping before closing the socket
     daemon.notify.close()
     return code
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpReceiver]:
-    r = HttpReceiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(clock=RealClock()) as s:
-        yield s
 
 
 def compress(sim: Simulator, name: str, seconds: float, at: float = 1.0) -> list[str]:

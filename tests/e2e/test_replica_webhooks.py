@@ -12,14 +12,12 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 
-from monitor.simulator import RealClock, Simulator
+from monitor.simulator import Simulator
 from tests.e2e.harness import write_config
 from tests.e2e.test_webhooks_e2e import SECRET, TERMINAL, compress, terminal_labels, wait_for
 from tests.pgserver import free_port
@@ -84,19 +82,6 @@ def pending_nudges(state: str) -> int:
     with psycopg.connect(state, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM nudges").fetchone()
     return int(row[0]) if row else -1
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(clock=RealClock()) as s:
-        yield s
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpReceiver]:
-    r = HttpReceiver()
-    yield r
-    r.close()
 
 
 def test_a_webhook_to_the_standby_replica_is_acted_on_by_the_leader(

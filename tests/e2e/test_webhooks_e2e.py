@@ -24,7 +24,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.simulator import SCENARIOS, RealClock, Simulator
+from monitor.simulator import SCENARIOS, Simulator
 from monitor.simulator.webhooks import sign
 from tests.e2e.harness import ftmon_env, outbox_facts, write_config
 from tests.receivers import HttpReceiver, free_port
@@ -73,19 +73,6 @@ class Ftmon:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise AssertionError("no VmRSS")
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpReceiver]:
-    r = HttpReceiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(clock=RealClock()) as s:
-        yield s
 
 
 @pytest.fixture
