@@ -1,4 +1,4 @@
-"""How a provider's answer, or its absence, becomes an ftmon error: the provider table.
+"""How a provider's answer, or its absence, becomes an ftmon error, by one table.
 
 `http_client.ProviderHttp` is the single boundary that calls this; the mapping is pure
 (bar the context manager that catches transport failures) so it is tested by tables:

@@ -1,7 +1,9 @@
-"""Durable state: job state, provider health and the alert outbox, in one SQLite file.
+"""Durable state: job states, provider health, the alert outbox and the cost ledger, in one
+SQLite file.
 
 The rule that matters: one poll of a provider is committed in ONE transaction — the new
-job states, the provider's health and every alert they raised. A crash at any instant
+job states (and their ledger rows, `ledger_rows`), the provider's health and every alert
+they raised. A crash at any instant
 leaves either the old state with none of the new alerts, or the new state with all of
 them; the next poll then detects the same change again, and the outbox's unique dedup
 key keeps any alert from being enqueued twice.
