@@ -130,6 +130,10 @@ def _recent(
     return tuple(ordered[-KEPT:])
 
 
+def _jobs(n: int) -> str:
+    return f"{n} job" if n == 1 else f"{n} jobs"
+
+
 def _counts(kept: Sequence[Trouble]) -> dict[str, int]:
     counts = {what: sum(1 for t in kept if t.what == what) for what in PHRASES}
     return {what: n for what, n in counts.items() if n}
@@ -147,7 +151,7 @@ def _summary(kept: Sequence[Trouble], window: timedelta) -> str:
     counts = "; ".join(f"{n} {PHRASES[what]}" for what, n in _counts(kept).items())
     first, last = (t.at.astimezone(UTC) for t in (kept[0], kept[-1]))
     return (
-        f"{len(kept)} jobs hit trouble on the provider's side within "
+        f"{_jobs(len(kept))} hit trouble on the provider's side within "
         f"{human_duration(window.total_seconds())} (seen {first:%Y-%m-%d %H:%M}–{last:%H:%M} "
         f"UTC): {counts}. Jobs: {_named(kept)}."
     )

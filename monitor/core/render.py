@@ -129,7 +129,8 @@ def _happened(alert: Alert) -> str:
     if alert.kind is Kind.CHANNEL_FAILED and alert.facts.get("channel"):
         what = f"channel {alert.facts['channel']} failed and was disabled"
     if alert.kind is Kind.PROVIDER_INCIDENT and alert.state is not ConditionState.RESOLVED:
-        what = f"{what}: {alert.facts.get('jobs', 'many')} jobs in trouble"
+        jobs = alert.facts.get("jobs", "many")
+        what = f"{what}: {jobs} {'job' if jobs == 1 else 'jobs'} in trouble"
     if alert.kind is Kind.API_CHANGED and alert.facts.get("what"):
         what = f"API sent a new {alert.facts['what']}: {alert.facts.get('value')}"
     if alert.kind is Kind.BUDGET and alert.facts.get("budget"):

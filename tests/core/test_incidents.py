@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.core import incidents, provider_poll
+from monitor.core import incidents, provider_poll, render
 from monitor.core.alerts import Alert, Cause, ConditionState, Kind, Severity
 from monitor.core.model import ProviderHealth, Trouble
 from monitor.core.settings import Incidents, Thresholds
@@ -175,3 +175,20 @@ def test_memory_is_bounded() -> None:
     many = [Trouble(job_id=f"j{n}", at=T0, what=incidents.FAILED) for n in range(3000)]
     health, _ = incidents.step(ProviderHealth(), TG, many, T0, SETTINGS, REPEAT)
     assert len(health.troubles) == incidents.KEPT
+
+
+def test_one_stalled_job_left_keeps_it_open_and_is_said_as_one() -> None:
+    """Of three stuck jobs two leave the queue: the incident holds while the third is stuck
+    (its stall is still the provider's trouble), and its reminder says "1 job"."""
+    health, _ = incidents.step(
+        ProviderHealth(), TG, incidents.evidence((), ["a", "b", "c"], (), T0), T0, SETTINGS, REPEAT
+    )
+    later = T0 + REPEAT
+    health, (reminder,) = incidents.step(
+        health, TG, incidents.evidence((), ["c"], (), later), later, SETTINGS, REPEAT
+    )
+    assert reminder.state is ConditionState.REMINDER
+    assert reminder.summary.startswith("1 job hit trouble on the provider's side within 30m")
+    assert (
+        render.title_for([reminder]) == "together-prod: still provider incident: 1 job in trouble"
+    )
