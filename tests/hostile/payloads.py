@@ -1,14 +1,21 @@
-"""Together-shaped answers for the hostile provider: valid jobs, and jobs that are not."""
+"""Together-shaped answers for the hostile provider: valid jobs, and jobs that are not; and
+the config of two providers polling it, one of them answered badly."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from monitor.core.model import ProviderKind
+from monitor.core.settings import Config, FirstRun, Thresholds
 from tests.hostile.server import Answer, HostileServer
+from tests.pollkit import poll_config, provider
 
 KEY = "tg-hostile-key-0123456789"  # obviously fake; what a provider could echo back
+OTHER_KEY = "oa-hostile-key-9876543210"
 
 
 def job(job_id: str, status: str = "running", **extra: Any) -> dict[str, Any]:
@@ -44,3 +51,13 @@ def endless_list(total_mb: int) -> Iterator[bytes]:
     for _ in range(total_mb):
         yield block
     yield json.dumps(job("ft-last")).encode() + b"]}"
+
+
+def two_providers(tmp: Path, server: HostileServer) -> Config:
+    """`good` and `bad`, both Together-shaped, on their own paths of the hostile server."""
+    providers = [
+        provider(name, ProviderKind.TOGETHER, key, f"{server.url}/{name}")
+        for name, key in (("good", OTHER_KEY), ("bad", KEY))
+    ]
+    down = Thresholds(provider_down=timedelta(minutes=1))
+    return poll_config(tmp, providers, first_run=FirstRun.ALERT, thresholds=down)

@@ -20,9 +20,9 @@ from monitor.core.settings import RouteConfig
 from monitor.delivery.channels import AppriseChannel
 from monitor.delivery.dispatch import Dispatcher
 from monitor.storage.sqlite import SqliteStore
-from tests.hostile.payloads import KEY, job, serve_together
+from tests.clock import Clock
+from tests.hostile.payloads import KEY, OTHER_KEY, job, serve_together, two_providers
 from tests.hostile.server import Answer, HostileServer
-from tests.hostile.test_poll_isolation import OTHER_KEY, Clock, two_providers
 
 NOW = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=1)  # where the clock was before it stepped back
@@ -55,7 +55,7 @@ def server() -> Iterator[HostileServer]:
 
 @pytest.fixture
 async def runtime(tmp_path: Path, server: HostileServer) -> AsyncIterator[Runtime]:
-    rt = wiring.open_runtime(two_providers(tmp_path, server), Clock())
+    rt = wiring.open_runtime(two_providers(tmp_path, server), Clock(NOW))
     yield rt
     await rt.aclose()
 

@@ -18,34 +18,21 @@ from monitor.core.alerts import Kind
 from monitor.core.model import JobSnapshot, ProviderKind, Status
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import (
-    Config,
-    FirstRun,
     Thresholds,
 )
 from monitor.core.text import REPLACEMENT
 from tests.clock import Clock
-from tests.hostile.payloads import KEY, deep_list, job, serve_together
+from tests.hostile.payloads import KEY, OTHER_KEY, deep_list, job, serve_together, two_providers
 from tests.hostile.server import Answer, HostileServer
-from tests.pollkit import opened, poll_config, provider
+from tests.pollkit import opened
 
 NOW = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
-OTHER_KEY = "oa-hostile-key-9876543210"
 
 
 @pytest.fixture
 def server() -> Iterator[HostileServer]:
     with HostileServer() as hostile:
         yield hostile
-
-
-def two_providers(tmp: Path, server: HostileServer) -> Config:
-    """`good` and `bad`, both Together-shaped, on their own paths of the hostile server."""
-    providers = [
-        provider(name, ProviderKind.TOGETHER, key, f"{server.url}/{name}")
-        for name, key in (("good", OTHER_KEY), ("bad", KEY))
-    ]
-    down = Thresholds(provider_down=timedelta(minutes=1))
-    return poll_config(tmp, providers, first_run=FirstRun.ALERT, thresholds=down)
 
 
 @pytest.fixture
