@@ -7,7 +7,7 @@ of it), `diff` (old state + new snapshot -> state + alerts, with its steps `even
 `provider_poll` (restart chains and provider health across one poll), `plan`, `reads` and
 `cadence` (what to read and when), `policy` (routing, quiet hours, dedup, rate limits),
 `routing` (the job matchers of routes and watch filters), `render` (the message
-contract), `ledger` (money), `incidents` and `inhibition` (many jobs in trouble at once).
-May import: the standard library and other core modules only (enforced by the
-import-linter `layers` contract in pyproject.toml).
+contract), `ledger` (money), `budgets` (budgets and the daily digest), `incidents` and
+`inhibition` (many jobs in trouble at once). May import: the standard library and other
+core modules only (enforced by the import-linter `layers` contract in pyproject.toml).
 """
