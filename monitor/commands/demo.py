@@ -4,7 +4,8 @@ It starts the simulator in real time with seven scripted scenarios compressed to
 half a minute each (a Together success, a billing-limit cancellation, a hardware failure
 restarted under a new job id with a refund, a job stuck in the queue, an OpenAI failure,
 cancellation and success), runs the real daemon on `config/demo.toml` with a throw-away
-state file, and prints every message as a channel receives it: a local JSON webhook
+state file, and prints every message as a channel receives it (a budget on the Together
+jobs' spend among them; the cost ledger is printed at the end): a local JSON webhook
 stands in for Slack. The simulator pushes OpenAI's signed webhooks to the daemon as
 OpenAI would (`demo_webhooks`); a message pushed that way says so. `--notify URL` adds
 real apprise channels beside it. No keys, no setup.
@@ -20,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -31,7 +32,7 @@ import anyio
 from monitor import config as config_mod
 from monitor.app import logs
 from monitor.app.daemon import Daemon
-from monitor.commands import demo_webhooks, status
+from monitor.commands import cost, demo_webhooks, status
 from monitor.core.settings import ChannelConfig, Config, LogFormat, Secret
 from monitor.simulator import SCENARIOS, RealClock, Simulator
 
@@ -76,7 +77,10 @@ def main(notify: Sequence[str], *, out: TextIO = sys.stdout, seconds: float = RU
         _intro(out, sim, seconds)
         daemon = Daemon(config, config_path=None, env=env)
         anyio.run(_run_for, daemon, seconds)
-        print(status.report(config, datetime.now(UTC), as_json=False), file=out)
+        now = datetime.now(UTC)
+        print(status.report(config, now, as_json=False), file=out)
+        print(cost.report(config, now, since=timedelta(days=1), by="provider", as_json=False),
+              file=out)  # fmt: skip
         print(
             f"\nDemo over: {console.count} messages delivered. "
             "Point a config at your own keys with `ftmon check-config`.",

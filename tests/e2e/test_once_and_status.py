@@ -123,6 +123,9 @@ def test_demo_shows_alerts_as_they_are_delivered() -> None:
     failed = text.index("kind=job.failed severity=failure cause=invalid_file provider=openai-sim")
     assert text[failed:].splitlines()[1].strip().startswith("↳ pushed by OpenAI's webhook")
     assert "JOBS (" in text and "OUTBOX" in text
+    # the demo's Together jobs pass its $20 budget while they run; the ledger closes it
+    assert "kind=monitor.budget severity=warning provider=together-sim" in text
+    assert "Cost of the jobs submitted since" in text and "price not given" in text
 
 
 def test_status_shows_together_progress_the_list_lacks(tmp_path: Path) -> None:
