@@ -1,13 +1,13 @@
-"""One poll cycle of one provider: fetch -> diff -> commit.
+"""One poll cycle of one provider: plan -> read -> diff -> commit.
 
-The shell around the pure diff. `plan` and `reads` decide which requests a cycle needs
-(the job list only as deep as the oldest unfinished job, a retrieve for a tracked job the
-list no longer shows or for what the list lacks, a log only for a new or changed job or a
-running one that is due, metrics every few minutes for the loss check where the provider's
-traits say losses need a request); this module makes them concurrently, each waiting its
-turn at the provider's pacer, retries a rate-limited one once the provider's pause is
-over, and commits the outcome in one store transaction: only the job states that changed,
-finished ones as tombstones.
+The shell around the pure core. `poll_plan` decides each request a cycle needs (the job
+list only as deep as the oldest unfinished job, a retrieve for a tracked job the list no
+longer shows or for what the list lacks, a log only for a new or changed job or a running
+one that is due, metrics every few minutes where the provider's traits say losses need a
+request); `poll_reads` makes them concurrently at the provider's pacer; this module
+sequences them, reading, diffing and committing in batches of at most `read_batch` reads
+(one store transaction each: only the job states that changed, finished ones as
+tombstones), so no poll holds every job's log at once.
 
 A fetch error is never a change: if the job list fails, no job is diffed and only the
 provider's own health moves; if one job's retrieve or log cannot be read, that job is left
@@ -21,15 +21,16 @@ error pass the redactor.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 import structlog
 
+from monitor.app import poll_reads
 from monitor.app.costs import cost_alerts
 from monitor.app.poll_guard import (
     POLL_DEADLINE,
@@ -38,25 +39,31 @@ from monitor.app.poll_guard import (
     diff_isolated,
     redacted,
 )
-from monitor.core import api_changes, diff, incidents, plan, provider_poll, rewind, routing
+from monitor.app.poll_reads import Fetched
+from monitor.core import (
+    api_changes,
+    diff,
+    incidents,
+    plan,
+    poll_plan,
+    provider_poll,
+    rewind,
+    routing,
+)
 from monitor.core.alerts import Alert
 from monitor.core.errors import (
     ProviderAuthError,
     ProviderError,
-    ProviderNotFound,
     ProviderUnavailable,
 )
 from monitor.core.model import (
-    JobEvent,
     JobSnapshot,
     JobState,
-    LossPoint,
     ProviderHealth,
     Status,
     Trouble,
 )
 from monitor.core.provider_poll import PolledJob
-from monitor.core.reads import Reads, job_reads
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import Config, FirstRun, ProviderConfig
 from monitor.providers.base import ProviderClient
@@ -67,9 +74,6 @@ Logger = structlog.typing.FilteringBoundLogger
 T = TypeVar("T")
 
 Clock = Callable[[], datetime]
-RATE_LIMIT_RETRIES = 4  # a rate-limited request is retried after the pause, this often
-MAX_RATE_WAIT = 60.0  # seconds; a provider asking for longer fails the poll with retry_after
-JUST_BEFORE = timedelta(microseconds=1)  # list bounds are exclusive; plan's are inclusive
 READ_BATCH = 200  # jobs read per batch: what bounds a poll's memory, whatever the account
 
 
@@ -101,44 +105,6 @@ class Tally:
         self.changed += changed
         self.skipped += fetched.skipped
         self.unreadable += unreadable
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """One job worth a look this poll, and what of it must be read."""
-
-    snapshot: JobSnapshot
-    reads: Reads
-
-
-@dataclass(slots=True)
-class Fetched:
-    """What a cycle read: jobs to diff, tracked jobs now gone, which logs were read."""
-
-    polled: list[PolledJob] = field(default_factory=list)
-    vanished: list[str] = field(default_factory=list)
-    logs_read: set[str] = field(default_factory=set)
-    losses_read: set[str] = field(default_factory=set)
-    losses_missing: set[str] = field(default_factory=set)  # metrics answered 404
-    api_failed: set[str] = field(default_factory=set)  # reads the API failed (`incidents`)
-    progress_read: set[str] = field(default_factory=set)  # retrieved for what lists lack
-    revived: dict[str, JobState] = field(default_factory=dict)  # settled jobs read whole again
-    planned: list[Planned] = field(default_factory=list)  # jobs to diff and their reads
-    skipped: int = 0  # jobs left as they were after a failed read
-    unreadable: int = 0  # jobs left as they were because their diff raised
-
-    def add(
-        self,
-        snapshot: JobSnapshot,
-        events: Sequence[JobEvent],
-        losses: Sequence[LossPoint] = (),
-        *,
-        log_read: bool = False,
-    ) -> None:
-        """One job to diff; a retrieve that brought the job's log along counts as a read."""
-        if log_read or snapshot.events:
-            self.logs_read.add(snapshot.id)
-        self.polled.append(PolledJob(snapshot=snapshot, events=events, losses=losses))
 
 
 class PollService:
@@ -207,7 +173,7 @@ class PollService:
             try:
                 fetched = await bounded_fetch(
                     name,
-                    partial(self._read_batch, self.clients[name], batch, known),
+                    partial(poll_reads.read_batch, self.clients[name], batch, known),
                     max(deadline - time.monotonic(), 0.0),
                 )
             except ProviderError as exc:  # the batches before this one stand, committed
@@ -281,7 +247,7 @@ class PollService:
             )
             alerts = [*health_alerts, *api_alerts, *incident_alerts, *alerts]
             tally.skipped += final.skipped
-        changed = _settle(known, states, fetched, now)
+        changed = _settle(name, known, states, fetched, now)
         enqueued = self.store.commit_poll(name, changed, health, [redacted(a) for a in alerts], now)
         for state in changed:
             if plan.settled(state) is None:
@@ -327,7 +293,7 @@ class PollService:
         quiet_before: datetime | None = None,
     ) -> Fetched:
         """Every job worth a look, with the reads it needs (`planned`, in the diff's order),
-        and tracked jobs now gone.
+        and tracked jobs now gone: `poll_plan`'s steps, each carried out here.
 
         Only watched jobs are worth a look: the watch filter applies to the list, so a job
         it does not take costs nothing after the list (and a tracked job it no longer
@@ -338,145 +304,30 @@ class PollService:
         if not provider.watch.empty:  # the filter matches on the whole state
             fetched.revived = self.store.load_jobs(provider.name, settled)
             everything, settled = {**everything, **fetched.revived}, {}
-        states = {s.job_id: s for s in _watched_states(provider, everything.values())}
-        deep = first or any(job not in states and job not in settled for job in provider.jobs)
-        since = plan.list_bound(
-            states, now, provider.lookback, first=deep, finished=settled.values()
-        )
-        if not client.traits.list_pages:  # one request whatever the bound
-            since = min(since, now - provider.lookback)
-        links = {s.restart.successor for s in states.values() if s.restart.successor}
-        followed = frozenset(provider.jobs) | links
-        open_ids = {s.job_id for s in plan.open_jobs(states.values())}
-        tracked = everything.keys() | settled.keys() if focus else set()
+        scope = poll_plan.scope(
+            provider, everything, settled, now,
+            first=first, list_pages=client.traits.list_pages, focus=focus, narrow=narrow,
+        )  # fmt: skip
         listed: dict[str, JobSnapshot] = {}
-        if narrow:  # a webhook's nudge: only the jobs it named, each retrieved
-            watched = states.keys() | settled.keys()
-            retrieve = plan.nudged_jobs(focus, watched, tracked, provider.jobs, followed)
-        else:
-            bound = since - JUST_BEFORE
-            listed = {
-                s.id: s for s in await _retrying(lambda: client.list_jobs(created_after=bound))
-            }
-            retrieve = sorted(open_ids - listed.keys())
-            retrieve += plan.nudged_unknown(focus, tracked, listed, provider.jobs, followed)
+        if scope.list_after is not None:
+            after = scope.list_after
+            jobs = await poll_reads.retrying(lambda: client.list_jobs(created_after=after))
+            listed = {s.id: s for s in jobs}
         async with anyio.create_task_group() as tg:
-            for job_id in retrieve:
-                tg.start_soon(self._retrieve, client, job_id, listed, fetched, job_id in open_ids)
-        looked = [
-            s
-            for s in listed.values()
-            if plan.worth_a_look(
-                s,
-                everything.get(s.id) or settled.get(s.id),
-                follow=bool(provider.jobs),
-                followed=followed,
-                forgotten_before=view.pruned_before,
-            )
-        ]
-        changed_again = [s.id for s in looked if s.id in settled]
-        if changed_again:  # settled jobs the provider changed: their whole state, now
-            fetched.revived = self.store.load_jobs(provider.name, changed_again)
+            for job_id in poll_plan.retrieves(scope, provider, listed, focus):
+                tracked = job_id in scope.open_ids
+                tg.start_soon(poll_reads.retrieve, client, job_id, listed, fetched, tracked)
+        worth, revive = poll_plan.looked(
+            scope, provider, listed.values(), everything, view.pruned_before
+        )
+        if revive:  # settled jobs the provider changed: their whole state, now
+            fetched.revived = self.store.load_jobs(provider.name, revive)
             everything = {**everything, **fetched.revived}
-        wanted = [
-            s for s in looked if routing.watched(provider.watch, s, everything.get(s.id), followed)
-        ]
-        thresholds = self.config.thresholds
-        for snapshot in sorted(wanted, key=lambda s: (s.created_at, s.id)):  # the diff's order
-            state = everything.get(snapshot.id)
-            silent = provider_poll.first_sight_silent(snapshot, baseline, quiet_before)
-            reads = job_reads(snapshot, state, now, thresholds, baseline=silent)
-            fetched.planned.append(Planned(snapshot, reads))
+        fetched.planned = poll_plan.job_plans(
+            scope, provider, worth, everything, now, self.config.thresholds,
+            baseline=baseline, quiet_before=quiet_before,
+        )  # fmt: skip
         return fetched
-
-    async def _read_batch(
-        self, client: ProviderClient, batch: Sequence[Planned], known: Mapping[str, JobState]
-    ) -> Fetched:
-        """One batch's reads, made concurrently (the pacer keeps the provider's limits)."""
-        fetched = Fetched()
-        async with anyio.create_task_group() as tg:
-            for job in batch:
-                state = known.get(job.snapshot.id)
-                if job.reads.any:
-                    tg.start_soon(self._read_job, client, job.snapshot, state, job.reads, fetched)
-                else:
-                    fetched.add(job.snapshot, job.snapshot.events)
-        return fetched
-
-    async def _retrieve(
-        self,
-        client: ProviderClient,
-        job_id: str,
-        listed: dict[str, JobSnapshot],
-        out: Fetched,
-        tracked: bool = True,
-    ) -> None:
-        """A job the list does not show; a tracked one that answers 404 has vanished (a
-        nudged unknown one that does is only logged)."""
-        try:
-            listed[job_id] = await _retrying(lambda: client.retrieve(job_id))
-        except ProviderNotFound as exc:
-            if tracked:
-                out.vanished.append(job_id)
-            else:
-                _job_failed(client.name, job_id, exc)
-        except Exception as exc:  # a ProviderError, or a crash reading this one job
-            out.skipped += 1
-            _api_failed(out, job_id, exc)
-            _job_failed(client.name, job_id, exc)
-
-    async def _read_job(
-        self,
-        client: ProviderClient,
-        snapshot: JobSnapshot,
-        state: JobState | None,
-        reads: Reads,
-        out: Fetched,
-    ) -> None:
-        """The job in full, its new log lines and loss readings, as this poll wants them.
-
-        A log that cannot be read leaves the job as it was; a retrieve or metrics that
-        cannot be read are optional: the listed status and the log still count.
-        """
-        read_log = reads.log
-        if reads.retrieve:
-            full = await self._retrieve_listed(client, snapshot, out)
-            if full is not None:
-                snapshot = full
-                read_log = read_log and not client.traits.retrieve_has_log
-        events: Sequence[JobEvent] = snapshot.events
-        if read_log:
-            after = state.log.last_key if state and client.traits.events_cursor else None
-            try:
-                events = await _retrying(lambda: client.events(snapshot.id, after_key=after))
-            except Exception as exc:  # a ProviderError, or a crash reading this one log
-                out.skipped += 1
-                _api_failed(out, snapshot.id, exc)
-                _job_failed(client.name, snapshot.id, exc)
-                return
-        losses: list[LossPoint] = []
-        if reads.losses:
-            read_to = state.loss.checked_step if state is not None else None
-            try:
-                losses = await _retrying(lambda: client.losses(snapshot.id, after_step=read_to))
-                out.losses_read.add(snapshot.id)
-            except ProviderNotFound:
-                out.losses_missing.add(snapshot.id)  # no metrics for this job: back off
-            except Exception as exc:  # a ProviderError, or a crash reading the metrics
-                _job_failed(client.name, snapshot.id, exc, what="metrics")
-        out.add(snapshot, events, losses, log_read=read_log)
-
-    async def _retrieve_listed(
-        self, client: ProviderClient, listed: JobSnapshot, out: Fetched
-    ) -> JobSnapshot | None:
-        """A listed job in full, for what the list lacks; None when it cannot be read."""
-        try:
-            full = await _retrying(lambda: client.retrieve(listed.id))
-        except Exception as exc:  # a ProviderError, or a crash reading this one job
-            _job_failed(client.name, listed.id, exc, what="retrieve")
-            return None
-        out.progress_read.add(listed.id)
-        return full.filled_from(listed)
 
     def _log_unknown(self, name: str, polled: list[PolledJob], bound: Logger) -> None:
         for job in polled:
@@ -496,12 +347,6 @@ def _stalled(states: Iterable[JobState]) -> list[str]:
     return [s.job_id for s in states if incidents.QUEUE_STALL in s.conditions]
 
 
-def _api_failed(out: Fetched, job_id: str, exc: Exception) -> None:
-    """A read the provider failed to answer (5xx, timeout; not our rate limit)."""
-    if isinstance(exc, ProviderUnavailable) and exc.status_code != 429:
-        out.api_failed.add(job_id)
-
-
 def _rewound(view: ProviderView, now: datetime, bound: Logger) -> ProviderView:
     """The view with no time of ftmon's own in the future (`rewind`): the clock went back
     since it was stored. Warned about; condition clocks restart from now."""
@@ -515,68 +360,24 @@ def _rewound(view: ProviderView, now: datetime, bound: Logger) -> ProviderView:
 
 
 def _settle(
-    before: Mapping[str, JobState], states: list[JobState], fetched: Fetched, now: datetime
+    name: str,
+    before: Mapping[str, JobState],
+    states: list[JobState],
+    fetched: Fetched,
+    now: datetime,
 ) -> list[JobState]:
-    """The states to write: bookkeeping added, finished jobs as tombstones, no-ops dropped."""
-    polled = {job.snapshot.id: job for job in fetched.polled}
-    out = []
-    for state in states:
-        job = polled.get(state.job_id)
-        if job is not None:
-            state = _marked(state, snapshot=plan.snapshot_mark(job.snapshot))
-        if job is not None and state.job_id in fetched.logs_read:
-            spacing = plan.event_spacing(before.get(state.job_id), job.events)
-            state = _marked(state, log_read_at=now, log_spacing=spacing)
-        if state.job_id in fetched.losses_read:
-            state = _marked(state, losses_read_at=now, losses_missing=0, losses_retry_at=None)
-        if state.job_id in fetched.losses_missing:
-            state = _metrics_missing(state, now)
-        if state.job_id in fetched.progress_read:
-            state = _marked(state, progress_read_at=now)
-        state = plan.tombstone(state)
-        if not plan.unchanged(before.get(state.job_id), state):
-            out.append(state)
-    return out
-
-
-def _metrics_missing(state: JobState, now: datetime) -> JobState:
-    """A metrics read answered 404: back off for this job, and say so once."""
-    if state.marks.losses_missing == 0:
-        log.info("metrics_unavailable", provider=state.provider, job=state.job_id)
-    retry_at = now + plan.loss_backoff(state.marks.losses_missing)
-    return _marked(state, losses_missing=state.marks.losses_missing + 1, losses_retry_at=retry_at)
-
-
-def _marked(state: JobState, **marks: Any) -> JobState:
-    return replace(state, marks=replace(state.marks, **marks))
-
-
-async def _retrying(fetch: Callable[[], Awaitable[T]]) -> T:
-    """`fetch()`, again after a rate limit's pause (the pacer holds the retry back)."""
-    attempt = 0
-    while True:
-        try:
-            return await fetch()
-        except ProviderUnavailable as exc:
-            wait = exc.retry_after or 0.0
-            if exc.status_code != 429 or attempt >= RATE_LIMIT_RETRIES or wait > MAX_RATE_WAIT:
-                raise
-            attempt += 1
-            log.info("rate_limited", provider=exc.provider, retry_after=wait, attempt=attempt)
-
-
-def _job_failed(provider: str, job_id: str, exc: Exception, what: str = "job") -> None:
-    """One job's read failed: logged, the job left as it was. An unexpected exception is
-    logged with its traceback (a bug to fix), a ProviderError with its message only."""
-    if not isinstance(exc, ProviderError):
-        log.error("job_read_crashed", provider=provider, job=job_id, read=what, exc_info=exc)
-        return
-    log.warning(
-        "job_read_failed",
-        provider=provider,
-        job=job_id,
-        read=what,
-        error=str(exc),
-        error_type=type(exc).__name__,
-        request_id=exc.request_id,
+    """The states to write (`poll_plan.settle`); a job whose metrics first answer 404 is
+    logged once."""
+    for job_id in fetched.losses_missing:
+        known = before.get(job_id)
+        if known is None or known.marks.losses_missing == 0:
+            log.info("metrics_unavailable", provider=name, job=job_id)
+    done = poll_plan.ReadsDone(
+        events={job.snapshot.id: job.events for job in fetched.polled},
+        snapshots={job.snapshot.id: job.snapshot for job in fetched.polled},
+        logs_read=frozenset(fetched.logs_read),
+        losses_read=frozenset(fetched.losses_read),
+        losses_missing=frozenset(fetched.losses_missing),
+        progress_read=frozenset(fetched.progress_read),
     )
+    return poll_plan.settle(before, states, done, now)

@@ -50,7 +50,7 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import TypeVar
 
-from monitor.core.model import JobEvent, JobSnapshot, JobState, LogCursor, Status
+from monitor.core.model import Fact, JobEvent, JobSnapshot, JobState, LogCursor, Status
 from monitor.core.settings import Thresholds
 
 T = TypeVar("T")
@@ -76,7 +76,7 @@ class LogReason(StrEnum):
 
 def open_jobs(states: Iterable[JobState]) -> list[JobState]:
     """Jobs still worth watching: not finished and not gone (a 404 was already alerted)."""
-    return [s for s in states if not s.status.terminal and "vanished" not in s.facts]
+    return [s for s in states if not s.status.terminal and Fact.VANISHED not in s.facts]
 
 
 @dataclass(frozen=True, slots=True)

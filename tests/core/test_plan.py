@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
@@ -42,49 +42,62 @@ def seen(snapshot: JobSnapshot, *, read: float, progress: float, log_read: bool 
 RUNNING = openai("running")
 
 
-@pytest.mark.parametrize(
-    ("case", "snapshot", "state", "now", "baseline", "reason"),
-    [
-        # first sight: read it, unless a baseline poll meets a job long finished
-        ("new", RUNNING, None, 10, False, LogReason.NEW),
-        ("new-finished-alert-mode", openai("failed"), None, 10, False, LogReason.NEW),
-        ("new-finished-baseline", openai("succeeded"), None, 10, True, None),
-        ("new-running-baseline", RUNNING, None, 10, True, LogReason.NEW),
-        # anything in the snapshot moved: read it
-        ("status-moved", openai("succeeded"), seen(RUNNING, read=9, progress=9), 10, False,
-         LogReason.CHANGED),
-        ("updated_at-moved", together("queued", updated_at=at(9)),
-         seen(together("queued", updated_at=at(1)), read=5, progress=1), 10, False,
-         LogReason.CHANGED),
-        # nothing moved and nothing runs: no log
-        ("queued-still", together("queued"), seen(together("queued"), read=5, progress=1), 60,
-         False, None),
-        # running, unchanged: by the quiet-time cadence
-        ("running-never-read", RUNNING, seen(RUNNING, read=5, progress=5, log_read=False), 10,
-         False, LogReason.UNREAD),
-        ("running-active", RUNNING, seen(RUNNING, read=9, progress=8.5), 10, False, LogReason.DUE),
-        ("running-quiet-not-yet", RUNNING, seen(RUNNING, read=8, progress=0), 11, False, None),
-        ("running-quiet-half-time", RUNNING, seen(RUNNING, read=8, progress=0), 12, False,
-         LogReason.DUE),
-        ("running-quiet-cap-not-yet", RUNNING, seen(RUNNING, read=30, progress=0), 34, False,
-         None),
-        ("running-quiet-cap", RUNNING, seen(RUNNING, read=30, progress=0), 35, False,
-         LogReason.DUE),
-        ("same-instant", RUNNING, seen(RUNNING, read=10, progress=10), 10, False, None),
-        # the stall clock ran out on the last read: read before alerting
-        ("stall-check", RUNNING, seen(RUNNING, read=44, progress=0), 45.5, False,
-         LogReason.STALL_CHECK),
-    ],
-)  # fmt: skip
-def test_log_reason(
-    case: str,
-    snapshot: JobSnapshot,
-    state: JobState | None,
-    now: float,
-    baseline: bool,
-    reason: LogReason | None,
-) -> None:
-    assert log_reason(snapshot, state, at(now), TH, baseline=baseline) == reason, case
+@dataclass(frozen=True, kw_only=True)
+class LogCase:
+    name: str
+    snapshot: JobSnapshot
+    state: JobState | None = None
+    minute: float
+    baseline: bool = False
+    reason: LogReason | None
+
+
+LOG_CASES = [
+    # first sight: read it, unless a baseline poll meets a job long finished
+    LogCase(name="new", snapshot=RUNNING, minute=10, reason=LogReason.NEW),
+    LogCase(name="new-finished-alert-mode", snapshot=openai("failed"), minute=10,
+            reason=LogReason.NEW),
+    LogCase(name="new-finished-baseline", snapshot=openai("succeeded"), minute=10,
+            baseline=True, reason=None),
+    LogCase(name="new-running-baseline", snapshot=RUNNING, minute=10, baseline=True,
+            reason=LogReason.NEW),
+    # anything in the snapshot moved: read it
+    LogCase(name="status-moved", snapshot=openai("succeeded"),
+            state=seen(RUNNING, read=9, progress=9), minute=10, reason=LogReason.CHANGED),
+    LogCase(name="updated_at-moved", snapshot=together("queued", updated_at=at(9)),
+            state=seen(together("queued", updated_at=at(1)), read=5, progress=1), minute=10,
+            reason=LogReason.CHANGED),
+    # nothing moved and nothing runs: no log
+    LogCase(name="queued-still", snapshot=together("queued"),
+            state=seen(together("queued"), read=5, progress=1), minute=60, reason=None),
+    # running, unchanged: by the quiet-time cadence
+    LogCase(name="running-never-read", snapshot=RUNNING,
+            state=seen(RUNNING, read=5, progress=5, log_read=False), minute=10,
+            reason=LogReason.UNREAD),
+    LogCase(name="running-active", snapshot=RUNNING, state=seen(RUNNING, read=9, progress=8.5),
+            minute=10, reason=LogReason.DUE),
+    LogCase(name="running-quiet-not-yet", snapshot=RUNNING,
+            state=seen(RUNNING, read=8, progress=0), minute=11, reason=None),
+    LogCase(name="running-quiet-half-time", snapshot=RUNNING,
+            state=seen(RUNNING, read=8, progress=0), minute=12, reason=LogReason.DUE),
+    LogCase(name="running-quiet-cap-not-yet", snapshot=RUNNING,
+            state=seen(RUNNING, read=30, progress=0), minute=34, reason=None),
+    LogCase(name="running-quiet-cap", snapshot=RUNNING, state=seen(RUNNING, read=30, progress=0),
+            minute=35, reason=LogReason.DUE),
+    LogCase(name="same-instant", snapshot=RUNNING, state=seen(RUNNING, read=10, progress=10),
+            minute=10, reason=None),
+    # the stall clock ran out on the last read: read before alerting
+    LogCase(name="stall-check", snapshot=RUNNING, state=seen(RUNNING, read=44, progress=0),
+            minute=45.5, reason=LogReason.STALL_CHECK),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", LOG_CASES, ids=lambda c: c.name)
+def test_log_reason(case: LogCase) -> None:
+    """First sight, a moved snapshot, the quiet-time cadence of a running job, and the
+    read before a stall alert."""
+    reason = log_reason(case.snapshot, case.state, at(case.minute), TH, baseline=case.baseline)
+    assert reason == case.reason
 
 
 def test_the_mark_is_the_same_for_a_list_entry_and_its_retrieve() -> None:
