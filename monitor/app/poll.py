@@ -56,13 +56,8 @@ from monitor.core.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from monitor.core.model import (
-    JobSnapshot,
-    JobState,
-    ProviderHealth,
-    Status,
-    Trouble,
-)
+from monitor.core.memory import JobState, ProviderHealth, Trouble
+from monitor.core.model import JobSnapshot, Status
 from monitor.core.provider_poll import PolledJob
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import Config, FirstRun, ProviderConfig

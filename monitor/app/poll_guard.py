@@ -31,7 +31,7 @@ import structlog
 from monitor.core import provider_poll
 from monitor.core.alerts import Alert
 from monitor.core.errors import ProviderError, ProviderUnavailable, StoreError
-from monitor.core.model import JobState
+from monitor.core.memory import JobState
 from monitor.core.provider_poll import PolledJob
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import Thresholds

@@ -16,7 +16,8 @@ import anyio
 import structlog
 
 from monitor.core.errors import ProviderError, ProviderNotFound, ProviderUnavailable
-from monitor.core.model import JobEvent, JobSnapshot, JobState, LossPoint
+from monitor.core.memory import JobState
+from monitor.core.model import JobEvent, JobSnapshot, LossPoint
 from monitor.core.poll_plan import JobPlan
 from monitor.core.provider_poll import PolledJob
 from monitor.core.reads import Reads

@@ -21,7 +21,7 @@ from monitor.commands.replicas import render_replicas, replica_rows
 from monitor.core import incidents, routing
 from monitor.core.durations import human_duration
 from monitor.core.errors import ConfigError, NotAStateFile
-from monitor.core.model import JobState, ProviderHealth
+from monitor.core.memory import JobState, ProviderHealth
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import Config
 from monitor.core.text import one_line

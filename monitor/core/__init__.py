@@ -1,8 +1,8 @@
 """The functional core: pure functions over frozen records. No network, disk, clock,
 randomness or logging; time comes in as `now`.
 
-The pipeline's decisions live here: `model` (the normalized job and what ftmon remembers
-of it), `diff` (old state + new snapshot -> state + alerts, with its steps `events`,
+The pipeline's decisions live here: `model` (the normalized job), `memory` (what ftmon
+remembers of each job and provider), `diff` (old state + new snapshot -> state + alerts, with its steps `events`,
 `losses`, `outcomes`, `job_conditions` and the record they share, `job_alert`),
 `provider_poll` (restart chains and provider health across one poll), `plan`, `reads` and
 `cadence` (what to read and when), `policy` (routing, quiet hours, dedup, rate limits),

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitor.core.alerts import KIND_HINTS, Alert, Kind, Severity
-from monitor.core.model import JobEvent, JobSnapshot, ProviderHealth
+from monitor.core.memory import ProviderHealth
+from monitor.core.model import JobEvent, JobSnapshot
 
 SEEN_CAP = 200  # novelties remembered per provider; a real API change is a handful
 VALUE_CAP = 80  # characters of a provider's value quoted in a message

@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterable
 
 from monitor.core.alerts import Cause
-from monitor.core.model import ROUTINE_KINDS, EventKind, JobError, JobEvent, Signal, Status
+from monitor.core.memory import Signal
+from monitor.core.model import ROUTINE_KINDS, EventKind, JobError, JobEvent, Status
 
 _BILLING = re.compile(
     r"billing|balance|credit|spend(ing)?[ _-]?limit|insufficient[ _-]?(funds|quota)|payment|quota",

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from monitor.core.alerts import KIND_HINTS, Alert, ConditionState, FactValue, Kind, Severity
 from monitor.core.durations import human_duration
-from monitor.core.model import Condition
+from monitor.core.memory import Condition
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

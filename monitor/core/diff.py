@@ -33,16 +33,8 @@ from monitor.core.alerts import (
 from monitor.core.events import absorb_events, unseen
 from monitor.core.job_alert import job_alert
 from monitor.core.losses import absorb_losses
-from monitor.core.model import (
-    Fact,
-    JobEvent,
-    JobSnapshot,
-    JobState,
-    LossPoint,
-    Progress,
-    RestartLink,
-    Status,
-)
+from monitor.core.memory import Fact, JobState, Progress, RestartLink
+from monitor.core.model import JobEvent, JobSnapshot, LossPoint, Status
 from monitor.core.settings import Thresholds
 
 PATH_CAP = 16

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from monitor.core.model import JobEvent, JobSnapshot, JobState, Phase
+from monitor.core.memory import JobState
+from monitor.core.model import JobEvent, JobSnapshot, Phase
 
 
 def first_epoch_estimate(state: JobState, event: JobEvent, snapshot: JobSnapshot) -> JobState:

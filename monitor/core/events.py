@@ -14,16 +14,8 @@ from monitor.core import causes, estimates, outcomes
 from monitor.core.alerts import (
     Alert,
 )
-from monitor.core.model import (
-    EventKind,
-    JobEvent,
-    JobSnapshot,
-    JobState,
-    Level,
-    LogCursor,
-    Refund,
-    Signal,
-)
+from monitor.core.memory import JobState, LogCursor, Refund, Signal
+from monitor.core.model import EventKind, JobEvent, JobSnapshot, Level
 
 SEEN_KEYS_CAP = 400
 

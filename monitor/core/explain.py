@@ -21,7 +21,8 @@ from monitor.core import ledger
 from monitor.core.alerts import CAUSE_PHRASES, HINTS, Alert, Cause, Kind
 from monitor.core.durations import human_duration
 from monitor.core.ledger import NOT_PRICED, usd
-from monitor.core.model import JobSnapshot, JobState, Status
+from monitor.core.memory import JobState
+from monitor.core.model import JobSnapshot, Status
 from monitor.core.text import one_line
 
 

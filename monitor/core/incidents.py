@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.core import conditions
 from monitor.core.alerts import Alert, Cause, ConditionState, FactValue, Kind, Severity
 from monitor.core.durations import human_duration
-from monitor.core.model import Condition, ProviderHealth, Trouble
+from monitor.core.memory import Condition, ProviderHealth, Trouble
 from monitor.core.settings import Incidents
 
 FAILED, QUEUED, API = "failed", "queued", "api"

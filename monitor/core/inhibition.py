@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from monitor.core.deliveries import Decision, Delivery, Reason
 from monitor.core.incidents import trouble_of
-from monitor.core.model import Trouble
+from monitor.core.memory import Trouble
 from monitor.core.settings import Incidents
 
 

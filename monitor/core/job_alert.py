@@ -18,9 +18,7 @@ from monitor.core.alerts import (
     Kind,
     Severity,
 )
-from monitor.core.model import (
-    JobState,
-)
+from monitor.core.memory import JobState
 
 
 def job_alert(

@@ -20,14 +20,8 @@ from monitor.core.alerts import (
 )
 from monitor.core.durations import human_duration
 from monitor.core.job_alert import job_alert
-from monitor.core.model import (
-    Condition,
-    Fact,
-    JobSnapshot,
-    JobState,
-    Phase,
-    Status,
-)
+from monitor.core.memory import Condition, Fact, JobState
+from monitor.core.model import JobSnapshot, Phase, Status
 from monitor.core.settings import Thresholds
 
 

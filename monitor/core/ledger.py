@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from monitor.core import codec
-from monitor.core.model import JobState, Refund
+from monitor.core.memory import JobState, Refund
 
 NOT_PRICED = "price not given"
 CENT = 0.005  # half a cent: amounts are told to the cent

@@ -21,11 +21,8 @@ from monitor.core.alerts import (
     Severity,
 )
 from monitor.core.job_alert import job_alert
-from monitor.core.model import (
-    Fact,
-    JobState,
-    LossPoint,
-)
+from monitor.core.memory import Fact, JobState
+from monitor.core.model import LossPoint
 from monitor.core.settings import Thresholds
 
 LOSS_WINDOW = 10

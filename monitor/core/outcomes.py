@@ -23,14 +23,8 @@ from monitor.core.alerts import (
     Severity,
 )
 from monitor.core.job_alert import job_alert
-from monitor.core.model import (
-    Fact,
-    JobEvent,
-    JobSnapshot,
-    JobState,
-    Signal,
-    Status,
-)
+from monitor.core.memory import Fact, JobState, Signal
+from monitor.core.model import JobEvent, JobSnapshot, Status
 
 NO_RESTART_HINT = (
     "Provider-side error, usually transient. This provider does not restart jobs: "

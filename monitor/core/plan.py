@@ -50,7 +50,8 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import TypeVar
 
-from monitor.core.model import Fact, JobEvent, JobSnapshot, JobState, LogCursor, Status
+from monitor.core.memory import Fact, JobState, LogCursor
+from monitor.core.model import JobEvent, JobSnapshot, Status
 from monitor.core.settings import Thresholds
 
 T = TypeVar("T")

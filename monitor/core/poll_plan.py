@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.core import plan, provider_poll, routing
-from monitor.core.model import JobEvent, JobSnapshot, JobState
+from monitor.core.memory import JobState
+from monitor.core.model import JobEvent, JobSnapshot
 from monitor.core.plan import Settled
 from monitor.core.reads import Reads, job_reads
 from monitor.core.settings import ProviderConfig, Thresholds

@@ -22,14 +22,8 @@ from monitor.core.alerts import (
     Severity,
 )
 from monitor.core.durations import human_duration
-from monitor.core.model import (
-    Condition,
-    JobEvent,
-    JobSnapshot,
-    JobState,
-    LossPoint,
-    ProviderHealth,
-)
+from monitor.core.memory import Condition, JobState, ProviderHealth
+from monitor.core.model import JobEvent, JobSnapshot, LossPoint
 from monitor.core.settings import Thresholds
 
 # A replacement job appears soon after the failure; further away it is a new submission.

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.core import job_conditions, plan
-from monitor.core.model import JobSnapshot, JobState
+from monitor.core.memory import JobState
+from monitor.core.model import JobSnapshot
 from monitor.core.settings import Thresholds
 
 

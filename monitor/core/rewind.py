@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.core.model import Condition, JobState, ProviderHealth
+from monitor.core.memory import Condition, JobState, ProviderHealth
 
 SLACK = timedelta(seconds=5)  # closer than this to `now` is a rounding, not a jump
 

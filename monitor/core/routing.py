@@ -32,7 +32,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from monitor.core.alerts import Alert
-from monitor.core.model import JobSnapshot, JobState, ProviderHealth
+from monitor.core.memory import JobState, ProviderHealth
+from monitor.core.model import JobSnapshot
 
 SCALAR_KEYS = ("model", "suffix", "output", "wandb_project", "job")
 MATCHER_KEYS = (*SCALAR_KEYS[:4], "metadata", "job")

@@ -21,7 +21,7 @@ from monitor.core.budgets import Marked
 from monitor.core.deliveries import Decision, Delivery
 from monitor.core.deliveries import DeliveryStatus as Status
 from monitor.core.ledger import Entry
-from monitor.core.model import JobState, ProviderHealth
+from monitor.core.memory import JobState, ProviderHealth
 from monitor.core.plan import Settled
 from monitor.core.policy import TokenBucket
 from monitor.core.settings import RouteConfig

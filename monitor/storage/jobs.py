@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from monitor.core import plan
-from monitor.core.model import JobState
+from monitor.core.memory import JobState
 
 # Version 4: settled jobs are read from their columns; existing rows filled from the JSON.
 MIGRATION = """

@@ -18,7 +18,7 @@ from monitor.core.alerts import Alert
 from monitor.core.budgets import Marked
 from monitor.core.errors import StoreError
 from monitor.core.ledger import Entry, entry
-from monitor.core.model import JobState
+from monitor.core.memory import JobState
 from monitor.storage.sql import file_of, ts
 
 # Version 6: the ledger, filled from the job states already stored (their latest price;

@@ -13,7 +13,7 @@ from datetime import datetime
 from monitor.core.alerts import Alert
 from monitor.core.budgets import Marked
 from monitor.core.ledger import Entry, entry
-from monitor.core.model import JobState
+from monitor.core.memory import JobState
 from monitor.storage.ledger_rows import SLACK
 from monitor.storage.pg_outbox import insert_alerts
 from monitor.storage.pg_schema import Conn

@@ -140,7 +140,7 @@ SELECT provider, job_id, (state::jsonb ->> 'created_at')::timestamptz, json_buil
 FROM jobs
 """
 
-# Version 5: job states are nested records (`model.JobState`). Rows written before are
+# Version 5: job states are nested records (`memory.JobState`). Rows written before are
 # regrouped when read (`core.state_layout`); the version makes an older replica refuse
 # the database rather than misread the new layout.
 _V5 = "SELECT 1"

@@ -29,7 +29,7 @@ import psycopg_pool
 from monitor.core.alerts import Alert
 from monitor.core.budgets import Marked
 from monitor.core.ledger import Entry
-from monitor.core.model import JobState, ProviderHealth
+from monitor.core.memory import JobState, ProviderHealth
 from monitor.storage import pg_leases, pg_ledger, pg_nudges, pg_retention
 from monitor.storage.base import Lease, ProviderView, Pruned, Replica
 from monitor.storage.pg_outbox import PgOutbox, insert_alerts

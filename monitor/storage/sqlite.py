@@ -34,7 +34,7 @@ from monitor.core.budgets import Marked
 from monitor.core.errors import StoreError
 from monitor.core.explain import AlertRecord
 from monitor.core.ledger import Entry
-from monitor.core.model import JobState, ProviderHealth
+from monitor.core.memory import JobState, ProviderHealth
 from monitor.core.plan import Settled
 from monitor.storage import history, jobs, ledger_rows, retention
 from monitor.storage.base import Lease, ProviderView, Pruned, Replica

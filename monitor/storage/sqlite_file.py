@@ -102,7 +102,7 @@ WHERE EXISTS (SELECT 1 FROM json_each(state, '$.signals')
   WHERE value IN ('cancel_requested', 'refund', 'user_error'))
 """
 
-# Version 7: job states are nested records (`model.JobState`). Rows written before stay
+# Version 7: job states are nested records (`memory.JobState`). Rows written before stay
 # as they are and are regrouped when read (`core.state_layout`); the version only makes
 # an older ftmon refuse the file rather than misread the new layout.
 _V7 = "SELECT 1"

@@ -6,15 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from monitor.core.model import (
-    EventKind,
-    JobError,
-    JobEvent,
-    JobSnapshot,
-    Level,
-    LossPoint,
-    Phase,
-)
+from monitor.core.model import EventKind, JobError, JobEvent, JobSnapshot, Level, LossPoint, Phase
 from monitor.providers import openai as openai_provider
 from monitor.providers import openai_words, together_words
 from monitor.providers import together as together_provider

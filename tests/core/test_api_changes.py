@@ -6,15 +6,8 @@ from datetime import UTC, datetime
 
 from monitor.core import api_changes
 from monitor.core.alerts import Kind, Severity
-from monitor.core.model import (
-    JobEvent,
-    JobSnapshot,
-    Level,
-    Novelty,
-    ProviderHealth,
-    ProviderKind,
-    Status,
-)
+from monitor.core.memory import ProviderHealth
+from monitor.core.model import JobEvent, JobSnapshot, Level, Novelty, ProviderKind, Status
 
 NOW = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
 NEW_STATUS = Novelty(what="status", value="preempted")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from monitor.core import budgets
 from monitor.core.alerts import Kind, Severity
 from monitor.core.ledger import Entry
-from monitor.core.model import Refund
+from monitor.core.memory import Refund
 from monitor.core.settings import Budget, CostSettings, Period
 
 NOW = datetime(2026, 11, 4, 15, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from monitor.core import codec
-from monitor.core.model import (
+from monitor.core.memory import (
     Condition,
     Fact,
     JobState,
@@ -18,11 +18,10 @@ from monitor.core.model import (
     PollMarks,
     Progress,
     ProviderHealth,
-    ProviderKind,
     RestartLink,
     Signal,
-    Status,
 )
+from monitor.core.model import ProviderKind, Status
 
 T0 = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
 

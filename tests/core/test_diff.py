@@ -10,7 +10,8 @@ import pytest
 
 from monitor.core.alerts import Alert, Cause, ConditionState, Kind, Severity
 from monitor.core.diff import diff, vanished
-from monitor.core.model import JobError, JobState, Level, LossPoint, ProviderHealth
+from monitor.core.memory import JobState, ProviderHealth
+from monitor.core.model import JobError, Level, LossPoint
 from monitor.core.provider_poll import PolledJob, diff_provider, poll_failed, poll_succeeded
 from monitor.core.settings import Thresholds
 from tests.core.factories import JOB, NEW_JOB, at, event, openai, together

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from monitor.core.alerts import Alert
 from monitor.core.diff import diff
-from monitor.core.model import JobEvent, JobSnapshot, JobState, Level
+from monitor.core.memory import JobState
+from monitor.core.model import JobEvent, JobSnapshot, Level
 from monitor.core.settings import Thresholds
 from tests.core.factories import NEW_JOB, at, event, together
 

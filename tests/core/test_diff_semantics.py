@@ -8,7 +8,8 @@ from datetime import timedelta
 from monitor.core.alerts import Cause, Kind, Severity
 from monitor.core.diff import diff
 from monitor.core.job_conditions import queue_alert_due
-from monitor.core.model import JobError, JobState, Level
+from monitor.core.memory import JobState
+from monitor.core.model import JobError, Level
 from monitor.core.outcomes import NO_RESTART_HINT
 from monitor.core.plan import (
     LOSS_BACKOFF_CAP,

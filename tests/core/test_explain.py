@@ -9,7 +9,8 @@ import pytest
 
 from monitor.core import explain
 from monitor.core.alerts import HINTS, Alert, Cause, Kind, Severity
-from monitor.core.model import JobState, ProviderKind, Refund, RestartLink, Status
+from monitor.core.memory import JobState, Refund, RestartLink
+from monitor.core.model import ProviderKind, Status
 from monitor.providers.together import TRAITS as TOGETHER
 
 T0 = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)

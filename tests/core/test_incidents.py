@@ -10,7 +10,7 @@ import pytest
 
 from monitor.core import incidents, provider_poll, render
 from monitor.core.alerts import Alert, Cause, ConditionState, Kind, Severity
-from monitor.core.model import ProviderHealth, Trouble
+from monitor.core.memory import ProviderHealth, Trouble
 from monitor.core.settings import Incidents, Thresholds
 
 T0 = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 from monitor.core import inhibition
 from monitor.core.alerts import Alert, Cause, Kind, Severity
 from monitor.core.deliveries import Decision, Delivery, DeliveryStatus, Reason
-from monitor.core.model import Trouble
+from monitor.core.memory import Trouble
 from monitor.core.settings import Incidents
 
 T0 = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)

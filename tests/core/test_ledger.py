@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from monitor.core import diff, ledger
 from monitor.core.ledger import Amounts, Entry
-from monitor.core.model import EventKind, Refund
+from monitor.core.memory import Refund
+from monitor.core.model import EventKind
 from monitor.core.settings import Thresholds
 from tests.core.factories import T0, at, event, openai, together
 

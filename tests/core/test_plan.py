@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from monitor.core.diff import diff
-from monitor.core.model import Fact, JobSnapshot, JobState, Level, Status
+from monitor.core.memory import Fact, JobState
+from monitor.core.model import JobSnapshot, Level, Status
 from monitor.core.plan import (
     LIST_SLACK,
     LOSS_READ_EVERY,

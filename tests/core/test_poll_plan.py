@@ -9,7 +9,8 @@ import pytest
 
 from monitor.core import poll_plan
 from monitor.core.diff import diff
-from monitor.core.model import JobSnapshot, JobState, ProviderKind
+from monitor.core.memory import JobState
+from monitor.core.model import JobSnapshot, ProviderKind
 from monitor.core.plan import LIST_SLACK, Settled, snapshot_mark
 from monitor.core.poll_plan import JUST_BEFORE, ReadsDone, Scope
 from monitor.core.reads import Reads

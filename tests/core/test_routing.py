@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.core.alerts import Kind
-from monitor.core.model import ProviderHealth
+from monitor.core.memory import ProviderHealth
 from monitor.core.routing import (
     JobFields,
     JobMatch,

@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.core.model import Condition, Fact, JobState, Signal
+from monitor.core.memory import Condition, Fact, JobState, Signal
 
 FLAT = Path(__file__).parent / "fixtures" / "job_state_schema5.json"
 T0 = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)

@@ -13,11 +13,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from monitor.core.alerts import Cause, Kind
+from monitor.core.memory import JobState
 from monitor.core.model import (
     EventKind,
     JobEvent,
     JobSnapshot,
-    JobState,
     Level,
     LossPoint,
     Phase,

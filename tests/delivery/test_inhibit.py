@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from monitor.core import incidents
 from monitor.core.alerts import Alert, Cause, Kind
 from monitor.core.deliveries import DeliveryStatus
-from monitor.core.model import ProviderHealth
+from monitor.core.memory import ProviderHealth
 from monitor.core.samples import sample_alert
 from monitor.core.settings import Incidents, RouteConfig
 from monitor.delivery.channels import AppriseChannel

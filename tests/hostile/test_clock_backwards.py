@@ -14,7 +14,7 @@ from monitor.app.scheduler import PollScheduler
 from monitor.app.wiring import Runtime
 from monitor.core import rewind
 from monitor.core.alerts import Kind
-from monitor.core.model import Condition, ProviderHealth
+from monitor.core.memory import Condition, ProviderHealth
 from monitor.core.samples import sample_alert
 from monitor.core.settings import RouteConfig
 from monitor.delivery.channels import AppriseChannel

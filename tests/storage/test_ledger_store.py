@@ -17,7 +17,8 @@ from monitor.core.alerts import Alert, Kind, Severity
 from monitor.core.budgets import Marked
 from monitor.core.errors import StoreError
 from monitor.core.ledger import amounts
-from monitor.core.model import JobState, ProviderHealth, ProviderKind, Refund, Status
+from monitor.core.memory import JobState, ProviderHealth, Refund
+from monitor.core.model import ProviderKind, Status
 from monitor.storage import retention
 from monitor.storage.base import Store
 from monitor.storage.pg_schema import MIGRATIONS as PG_MIGRATIONS

@@ -19,7 +19,7 @@ import pytest
 from monitor.core.alerts import Kind
 from monitor.core.diff import diff
 from monitor.core.errors import FencedError, StoreError
-from monitor.core.model import ProviderHealth
+from monitor.core.memory import ProviderHealth
 from monitor.core.policy import TokenBucket
 from monitor.core.samples import sample_alert
 from monitor.core.settings import RouteConfig, Thresholds

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from monitor.core.alerts import Alert, Kind, Severity
-from monitor.core.model import JobState, ProviderHealth, ProviderKind, Status
+from monitor.core.memory import JobState, ProviderHealth
+from monitor.core.model import ProviderKind, Status
 from monitor.storage import retention
 from monitor.storage.base import Outcome, Pruned, Store
 from monitor.storage.postgresql import PgStore

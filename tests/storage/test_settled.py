@@ -9,15 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.core import plan
-from monitor.core.model import (
-    Condition,
-    JobState,
-    PollMarks,
-    ProviderHealth,
-    ProviderKind,
-    RestartLink,
-    Status,
-)
+from monitor.core.memory import Condition, JobState, PollMarks, ProviderHealth, RestartLink
+from monitor.core.model import ProviderKind, Status
 from monitor.core.state_layout import FLAT_NAMES
 from monitor.storage.sqlite import SqliteStore
 from monitor.storage.sqlite_file import APPLICATION_ID, MIGRATIONS

@@ -9,7 +9,7 @@ import pytest
 from monitor.core.alerts import Alert
 from monitor.core.diff import diff
 from monitor.core.errors import StoreError
-from monitor.core.model import JobState, ProviderHealth
+from monitor.core.memory import JobState, ProviderHealth
 from monitor.core.settings import Thresholds
 from monitor.storage.sqlite import SqliteStore
 from monitor.storage.sqlite_file import APPLICATION_ID
