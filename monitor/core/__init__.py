@@ -2,12 +2,13 @@
 randomness or logging; time comes in as `now`.
 
 The pipeline's decisions live here: `model` (the normalized job), `memory` (what ftmon
-remembers of each job and provider), `diff` (old state + new snapshot -> state + alerts, with its steps `events`,
-`losses`, `outcomes`, `job_conditions` and the record they share, `job_alert`),
-`provider_poll` (restart chains and provider health across one poll), `plan`, `reads` and
-`cadence` (what to read and when), `policy` (routing, quiet hours, dedup, rate limits),
-`routing` (the job matchers of routes and watch filters), `render` (the message
-contract), `ledger` (money), `budgets` (budgets and the daily digest), `incidents` and
-`inhibition` (many jobs in trouble at once). May import: the standard library and other
-core modules only (enforced by the import-linter `layers` contract in pyproject.toml).
+remembers of each job and provider), `diff` (old state + new snapshot -> state +
+alerts, with its steps `events`, `losses`, `outcomes`, `job_conditions` and the record
+they share, `job_alert`), `provider_poll` (restart chains and provider health across one
+poll), `plan`, `reads`, `poll_plan` and `cadence` (what to read and when), `policy`
+(routing, quiet hours, dedup, rate limits), `routing` (the job matchers of routes and
+watch filters), `render` (the message contract), `ledger` and `budgets` (money),
+`incidents` and `inhibition` (many jobs in trouble at once). May import: the standard
+library and other core modules only (enforced by the import-linter `layers` contract in
+pyproject.toml).
 """
