@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.core import plan, provider_poll, routing
+from monitor.core import plan, provider_poll, reads, routing
 from monitor.core.memory import JobState
 from monitor.core.model import JobEvent, JobSnapshot
 from monitor.core.plan import Settled
@@ -148,8 +148,8 @@ def job_plans(
         if not routing.watched(provider.watch, snapshot, state, scope.followed):
             continue
         silent = provider_poll.first_sight_silent(snapshot, baseline, quiet_before)
-        reads = job_reads(snapshot, state, now, thresholds, baseline=silent)
-        out.append(JobPlan(snapshot=snapshot, reads=reads))
+        wanted = job_reads(snapshot, state, now, thresholds, baseline=silent)
+        out.append(JobPlan(snapshot=snapshot, reads=wanted))
     return out
 
 
@@ -177,13 +177,13 @@ def settle(
         if snapshot is not None:
             state = _marked(state, snapshot=plan.snapshot_mark(snapshot))
             if job_id in done.logs_read:
-                spacing = plan.event_spacing(before.get(job_id), done.events.get(job_id, ()))
+                spacing = reads.event_spacing(before.get(job_id), done.events.get(job_id, ()))
                 state = _marked(state, log_read_at=now, log_spacing=spacing)
         if job_id in done.losses_read:
             state = _marked(state, losses_read_at=now, losses_missing=0, losses_retry_at=None)
         if job_id in done.losses_missing:
             missing = state.marks.losses_missing
-            retry_at = now + plan.loss_backoff(missing)
+            retry_at = now + reads.loss_backoff(missing)
             state = _marked(state, losses_missing=missing + 1, losses_retry_at=retry_at)
         if job_id in done.progress_read:
             state = _marked(state, progress_read_at=now)

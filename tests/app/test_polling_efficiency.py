@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from monitor.app import wiring
 from monitor.app.wiring import Runtime
 from monitor.core.model import Status
-from monitor.core.plan import LOG_IDLE_CAP, LOSS_READ_EVERY
+from monitor.core.reads import LOG_IDLE_CAP, LOSS_READ_EVERY
 from monitor.providers.pacing import MAX_PAUSE
 from monitor.simulator import Simulator
 from monitor.storage.sqlite import SqliteStore

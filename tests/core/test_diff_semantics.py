@@ -11,7 +11,8 @@ from monitor.core.job_conditions import queue_alert_due
 from monitor.core.memory import JobState
 from monitor.core.model import JobError, Level
 from monitor.core.outcomes import NO_RESTART_HINT
-from monitor.core.plan import (
+from monitor.core.provider_poll import PolledJob, diff_provider
+from monitor.core.reads import (
     LOSS_BACKOFF_CAP,
     PROGRESS_READ_EVERY,
     RetrieveReason,
@@ -19,7 +20,6 @@ from monitor.core.plan import (
     losses_due,
     retrieve_reason,
 )
-from monitor.core.provider_poll import PolledJob, diff_provider
 from monitor.core.settings import Thresholds
 from tests.core.factories import at, event, openai, together
 

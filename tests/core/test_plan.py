@@ -12,16 +12,13 @@ from monitor.core.memory import Fact, JobState
 from monitor.core.model import JobSnapshot, Level, Status
 from monitor.core.plan import (
     LIST_SLACK,
-    LOSS_READ_EVERY,
-    LogReason,
     list_bound,
-    log_reason,
-    losses_due,
     snapshot_mark,
     tombstone,
     unchanged,
     worth_a_look,
 )
+from monitor.core.reads import LOSS_READ_EVERY, LogReason, log_reason, losses_due
 from monitor.core.settings import Thresholds
 from tests.core.factories import T0, at, event, openai, together
 

@@ -24,8 +24,8 @@ from monitor.core.model import (
     ProviderTraits,
     Status,
 )
-from monitor.core.plan import losses_due, retrieve_reason
 from monitor.core.provider_poll import PolledJob, diff_provider
+from monitor.core.reads import losses_due, retrieve_reason
 from monitor.core.settings import Thresholds
 
 # --- the provider "module" -------------------------------------------------------------
