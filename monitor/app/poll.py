@@ -238,8 +238,9 @@ class PollService:
             stalled = _stalled({**known, **{s.job_id: s for s in states}}.values())
             troubles += incidents.evidence((), stalled, final.api_failed, now)
             health, incident_alerts = incidents.step(
-                health, name, troubles, now, self.config.incidents, thresholds.repeat
-            )
+                health, name, troubles, now, self.config.incidents, thresholds.repeat,
+                status_page=self.clients[name].traits.status_page,
+            )  # fmt: skip
             alerts = [*health_alerts, *api_alerts, *incident_alerts, *alerts]
             tally.skipped += final.skipped
         changed = _settle(name, known, states, fetched, now)

@@ -82,8 +82,11 @@ def step(
     now: datetime,
     settings: Incidents,
     repeat: timedelta,
+    *,
+    status_page: str = "",
 ) -> tuple[ProviderHealth, list[Alert]]:
-    """Remember this poll's troubles and advance the provider's incident by one poll."""
+    """Remember this poll's troubles and advance the provider's incident by one poll;
+    `status_page` (the provider's traits) is named in the message."""
     kept = _recent(health.troubles, found, now, settings) if settings.enabled else ()
     current = health.conditions.get(KEY)
     jobs = len({t.job_id for t in kept})
@@ -94,7 +97,7 @@ def step(
     )
 
     def make(chk: conditions.Check, cstate: ConditionState, suffix: str, cond: Condition) -> Alert:
-        return _alert(provider, kept, chk, cstate, suffix, cond, now)
+        return _alert(provider, kept, chk, cstate, suffix, cond, now, status_page)
 
     mine = {KEY: current} if current is not None else {}
     opened, alerts = conditions.step(mine, [check], now, repeat, make)
@@ -165,6 +168,7 @@ def _alert(
     suffix: str,
     cond: Condition,
     now: datetime,
+    status_page: str,
 ) -> Alert:
     severity = Severity.FAILURE if any(t.what == FAILED for t in kept) else Severity.WARNING
     said = conditions.say(
@@ -178,6 +182,7 @@ def _alert(
         "cause_class": ", ".join(counts) or None,
         "window_start": kept[0].at.isoformat() if kept else None,
         "window_end": kept[-1].at.isoformat() if kept else None,
+        "status_page": status_page or None,
     }
     return Alert(
         kind=Kind.PROVIDER_INCIDENT,

@@ -134,6 +134,7 @@ class ProviderTraits:
     list_lacks_progress: bool  # queue position and steps come only from a retrieve
     retrieve_has_log: bool  # a retrieved job carries its whole event log
     unexplained_cancel_hint: str = ""  # the next step when a cancellation names no cause
+    status_page: str = ""  # the provider's public status page (`monitor.provider_incident`)
 
     def link(self, job_id: str) -> str:
         return self.dashboard_url.format(job_id=job_id)

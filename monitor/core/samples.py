@@ -122,6 +122,7 @@ def _facts(kind: Kind, now: datetime) -> dict[str, str | int | float | None]:
             "cause_class": "failed, queued",
             "window_start": since,
             "window_end": now.isoformat(),
+            "status_page": "https://status.together.ai",
         },
         Kind.API_CHANGED: {
             "what": "status",

@@ -70,6 +70,7 @@ TRAITS = ProviderTraits(
     cancels_jobs=False,  # a cancellation comes from the API, i.e. a person or their code
     list_lacks_progress=False,
     retrieve_has_log=False,
+    status_page="https://status.openai.com",
 )
 
 STATUS: Mapping[str, Status] = {

@@ -76,6 +76,7 @@ TRAITS = ProviderTraits(
     cancels_jobs=True,
     list_lacks_progress=True,
     retrieve_has_log=True,
+    status_page="https://status.together.ai",
     unexplained_cancel_hint=(
         "Together cancels jobs on its own, usually after a failed balance check (add "
         "funds; a minimum balance of $5 is required) or for an invalid Weights & Biases "

@@ -138,8 +138,11 @@ def test_the_message_names_the_jobs_the_window_the_cause_class_and_what_to_do() 
     """The firing alert: jobs (capped, counted), when they were seen, classes, a next step."""
     jobs = [alert(f"ft-{n:02d}") for n in range(12)]
     found = incidents.evidence(jobs, ["ft-q1"], (), T0)
-    _, (told,) = incidents.step(ProviderHealth(), TG, found, T0, SETTINGS, REPEAT)
+    _, (told,) = incidents.step(
+        ProviderHealth(), TG, found, T0, SETTINGS, REPEAT, status_page="https://status.example"
+    )
     assert told.kind is Kind.PROVIDER_INCIDENT and told.job_id is None
+    assert told.facts["status_page"] == "https://status.example"
     assert told.severity is Severity.FAILURE
     assert told.summary == (
         "13 jobs hit trouble on the provider's side within 30m (seen 2026-11-04 09:00–09:00 "

@@ -104,6 +104,11 @@ def test_a_burst_of_provider_failures_is_one_incident(tmp_path: Path) -> None:
 
     told = _told(receiver)
     assert told.count(f"{incident} state=firing") == 1
+    (body,) = [r.json()["message"] for r in receiver.requests
+               if f"{incident} state=firing" in r.json()["message"]]  # fmt: skip
+    assert "4 jobs hit trouble on the provider's side within 10m" in body
+    assert all(job in body for job in (first, second, third, fourth))
+    assert "Status page: https://status.openai.com" in body and "support" in body
     assert told.count(ended) == 1
     assert [line for line in told if "cause=provider_error" in line] == after_first
     assert again.alerts == []
