@@ -18,6 +18,7 @@ from monitor.core.model import ProviderKind
 from monitor.core.settings import (
     Config,
     FirstRun,
+    Incidents,
     LogFormat,
     MonitorSettings,
     QuietHours,
@@ -815,3 +816,21 @@ def test_describe_warns_of_matchers_that_take_nothing() -> None:
         '# warning: provider "tg" is a Together account, whose jobs have no metadata: its '
         "watch filter follows no job" in text
     )
+
+
+def test_incidents_are_read_described_and_read_back() -> None:
+    """[incidents]: defaults when absent; given values kept; check-config's rendering
+    parses back to the same settings (a boolean as TOML's false, not Python's False)."""
+    assert load_text(PROVIDER).incidents == Incidents()
+    cfg = load_text(
+        PROVIDER + '[incidents]\nenabled = false\nmin_jobs = 5\nwindow = "1h"\nhold = "0s"\n'
+    )
+    assert cfg.incidents == Incidents(
+        enabled=False, min_jobs=5, window=timedelta(hours=1), hold=timedelta(0)
+    )
+    text = describe(cfg)
+    assert '[incidents]\nenabled = false\nmin_jobs = 5\nwindow = "1h"\nhold = "0s"' in text
+    again = parse(tomllib.loads(text), file=FILE, env={}, read_file=reader({}))
+    assert again.incidents == cfg.incidents
+    short = load_text(PROVIDER + '[incidents]\nwindow = "2m"\n')
+    assert short.incidents.hold == timedelta(minutes=2)  # the default hold, cut to the window
