@@ -252,3 +252,38 @@ def test_the_daemon_holds_back_a_burst_and_tells_the_end(tmp_path: Path) -> None
         "kind=monitor.provider_incident severity=failure provider=openai-sim state=firing",
         "kind=monitor.provider_incident severity=info provider=openai-sim state=resolved",
     ]
+
+
+def test_a_pair_that_never_becomes_an_incident_is_told_after_the_hold(tmp_path: Path) -> None:
+    """Two provider-side failures are no incident: the second waits its hold across
+    `--once` runs (it stays in the state), then goes out on its own; nothing is lost."""
+    receiver = HttpReceiver()
+    try:
+        with Simulator(clock=ManualClock(START)) as sim:
+            config = write_config(
+                tmp_path,
+                sim,
+                thresholds=SLOW,
+                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
+                extra=INCIDENTS,
+            )
+            first, second = (
+                sim.add_scenario("openai_success", at=-120, time_scale=20).job_id for _ in range(2)
+            )
+            assert run_once(config, sim.now).returncode == 0
+            _fail(sim, first, SERVER_ERROR)
+            sim.advance(60)
+            run_once(config, sim.now)
+            _fail(sim, second, SERVER_ERROR)
+            sim.advance(60)
+            held = run_once(config, sim.now)
+            during = _told(receiver)
+            sim.advance(4 * 60)  # past the 3m hold
+            run_once(config, sim.now)
+    finally:
+        receiver.close()
+    assert held.summary["delivery"]["waiting"] == 1
+    assert [line.split(" job=")[1].split()[0] for line in during] == [first]
+    told = _told(receiver)
+    assert [line.split(" job=")[1].split()[0] for line in told] == [first, second]
+    assert not any("provider_incident" in line for line in told)
