@@ -20,7 +20,9 @@ import httpx
 from monitor.core.model import ProviderKind
 from monitor.core.settings import ProviderConfig, Secret
 from monitor.providers import make_client
+from monitor.providers._http11 import Http11Transport
 from monitor.providers.base import ProviderClient
+from monitor.providers.http_client import tls_context
 from monitor.simulator import ScenarioHandle, Simulator
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -128,7 +130,8 @@ class ScriptedServer:
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
-    """Real HTTP that counts the requests a client sends (answered or not).
+    """Real HTTP, through the clients' own transport, that counts the requests a client
+    sends (answered or not).
 
     `timeouts` replaces the client's timeouts: httpx hands them to the transport in
     `request.extensions`, the seam that lets a test shorten them without touching the
@@ -136,7 +139,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, timeouts: dict[str, float] | None = None) -> None:
-        self._inner = httpx.AsyncHTTPTransport()
+        self._inner = Http11Transport(tls_context())  # what the clients use on their own
         self._timeouts = timeouts
         self.sent = 0
 
