@@ -178,7 +178,7 @@ def _alert(
     counts = _counts(kept)
     facts: dict[str, FactValue] = {
         "since": cond.since.isoformat(),
-        "jobs": len(kept),
+        "jobs": len(kept) or None,  # none left when it ends
         "cause_class": ", ".join(counts) or None,
         "window_start": kept[0].at.isoformat() if kept else None,
         "window_end": kept[-1].at.isoformat() if kept else None,

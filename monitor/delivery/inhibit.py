@@ -9,7 +9,6 @@ could be covered at all, so a pass with none costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from structlog.typing import FilteringBoundLogger
@@ -17,6 +16,7 @@ from structlog.typing import FilteringBoundLogger
 from monitor.core import incidents, inhibition
 from monitor.core.deliveries import Decision, Delivery, Reason
 from monitor.core.settings import Incidents
+from monitor.delivery.report import about
 from monitor.storage.base import Store
 
 
@@ -30,9 +30,10 @@ class Inhibitor:
         self, rows: list[Delivery], now: datetime
     ) -> tuple[list[Delivery], list[Delivery], list[Decision]]:
         """(rows to go on with, rows inhibited now, the waits of rows held for a burst)."""
-        if not self._settings.enabled or not any(incidents.trouble_of(d.alert) for d in rows):
+        coverable = {d.alert.provider for d in rows if incidents.trouble_of(d.alert)}
+        if not self._settings.enabled or not coverable:
             return rows, [], []
-        covers = self._covers({d.alert.provider for d in rows})
+        covers = self._covers(coverable)
         passed: list[Delivery] = []
         held: dict[str, list[Delivery]] = {}
         waits: list[Decision] = []
@@ -48,9 +49,7 @@ class Inhibitor:
                     "delivery_waiting",
                     reason=decision.reason,
                     channel=d.channel,
-                    kind=str(d.alert.kind),
-                    provider=d.alert.provider,
-                    job=d.alert.job_id,
+                    **about(d.alert),
                     until=decision.until.isoformat() if decision.until else None,
                 )
         inhibited = [d for group in held.values() for d in group]
@@ -69,7 +68,7 @@ class Inhibitor:
             )
         return passed, inhibited, waits
 
-    def _covers(self, providers: Sequence[str] | set[str]) -> dict[str, inhibition.Cover]:
+    def _covers(self, providers: set[str]) -> dict[str, inhibition.Cover]:
         health = self._store.all_health()
         out = {}
         for name in providers:

@@ -106,6 +106,23 @@ def test_bursts(polls: list[Poll], told: list[tuple[float, str]]) -> None:
     assert run(polls) == told
 
 
+def test_the_end_says_how_long_it_lasted_and_no_stale_counts() -> None:
+    """The resolved alert is info, says how long the incident lasted, and carries no job
+    count (none is left in the window); the provider's own conditions are untouched."""
+    found = incidents.evidence([alert("a"), alert("b"), alert("c")], (), (), T0)
+    health, _ = incidents.step(ProviderHealth(), TG, found, T0, SETTINGS, REPEAT)
+    end = T0 + SETTINGS.window
+    health, (told,) = incidents.step(health, TG, [], end, SETTINGS, REPEAT)
+    assert (told.state, told.severity, told.summary) == (
+        ConditionState.RESOLVED,
+        Severity.INFO,
+        "ended after 30m",
+    )
+    assert "jobs" not in told.facts and told.hint is None
+    assert told.dedup_key != incidents.firing_key(TG, T0)
+    assert incidents.firing_since(health) is None and health.troubles == ()
+
+
 def test_disabled_raises_nothing_and_ends_an_open_incident() -> None:
     """`enabled = false` keeps no evidence; an incident open before is resolved."""
     off = Incidents(enabled=False)
