@@ -59,6 +59,7 @@ from monitor.core.errors import (
 from monitor.core.memory import JobState, ProviderHealth, Trouble
 from monitor.core.model import JobSnapshot, Status
 from monitor.core.provider_poll import PolledJob
+from monitor.core.quiet import diff_needed
 from monitor.core.redact import REDACTOR
 from monitor.core.settings import Config, FirstRun, ProviderConfig
 from monitor.providers.base import ProviderClient
@@ -93,6 +94,7 @@ class Tally:
     changed: int = 0
     skipped: int = 0  # jobs left as they were after a failed read
     unreadable: int = 0  # jobs left as they were because their diff raised
+    quiet: int = 0  # open jobs not diffed: nothing new, nothing due (`core.quiet`)
 
     def add(self, fetched: Fetched, changed: int, unreadable: int) -> None:
         self.jobs += len(fetched.polled)
@@ -243,6 +245,7 @@ class PollService:
             )  # fmt: skip
             alerts = [*health_alerts, *api_alerts, *incident_alerts, *alerts]
             tally.skipped += final.skipped
+            tally.quiet, tally.jobs = final.quiet, tally.jobs + final.quiet
         changed = _settle(name, known, states, fetched, now)
         enqueued = self.store.commit_poll(name, changed, health, [redacted(a) for a in alerts], now)
         for state in changed:
@@ -319,10 +322,16 @@ class PollService:
         if revive:  # settled jobs the provider changed: their whole state, now
             fetched.revived = self.store.load_jobs(provider.name, revive)
             everything = {**everything, **fetched.revived}
-        fetched.planned = poll_plan.job_plans(
-            scope, provider, worth, everything, now, self.config.thresholds,
+        thresholds = self.config.thresholds
+        plans = poll_plan.job_plans(
+            scope, provider, worth, everything, now, thresholds,
             baseline=baseline, quiet_before=quiet_before,
         )  # fmt: skip
+        fetched.planned = [
+            p for p in plans
+            if diff_needed(p.snapshot, everything.get(p.snapshot.id), p.reads, now, thresholds)
+        ]  # fmt: skip
+        fetched.quiet = len(plans) - len(fetched.planned)
         return fetched
 
     def _log_unknown(self, name: str, polled: list[PolledJob], bound: Logger) -> None:

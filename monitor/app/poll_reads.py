@@ -43,6 +43,7 @@ class Fetched:
     progress_read: set[str] = field(default_factory=set)  # retrieved for what lists lack
     revived: dict[str, JobState] = field(default_factory=dict)  # settled jobs read whole again
     planned: list[JobPlan] = field(default_factory=list)  # jobs to diff and their reads
+    quiet: int = 0  # jobs looked at that need no diff this poll (`core.quiet`)
     skipped: int = 0  # jobs left as they were after a failed read
     unreadable: int = 0  # jobs left as they were because their diff raised
 

@@ -5,7 +5,8 @@ The pipeline's decisions live here: `model` (the normalized job), `memory` (what
 remembers of each job and provider), `diff` (old state + new snapshot -> state +
 alerts, with its steps `events`, `losses`, `outcomes`, `job_conditions` and the record
 they share, `job_alert`), `provider_poll` (restart chains and provider health across one
-poll), `plan`, `reads`, `poll_plan` and `cadence` (what to read and when), `policy`
+poll), `plan`, `reads`, `quiet`, `poll_plan` and `cadence` (what to read and diff, and
+when), `policy`
 (routing, quiet hours, dedup, rate limits), `routing` (the job matchers of routes and
 watch filters), `render` (the message contract), `ledger` and `budgets` (money),
 `incidents` and `inhibition` (many jobs in trouble at once). May import: the standard

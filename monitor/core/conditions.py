@@ -44,16 +44,17 @@ def step(
     for check in checks:
         key = str(check.kind)
         current = opened.get(key)
-        if check.active and current is None:
+        change = _change(check, current, now, repeat)
+        if change is ConditionState.FIRING:
             current = Condition(since=now, notified_at=now, detail=check.summary)
             opened[key] = current
             alerts.append(make_alert(check, ConditionState.FIRING, "firing", current))
-        elif check.active and current is not None and now - current.notified_at >= repeat:
+        elif change is ConditionState.REMINDER and current is not None:
             current = replace(current, notified_at=now, reminders=current.reminders + 1)
             opened[key] = current
             suffix = f"reminder/{current.reminders}"
             alerts.append(make_alert(check, ConditionState.REMINDER, suffix, current))
-        elif not check.active and current is not None:
+        elif change is ConditionState.RESOLVED and current is not None:
             del opened[key]
             alerts.append(make_alert(check, ConditionState.RESOLVED, "resolved", current))
     for key in [k for k in opened if k not in checked]:
@@ -61,6 +62,34 @@ def step(
         check = Check(kind=Kind(key), active=False)
         alerts.append(make_alert(check, ConditionState.RESOLVED, "resolved", current))
     return opened, alerts
+
+
+def due(
+    open_conditions: Mapping[str, Condition],
+    checks: Sequence[Check],
+    now: datetime,
+    repeat: timedelta,
+) -> bool:
+    """Whether `step` would fire, remind or resolve anything at `now`."""
+    checked = set()
+    for check in checks:
+        checked.add(str(check.kind))
+        if _change(check, open_conditions.get(str(check.kind)), now, repeat) is not None:
+            return True
+    return any(key not in checked for key in open_conditions)
+
+
+def _change(
+    check: Check, current: Condition | None, now: datetime, repeat: timedelta
+) -> ConditionState | None:
+    """What one check does to its condition at `now`: fire, remind, resolve or nothing."""
+    if check.active and current is None:
+        return ConditionState.FIRING
+    if check.active and current is not None and now - current.notified_at >= repeat:
+        return ConditionState.REMINDER
+    if not check.active and current is not None:
+        return ConditionState.RESOLVED
+    return None
 
 
 def episode_key(prefix: str, kind: Kind, condition: Condition, suffix: str) -> str:

@@ -57,7 +57,7 @@ def diff(
     `origin` is the job a new one continues (a restart): its job fields fill the ones the
     provider does not show for the successor, so routes match both alike."""
     state = previous or _first_state(snapshot, now, restart_of, origin)
-    state = _absorb_snapshot(state, snapshot, now)
+    state = absorb_snapshot(state, snapshot, now)
     fresh = unseen(state, events)
     state, event_alerts = absorb_events(state, fresh, snapshot)
     readings = [*losses, *(e.loss for e in fresh if e.loss is not None)]
@@ -126,7 +126,7 @@ def _first_state(
     )
 
 
-def _absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> JobState:
+def absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> JobState:
     """Fold the snapshot in. What a job list omits (Together's list lacks the queue
     position and step counts) keeps its last known value rather than reading as a change."""
     path = state.status_path

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 
 from monitor.core.memory import JobState
 from monitor.core.model import JobEvent, JobSnapshot, Phase
@@ -39,9 +40,13 @@ def estimate_in_force(state: JobState, snapshot: JobSnapshot) -> JobState:
     an estimate given while queued says nothing about training, and one left over from
     training says nothing about the stages that package the model after it.
     """
+    return replace(state, progress=replace(state.progress, eta=eta_in_force(state, snapshot)))
+
+
+def eta_in_force(state: JobState, snapshot: JobSnapshot) -> datetime | None:
+    """The estimated finish `estimate_in_force` keeps."""
     training = snapshot.phase is Phase.TRAINING
-    eta = (snapshot.estimated_finish or state.progress.epoch_eta) if training else None
-    return replace(state, progress=replace(state.progress, eta=eta))
+    return (snapshot.estimated_finish or state.progress.epoch_eta) if training else None
 
 
 def early_stop_text(data: Mapping[str, float | int | str | None]) -> str:

@@ -25,6 +25,12 @@ from monitor.core.model import JobSnapshot, Phase, Status
 from monitor.core.settings import Thresholds
 
 
+def due(state: JobState, now: datetime, thresholds: Thresholds) -> bool:
+    """Whether `step` would fire, remind or resolve anything at `now`."""
+    checks = [] if state.status.terminal else _job_checks(state, now, thresholds)
+    return conditions.due(state.conditions, checks, now, thresholds.repeat)
+
+
 def step(state: JobState, now: datetime, thresholds: Thresholds) -> tuple[JobState, list[Alert]]:
     checks = [] if state.status.terminal else _job_checks(state, now, thresholds)
     opened, alerts = conditions.step(
