@@ -12,9 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.simulator import SCENARIOS, Simulator
 from tests.e2e.harness import TOGETHER_KEY, ftmon_env, write_config
 from tests.receivers import HttpReceiver, free_port
+from tests.waiting import wait_for
 
 FAST = {
     "queue_stall": "4s",
@@ -32,15 +31,6 @@ FAST = {
     "repeat": "1h",
     "provider_down": "3s",
 }
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
 
 
 ROUTING_LABELS = ("model=", "suffix=")  # what routing used; these tests match on the rest

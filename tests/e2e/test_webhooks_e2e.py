@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,18 +29,11 @@ from monitor.simulator import SCENARIOS, Simulator
 from monitor.simulator.webhooks import sign
 from tests.e2e.harness import ftmon_env, outbox_facts, write_config
 from tests.receivers import HttpReceiver, free_port
+from tests.waiting import wait_for as wait_up_to
 
 SECRET = "whsec_" + base64.b64encode(b"e2e-webhook-signing-key-for-ftmon").decode()
 TERMINAL = ("job.succeeded", "job.failed", "job.cancelled")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 40.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
+wait_for = functools.partial(wait_up_to, timeout=40.0)  # a daemon polling in real time
 
 
 @dataclass

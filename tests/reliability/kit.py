@@ -20,9 +20,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ import psycopg
 from monitor.core.alerts import Alert
 from tests.e2e.harness import ftmon_env
 from tests.receivers import HttpReceiver, SmtpReceiver
+from tests.waiting import wait_for as wait_for  # the suites call kit.wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES_DIR = Path(os.environ.get("FTMON_FIGURES_DIR") or REPO / ".reliability")
@@ -156,22 +156,6 @@ def trouble(log: Path) -> list[str]:
     """Lines that show a crash or an unhandled error."""
     return [line for line in log.read_text(errors="replace").splitlines() if any(
         word in line for word in TROUBLE)]  # fmt: skip
-
-
-def wait_for(
-    predicate: Callable[[], bool],
-    timeout: float = 30.0,
-    what: str = "",
-    detail: Callable[[], object] | None = None,
-) -> None:
-    """Poll `predicate` until true; on timeout fail, saying what `detail` returns."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    extra = f": {detail()}" if detail is not None else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}{extra}")
 
 
 # -- what was received ---------------------------------------------------------------------

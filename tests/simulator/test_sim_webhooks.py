@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,18 +17,10 @@ from standardwebhooks.webhooks import Webhook
 
 from monitor.simulator import ManualClock, Simulator
 from tests.receivers import HttpReceiver
+from tests.waiting import wait_for
 
 SECRET = "whsec_" + base64.b64encode(b"simulator-webhook-test-key").decode()
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
-
-
-def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -54,7 +46,7 @@ def test_a_terminal_change_is_sent_signed_and_thin(sim: Simulator, receiver: Htt
     job = failed_job(sim)
     sim.webhooks.configure(f"{receiver.url}/hook", SECRET)
     sim.advance(timedelta(minutes=5))
-    wait_for(lambda: len(receiver.bodies()) == 1, "the delivery")
+    wait_for(lambda: len(receiver.bodies()) == 1, 10, "the delivery")
     request = receiver.bodies()[0]
     payload = Webhook(SECRET).verify(request.body, request.headers)
     assert payload["type"] == "fine_tuning.job.failed"
@@ -69,7 +61,7 @@ def test_non_2xx_is_retried_with_backoff(sim: Simulator, receiver: HttpReceiver)
     failed_job(sim)
     sim.webhooks.configure(f"{receiver.url}/hook", SECRET, backoff=0.05)
     sim.advance(timedelta(minutes=5))
-    wait_for(lambda: len(sim.webhooks.deliveries()) == 3, "three attempts")
+    wait_for(lambda: len(sim.webhooks.deliveries()) == 3, 10, "three attempts")
     attempts = sim.webhooks.deliveries()
     assert [(d.attempt, d.status) for d in attempts] == [(1, 503), (2, 503), (3, 200)]
     assert len({d.event_id for d in attempts}) == 1
@@ -86,7 +78,7 @@ def test_switches_duplicate_and_off(sim: Simulator, receiver: HttpReceiver) -> N
     first = failed_job(sim)
     sim.webhooks.configure(f"{receiver.url}/hook", SECRET, duplicate=1.0)
     sim.advance(timedelta(minutes=5))
-    wait_for(lambda: len(receiver.bodies()) == 2, "the duplicate")
+    wait_for(lambda: len(receiver.bodies()) == 2, 10, "the duplicate")
     sent = [json.loads(r.body)["data"]["id"] for r in receiver.bodies()]
     assert sent == [first, first]
     assert done_before not in sent
