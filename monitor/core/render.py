@@ -135,10 +135,10 @@ def _happened(alert: Alert) -> str:
         what = f"API sent a new {alert.facts['what']}: {alert.facts.get('value')}"
     if alert.kind is Kind.BUDGET and alert.facts.get("budget"):
         f = alert.facts
-        spent = f"${f.get('spent_usd')} in {f.get('period')}"
+        spent = f"{_fact('spent_usd', f.get('spent_usd'))} in {f.get('period')}"
         what = f"{f.get('level')} budget {f['budget']} reached: {spent}"
     if alert.kind is Kind.COST_DIGEST and alert.facts.get("day"):
-        what = f"cost on {alert.facts['day']}: net ${alert.facts.get('net_usd')}"
+        what = f"cost on {alert.facts['day']}: net {_fact('net_usd', alert.facts.get('net_usd'))}"
     if alert.cause is not None and alert.cause is not Cause.UNKNOWN:
         return f"{what} — {CAUSE_PHRASES[alert.cause]}"
     return what
@@ -217,8 +217,11 @@ def _state(alert: Alert) -> str:
 
 
 def _fact(key: str, value: str | int | float | None) -> str:
+    """Money (`*_usd`) in dollars and cents wherever it is shown, title or body."""
+    if isinstance(value, int | float) and key.endswith("_usd"):
+        return f"${value:,.2f}"
     if isinstance(value, float):
-        return f"${value:,.2f}" if key.endswith("_usd") else f"{value:g}"
+        return f"{value:g}"
     if isinstance(value, str) and _ISO.match(value):
         return _clock(datetime.fromisoformat(value))
     return "-" if value is None else str(value)

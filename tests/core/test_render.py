@@ -222,3 +222,16 @@ def test_provider_text_cannot_plant_a_label_line(fmt: BodyFormat, splitter: str)
     assert [line for line in lines if "kind=" in line.split(" ", 1)[0]] == [alert.label_line()]
     assert len(alert.label_line().splitlines()) == 1
     assert len(message.title.splitlines()) == 1
+
+
+def test_money_in_titles_has_cents_as_in_the_body() -> None:
+    """A budget's spend and a digest's net are dollars and cents, as the body says them."""
+    now = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
+    budget = sample_alert(Kind.BUDGET, now, "m")
+    budget = replace(budget, facts={**budget.facts, "spent_usd": 44.5, "threshold_usd": 40})
+    digest = sample_alert(Kind.COST_DIGEST, now, "m")
+    digest = replace(digest, facts={**digest.facts, "net_usd": 1234.0})
+    assert "reached: $44.50 in 2026-11-04" in title_for([budget])
+    assert "net $1,234.00" in title_for([digest])
+    body = render([budget], "text", 4000, 250).body
+    assert "Spent: $44.50" in body and "Threshold: $40.00" in body
