@@ -155,13 +155,20 @@ def _sqlite_only(cfg: Config, command: str) -> None:
         )
 
 
+MAX_SINCE = timedelta(days=36500)
+
+
 def _since(text: str) -> timedelta:
-    """`--since`: a duration like `7d`; anything else is a usage error (exit 2)."""
+    """`--since`: a duration like `7d`, at most a century (a longer one would reach before
+    year 1); anything else is a usage error (exit 2)."""
     try:
-        return parse_duration(text)
+        since = parse_duration(text)
     except DurationError as exc:
         build_parser().error(f"--since: {exc}")
         raise  # not reached: error() exits
+    if since > MAX_SINCE:
+        build_parser().error(f"--since: expected at most 36500d (a century), got {text!r}")
+    return since
 
 
 def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:

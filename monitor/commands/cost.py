@@ -76,10 +76,9 @@ def render(result: Report, start: datetime, since: timedelta, by: str, zone: Zon
 
 
 def _cells(line: Line) -> tuple[str, ...]:
-    priced = line.jobs > line.unpriced
     money = (
         (f"{line.charged:,.2f}", f"{line.refunded:,.2f}", f"{line.net:,.2f}")
-        if priced
+        if line.priced
         else ("-", "-", "-")
     )
     tokens = f"{line.trained_tokens:,}" if line.trained_tokens else "-"

@@ -138,6 +138,11 @@ class Line:
         """Pieces of work: a restart chain counts once."""
         return len(self.chains)
 
+    @property
+    def priced(self) -> bool:
+        """Whether any job here has a price: if none has, there is no amount to state."""
+        return self.jobs > self.unpriced
+
     def add(self, e: Entry, root: str) -> None:
         money = amounts(e)
         self.jobs += 1
@@ -156,9 +161,9 @@ class Line:
             "key": self.key,
             "work": self.work,
             "jobs": self.jobs,
-            "charged_usd": round(self.charged, 2),
-            "refunded_usd": round(self.refunded, 2),
-            "net_usd": round(self.net, 2),
+            "charged_usd": round(self.charged, 2) if self.priced else None,
+            "refunded_usd": round(self.refunded, 2) if self.priced else None,
+            "net_usd": round(self.net, 2) if self.priced else None,
             "price_not_given": self.unpriced,
             "refund_amount_not_given": self.refund_unstated,
             "trained_tokens": self.trained_tokens,

@@ -92,6 +92,19 @@ def test_a_restart_chain_is_one_piece_of_work_and_its_refund_is_taken_off_once()
     assert ledger.chain_roots([old, new, again])[("together-prod", "ft-third")] == "ft-old"
 
 
+def test_a_line_with_no_price_states_no_amount() -> None:
+    """`--json` says null, as the table says "-", where no job of a line has a price: a
+    machine must not read $0.00 into "price not given"."""
+    unpriced = job("ftjob-a", provider="openai-prod", tokens=1000)
+    priced = job("ft-b", price=4.0)
+    report = ledger.summarize([unpriced, priced], since=None, by="provider", tz=UTC)
+    lines = {line.key: line.to_dict() for line in report.lines}
+    openai_line, total = lines["openai-prod"], report.total.to_dict()
+    assert (openai_line["charged_usd"], openai_line["net_usd"]) == (None, None)
+    assert openai_line["price_not_given"] == 1
+    assert (total["charged_usd"], total["net_usd"], total["price_not_given"]) == (4.0, 4.0, 1)
+
+
 def test_a_restart_loop_in_the_links_does_not_hang() -> None:
     a, b = job("ft-a", restart_of="ft-b"), job("ft-b", restart_of="ft-a")
     assert set(ledger.chain_roots([a, b]).values()) <= {"ft-a", "ft-b"}

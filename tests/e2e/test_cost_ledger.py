@@ -97,7 +97,7 @@ def test_ledger_budget_and_digest_through_run_once(tmp_path: Path) -> None:
     }  # fmt: skip
     assert lines["openai-sim"]["price_not_given"] == 1
     assert lines["openai-sim"]["trained_tokens"] == 412_830
-    assert lines["openai-sim"]["net_usd"] == 0
+    assert lines["openai-sim"]["net_usd"] is None  # no price stated: no amount, not $0
     assert table.returncode == 0, table.stderr
     assert "price not given" in table.stdout and "44.50" in table.stdout
     total = next(line for line in table.stdout.splitlines() if line.startswith("total"))
@@ -111,6 +111,13 @@ def test_cost_of_a_missing_state_is_a_config_error(tmp_path: Path) -> None:
     done = ftmon(["cost", "-c", str(config)], ftmon_env())
     assert done.returncode == 78
     assert str(tmp_path / "state.db") in done.stderr and "monitor.state" in done.stderr
+
+
+def test_a_since_beyond_the_calendar_is_a_usage_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    done = ftmon(["cost", "-c", str(config), "--since", "99999999d"], ftmon_env())
+    assert done.returncode == 2, done.stderr
+    assert "--since: expected at most 36500d" in done.stderr and "internal" not in done.stderr
 
 
 def test_the_ledger_on_a_postgresql_state(tmp_path: Path, pg_url: str) -> None:
