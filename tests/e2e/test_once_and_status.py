@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
+from monitor import config as config_mod
 from monitor.simulator import ManualClock, Simulator
 from tests.e2e.harness import ftmon, ftmon_env, hooked, run_once, write_config
 from tests.receivers import free_port
@@ -126,6 +127,24 @@ def test_demo_shows_alerts_as_they_are_delivered() -> None:
     # the demo's Together jobs pass its $20 budget while they run; the ledger closes it
     assert "kind=monitor.budget severity=warning provider=together-sim" in text
     assert "Cost of the jobs submitted since" in text and "price not given" in text
+
+
+def test_the_demo_holds_no_message_past_its_end(tmp_path: Path) -> None:
+    """The demo's Together job stuck in the queue follows a provider-side failure, so its
+    message waits [incidents].hold: that wait must end while the demo still watches (the
+    default 3m held it past the demo's 50s, and it was never shown)."""
+    from monitor.commands import demo
+
+    env = {
+        "FTMON_SIM_URL": "http://127.0.0.1:9/v1",
+        "FTMON_DEMO_LISTEN": "",
+        "FTMON_DEMO_STATE": str(tmp_path / "s.db"),
+        "FTMON_DEMO_CHANNEL": "json://127.0.0.1:9/",
+    }
+    config = config_mod.load(demo.demo_config_path(), env)
+    stuck_at = dict(demo.DEMO_SCENARIOS)["together_queue_stuck"]
+    told_by = stuck_at + (config.thresholds.queue_stall + config.incidents.hold).total_seconds()
+    assert told_by + 3 * config.monitor.poll_interval.total_seconds() < demo.RUN_SECONDS
 
 
 def test_status_shows_together_progress_the_list_lacks(tmp_path: Path) -> None:
