@@ -155,7 +155,7 @@ def digest_alert(day: date, zone: str, report: Report, models: Report, now: date
         ),
         dedup_key=f"{Kind.COST_DIGEST}:{day.isoformat()}",
         hint=KIND_HINTS[Kind.COST_DIGEST],
-        detail="\n".join(lines) if lines else "No job was submitted that day.",
+        detail="; ".join(lines) if lines else "No job was submitted that day.",
         facts={
             "day": day.isoformat(),
             "net_usd": round(total.net, 2),
@@ -168,8 +168,12 @@ def digest_alert(day: date, zone: str, report: Report, models: Report, now: date
 
 
 def _money(line: Line) -> str:
-    text = f"net {usd(line.net)} ({line.jobs} job(s), refunded {usd(line.refunded)})"
-    if line.unpriced:
+    """A line whose jobs state no price says so, with no amount (none was given)."""
+    if not line.priced:
+        text = f"{line.jobs} job(s), {NOT_PRICED}"
+    else:
+        text = f"net {usd(line.net)} ({line.jobs} job(s), refunded {usd(line.refunded)})"
+    if line.unpriced and line.priced:
         text += f", {line.unpriced} {NOT_PRICED}"
     if line.trained_tokens:
         text += f", {line.trained_tokens:,} trained tokens"

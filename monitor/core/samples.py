@@ -7,7 +7,7 @@ the label line) can see: the summary says it is a test, and the job id contains 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from monitor.core.alerts import HINTS, KIND_HINTS, Alert, Cause, ConditionState, Kind, Severity
 
@@ -23,14 +23,15 @@ def sample_alert(kind: Kind, now: datetime, nonce: str, provider: str | None = N
     state = spec.get("state")
     hint = HINTS[cause] if isinstance(cause, Cause) else KIND_HINTS.get(kind)
     t0 = now - timedelta(minutes=47)
+    about = "ftmon" if kind in _ABOUT_FTMON else provider or _PROVIDERS[str(pkind)]
     return Alert(
         kind=kind,
         severity=spec["severity"],  # type: ignore[arg-type]
-        provider="ftmon" if kind in _ABOUT_FTMON else provider or _PROVIDERS[str(pkind)],
+        provider=about,
         provider_kind=None if job is None else str(pkind),
         job_id=None if job is None else str(job),
         at=now,
-        summary=f"{spec['summary']} {TEST_NOTE}",
+        summary=f"{_fill(str(spec['summary']), about, now)} {TEST_NOTE}",
         dedup_key=f"test-notify:{kind}:{nonce}",
         cause=cause if isinstance(cause, Cause) else None,
         hint=hint,
@@ -44,6 +45,26 @@ def sample_alert(kind: Kind, now: datetime, nonce: str, provider: str | None = N
         status_path=() if job is None else _path(kind, t0),
         recent_events=() if job is None else _events(kind, pkind == "together", t0),
     )
+
+
+def _fill(summary: str, provider: str, now: datetime) -> str:
+    """The provider, days and times a summary names agree with the sample's own facts."""
+    first, last = _seen(now)
+    words = {
+        "<provider>": provider,
+        "<day>": f"{now:%Y-%m-%d}",
+        "<yesterday>": f"{now - timedelta(days=1):%Y-%m-%d}",
+        "<seen>": f"{first:%Y-%m-%d %H:%M}–{last:%H:%M}",
+    }
+    for word, value in words.items():
+        summary = summary.replace(word, value)
+    return summary
+
+
+def _seen(now: datetime) -> tuple[datetime, datetime]:
+    """When the sample incident's first and last troubles were seen (UTC)."""
+    last = (now - timedelta(hours=1, minutes=12)).astimezone(UTC)
+    return last - timedelta(minutes=19), last
 
 
 _ABOUT_FTMON = frozenset({Kind.CHANNEL_FAILED, Kind.COST_DIGEST})  # about no one provider
@@ -120,8 +141,8 @@ def _facts(kind: Kind, now: datetime) -> dict[str, str | int | float | None]:
             "since": since,
             "jobs": 7,
             "cause_class": "failed, queued",
-            "window_start": since,
-            "window_end": now.isoformat(),
+            "window_start": _seen(now)[0].isoformat(),
+            "window_end": _seen(now)[1].isoformat(),
             "status_page": "https://status.together.ai",
         },
         Kind.API_CHANGED: {
@@ -232,7 +253,7 @@ _SPECS: dict[Kind, dict[str, object]] = {
         "severity": _W,
         "job": None,
         "summary": (
-            "Budget together-daily (together-prod, per day): net spend $43.72 reached the "
+            "Budget together-daily (<provider>, per day, <day>): net spend $43.72 reached the "
             "warning threshold $40.00 (failure at $80.00). 4 piece(s) of work, charged "
             "$56.12, refunded $12.40."
         ),
@@ -241,13 +262,13 @@ _SPECS: dict[Kind, dict[str, object]] = {
         "severity": _I,
         "job": None,
         "summary": (
-            "Cost yesterday (UTC): net $31.44 for 4 piece(s) of work (5 job(s)), charged "
+            "Cost on <yesterday> (UTC): net $31.44 for 4 piece(s) of work (5 job(s)), charged "
             "$43.84, refunded $12.40; 2 job(s): price not given."
         ),
         "detail": (
-            "together-prod: net $31.44 (3 job(s), refunded $12.40)\n"
-            "openai-prod: net $0.00 (2 job(s), refunded $0.00), 2 price not given, "
-            "1,843,200 trained tokens\n"
+            "openai-prod: 2 job(s), price not given, 1,843,200 trained tokens; "
+            "together-prod: net $31.44 (3 job(s), refunded $12.40); "
+            "model gpt-4o-mini-2024-07-18: 2 job(s), price not given, 1,843,200 trained tokens; "
             "model meta-llama/Meta-Llama-3.1-8B-Instruct-Reference: net $31.44 (3 job(s), "
             "refunded $12.40)"
         ),
@@ -257,7 +278,7 @@ _SPECS: dict[Kind, dict[str, object]] = {
         "state": _FIRING,
         "job": None,
         "summary": (
-            "7 jobs hit trouble on the provider's side within 30m (seen 2026-11-04 09:12–09:31 "
+            "7 jobs hit trouble on the provider's side within 30m (seen <seen> "
             "UTC): 5 failed on the provider's side; 2 stuck in the queue. Jobs: ft-test-0000, "
             "ft-test-0001, ft-test-0002, ft-test-0003, ft-test-0004, ft-test-0005, "
             "ft-test-0006."

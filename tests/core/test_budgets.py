@@ -3,6 +3,7 @@ marks that keep each one told once per period, periods in the configured time zo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 from monitor.core import budgets
@@ -97,3 +98,16 @@ def test_the_digest_tells_yesterday_after_its_hour_once_per_day() -> None:
     )
     assert alert.detail is not None and "together-prod: net $8.00" in alert.detail
     assert budgets.evaluate(CostSettings(), yesterday, NOW + timedelta(hours=1)) == []  # opt-in
+
+
+def test_the_digest_states_no_amount_for_jobs_without_a_price() -> None:
+    """A provider whose jobs state no price gets "price not given", never a guessed
+    "net $0.00"; the lines are separated so a channel that flattens them still reads."""
+    unpriced = replace(spend(0.0, hours_ago=20, provider="openai-prod", job_id="ftjob-a"),
+                       provider_kind="openai", price_usd=None, trained_tokens=1200)  # fmt: skip
+    cost = CostSettings(digest=True, digest_at=time(8, 0))
+    (marked,) = budgets.evaluate(cost, [spend(8.0, hours_ago=20), unpriced], NOW)
+    detail = marked.alert.detail or ""
+    assert "openai-prod: 1 job(s), price not given, 1,200 trained tokens" in detail
+    assert "openai-prod: net" not in detail
+    assert "trained tokens; together-prod: net $8.00 (1 job(s), refunded $0.00); model" in detail

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -235,3 +235,20 @@ def test_money_in_titles_has_cents_as_in_the_body() -> None:
     assert "net $1,234.00" in title_for([digest])
     body = render([budget], "text", 4000, 250).body
     assert "Spent: $44.50" in body and "Threshold: $40.00" in body
+
+
+def test_samples_name_their_own_provider_day_and_window() -> None:
+    """`test-notify` samples agree with themselves: the budget names the provider its label
+    line names, the incident's window facts are the times its summary says."""
+    now = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
+    budget = sample_alert(Kind.BUDGET, now, "b", provider="together-sim")
+    assert "(together-sim, per day, 2026-11-04)" in budget.summary
+    assert budget.facts["period"] == "2026-11-04"
+    incident = sample_alert(Kind.PROVIDER_INCIDENT, now, "i")
+    start, end = (
+        datetime.fromisoformat(str(incident.facts[k])) for k in ("window_start", "window_end")
+    )
+    assert f"within 30m (seen {start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC)" in incident.summary
+    assert timedelta(0) < end - start <= timedelta(minutes=30)
+    digest = sample_alert(Kind.COST_DIGEST, now, "d")
+    assert digest.summary.startswith(f"Cost on {digest.facts['day']} (UTC): net $31.44")
