@@ -140,8 +140,9 @@ class Line:
 
     @property
     def priced(self) -> bool:
-        """Whether any job here has a price: if none has, there is no amount to state."""
-        return self.jobs > self.unpriced
+        """Whether there is an amount to state: not when every job here lacks a price (an
+        empty line costs $0.00)."""
+        return self.jobs > self.unpriced or not self.jobs
 
     def add(self, e: Entry, root: str) -> None:
         money = amounts(e)

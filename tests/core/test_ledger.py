@@ -103,6 +103,8 @@ def test_a_line_with_no_price_states_no_amount() -> None:
     assert (openai_line["charged_usd"], openai_line["net_usd"]) == (None, None)
     assert openai_line["price_not_given"] == 1
     assert (total["charged_usd"], total["net_usd"], total["price_not_given"]) == (4.0, 4.0, 1)
+    empty = ledger.summarize([], since=None, by="provider", tz=UTC).total.to_dict()
+    assert (empty["charged_usd"], empty["net_usd"]) == (0.0, 0.0)  # nothing ran: $0.00
 
 
 def test_a_restart_loop_in_the_links_does_not_hang() -> None:
