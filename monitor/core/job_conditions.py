@@ -27,7 +27,7 @@ from monitor.core.settings import Thresholds
 
 def due(state: JobState, now: datetime, thresholds: Thresholds) -> bool:
     """Whether `step` would fire, remind or resolve anything at `now`."""
-    checks = [] if state.status.terminal else _job_checks(state, now, thresholds)
+    checks = [] if state.status.terminal else _job_checks(state, now, thresholds, words=False)
     return conditions.due(state.conditions, checks, now, thresholds.repeat)
 
 
@@ -39,44 +39,49 @@ def step(state: JobState, now: datetime, thresholds: Thresholds) -> tuple[JobSta
     return replace(state, conditions=opened), alerts
 
 
-def _job_checks(state: JobState, now: datetime, t: Thresholds) -> list[conditions.Check]:
+def _job_checks(
+    state: JobState, now: datetime, t: Thresholds, *, words: bool = True
+) -> list[conditions.Check]:
+    """The three checks at `now`; `words`: with the summary and facts an alert would say
+    (without, the verdicts alone: what `due` asks of every untouched job each poll)."""
     waited = now - _waiting_since(state)
+    idle = now - (state.progress.at or state.created_at)
+    eta = state.progress.eta
+    late = now - eta if eta else timedelta(0)
+    training = state.status is Status.RUNNING and state.phase is Phase.TRAINING
+    active = {
+        Kind.QUEUE_STALLED: state.status.waiting and waited >= t.queue_stall,
+        Kind.PROGRESS_STALLED: state.status is Status.RUNNING and idle >= t.progress_stall,
+        Kind.ETA_OVERRUN: training and eta is not None and late >= t.eta_grace,
+    }
+    if not words:
+        return [conditions.Check(kind=kind, active=on) for kind, on in active.items()]
     queue_facts: dict[str, FactValue] = {"waiting": human_duration(waited.total_seconds())}
     if state.progress.queue_depth:
         queue_facts["queue_depth"] = state.progress.queue_depth
     position = (
         f" (queue position {state.progress.queue_depth})" if state.progress.queue_depth else ""
     )
-    checks = [
+    return [
         conditions.Check(
             kind=Kind.QUEUE_STALLED,
-            active=state.status.waiting and waited >= t.queue_stall,
+            active=active[Kind.QUEUE_STALLED],
             summary=f"waiting in the queue for {human_duration(waited.total_seconds())}{position}",
             facts=queue_facts,
-        )
-    ]
-    idle = now - (state.progress.at or state.created_at)
-    checks.append(
+        ),
         conditions.Check(
             kind=Kind.PROGRESS_STALLED,
-            active=state.status is Status.RUNNING and idle >= t.progress_stall,
+            active=active[Kind.PROGRESS_STALLED],
             summary=f"no new event, step or checkpoint for {human_duration(idle.total_seconds())}",
             facts={"last_progress": (state.progress.at or state.created_at).isoformat()},
-        )
-    )
-    training = state.status is Status.RUNNING and state.phase is Phase.TRAINING
-    late = now - state.progress.eta if state.progress.eta else timedelta(0)
-    checks.append(
+        ),
         conditions.Check(
             kind=Kind.ETA_OVERRUN,
-            active=training and state.progress.eta is not None and late >= t.eta_grace,
+            active=active[Kind.ETA_OVERRUN],
             summary=f"running {human_duration(late.total_seconds())} past its estimated finish",
-            facts={"estimated_finish": state.progress.eta.isoformat()}
-            if state.progress.eta
-            else {},
-        )
-    )
-    return checks
+            facts={"estimated_finish": eta.isoformat()} if eta else {},
+        ),
+    ]
 
 
 def queue_alert_due(

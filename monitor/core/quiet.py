@@ -12,7 +12,6 @@ the status (`outcomes.status_facts`) and the time-based conditions (`job_conditi
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from monitor.core import diff, estimates, job_conditions, outcomes
@@ -47,8 +46,9 @@ def unchanged_by(
 ) -> bool:
     """Whether `diff(state, snapshot, (), now, thresholds)` leaves the state as it is (the
     time it was observed aside) and raises nothing."""
-    absorbed = diff.absorb_snapshot(state, snapshot, now)
-    if replace(absorbed, marks=state.marks) != state:
+    # Folded at the time it was last observed, an unchanged state comes back equal: `now`
+    # only stamps that time, and what changed (a status, a step) differs at any time.
+    if diff.absorb_snapshot(state, snapshot, state.marks.observed_at or now) != state:
         return False
     if estimates.eta_in_force(state, snapshot) != state.progress.eta:
         return False

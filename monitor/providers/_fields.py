@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, TypeVar
 
@@ -51,7 +51,7 @@ class Where:
 
     def at(self, prefix: str, *, job_id: str | None = None) -> Where:
         """The same payload, one level down (`data[3].`), optionally with the job now known."""
-        return replace(self, prefix=f"{self.prefix}{prefix}", job_id=job_id or self.job_id)
+        return Where(self.provider, job_id or self.job_id, f"{self.prefix}{prefix}")
 
 
 def as_object(value: object, where: Where, name: str) -> JsonObject:
@@ -213,7 +213,7 @@ def read_identity(
     return Identity(obj, where, job_id, status, created_at)
 
 
-def may_hold_surrogates(content: bytes) -> bool:
+def may_hold_surrogates(content: bytes | bytearray) -> bool:
     """Whether a raw body may decode to a lone surrogate (an escaped or raw one). Two
     plain scans first: they cost a third of the pattern's on a body with neither."""
     if b"\\u" not in content and b"\xed" not in content:

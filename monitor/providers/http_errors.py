@@ -101,7 +101,7 @@ def _asked_wait(headers: Mapping[str, str], now: datetime) -> float | None:
     return reset
 
 
-def _error_body(content: bytes) -> tuple[str, str]:
+def _error_body(content: bytes | bytearray) -> tuple[str, str]:
     """(`type`/`code` words, message) from an `{"error": {...}}` body; empty when absent."""
     try:
         body = json.loads(content)
@@ -137,7 +137,7 @@ def error_for_response(
     path: str,
     job_id: str | None,
     now: datetime,
-    content: bytes | None = None,
+    content: bytes | bytearray | None = None,
 ) -> ProviderError:
     """The ftmon error for a non-2xx answer (`content`: its body, when read apart from
     `response`); see the module docstring for the table."""
@@ -160,7 +160,7 @@ def error_for_response(
     return ProviderError(provider, f"{what}: {message}", status_code=code)
 
 
-def decode_json(provider: str, content: bytes, job_id: str | None) -> object:
+def decode_json(provider: str, content: bytes | bytearray, job_id: str | None) -> object:
     """Python's json: NaN and Infinity survive; truncated, malformed or nested-too-deep
     bodies do not; lone surrogates in strings are replaced (`_fields.clean`)."""
     try:

@@ -206,7 +206,7 @@ def parse_job_list(raw: object, provider: str) -> list[JobSnapshot]:
 
 
 def parse_job_list_body(
-    content: bytes, provider: str, created_after: datetime | None = None
+    content: bytes | bytearray, provider: str, created_after: datetime | None = None
 ) -> list[JobSnapshot]:
     """`parse_job_list` straight from the body, decoding one job at a time (a big list
     then never holds every job's dict at once; see `_stream`), keeping those created

@@ -11,13 +11,16 @@ from hypothesis import strategies as st
 from provider_testkit import load_fixture
 
 from monitor.core.errors import ProviderSchemaError
-from monitor.providers._stream import NotPlain, each_item
+from monitor.providers._stream import WINDOW, NotPlain, each_item
 from monitor.providers.together import parse_job_list, parse_job_list_body
 
+WINDOWS = (1, 2, 3, 7, 64, WINDOW)  # bytes decoded at a time: every cut, and the usual
 
-def items(body: bytes) -> list[Any]:
+
+def items(body: bytes, window: int = WINDOW) -> list[Any]:
     seen: list[Any] = []
-    each_item(body, "data", lambda i, item: seen.append((i, item)))
+    each_item(body, "data", lambda i, item: seen.append((i, item)), window=window)
+    assert [i for i, _ in seen] == list(range(len(seen)))
     return [item for _, item in seen]
 
 
@@ -32,12 +35,23 @@ def items(body: bytes) -> list[Any]:
         (b'{"data": [NaN, Infinity]}', None),  # compared to json.loads below
     ],
 )  # fmt: skip
-def test_each_item_matches_a_whole_decode(body: bytes, expected: list[Any] | None) -> None:
-    got = items(body)
+@pytest.mark.parametrize("window", WINDOWS)
+def test_each_item_matches_a_whole_decode(
+    body: bytes, expected: list[Any] | None, window: int
+) -> None:
+    got = items(body, window)
     whole = json.loads(body)["data"]
     assert repr(got) == repr(whole)
     if expected is not None:
         assert got == expected
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+def test_text_cut_inside_a_character_a_string_or_a_number(window: int) -> None:
+    """Windows end inside multi-byte characters, escapes, strings and numbers alike."""
+    data = [{"name": "café 日本 🎉", "n": 123456789, "x": -1.5e-7}, '\\"q\u00e9', 42]
+    body = json.dumps({"data": data, "count": 1234567}, ensure_ascii=False).encode()
+    assert items(body, window) == data
 
 
 @pytest.mark.parametrize(
@@ -57,9 +71,10 @@ def test_each_item_matches_a_whole_decode(body: bytes, expected: list[Any] | Non
         b"\xff\xfe",
     ],
 )
-def test_anything_unusual_gives_up(body: bytes) -> None:
+@pytest.mark.parametrize("window", WINDOWS)
+def test_anything_unusual_gives_up(body: bytes, window: int) -> None:
     with pytest.raises(NotPlain):
-        items(body)
+        items(body, window)
 
 
 @given(
@@ -73,13 +88,14 @@ def test_anything_unusual_gives_up(body: bytes) -> None:
     ),
     st.dictionaries(st.sampled_from(["object", "has_more", "x"]), st.integers(), max_size=2),
     st.sampled_from([", ", ",", " ,\n "]),
+    st.sampled_from(WINDOWS),
 )
 def test_each_item_matches_json_loads(
-    data: list[dict[str, Any]], extra: dict[str, int], sep: str
+    data: list[dict[str, Any]], extra: dict[str, int], sep: str, window: int
 ) -> None:
     envelope = {**extra, "data": data}
-    body = json.dumps(envelope, separators=(sep, ": ")).encode()
-    assert items(body) == data
+    body = json.dumps(envelope, separators=(sep, ": "), ensure_ascii=False).encode()
+    assert items(body, window) == data
 
 
 def test_the_together_list_reads_the_same_either_way() -> None:
