@@ -97,11 +97,14 @@ def fetched_path(snapshot: JobSnapshot, now: datetime) -> tuple[tuple[str, datet
     return tuple(path)
 
 
+_ENDS = (Kind.FAILED, Kind.RESTARTED, Kind.CANCELLED)
+
+
 def cause_of(story: Story) -> Cause | None:
-    """The cause of the chain's latest failure or cancellation, as its alert said it; for an
-    unfinished chain, None."""
+    """The cause of the chain's latest failure, restart or cancellation, as its alert said
+    it; for a chain where none happened, None."""
     for record in reversed(story.alerts):
-        if record.alert.kind in (Kind.FAILED, Kind.CANCELLED) and record.alert.cause:
+        if record.alert.kind in _ENDS and record.alert.cause:
             return record.alert.cause
     last = story.jobs[-1]
     if last.status in (Status.FAILED, Status.CANCELLED):
@@ -110,14 +113,15 @@ def cause_of(story: Story) -> Cause | None:
 
 
 def next_step(story: Story) -> str:
-    """What a person should do now: the hint of the latest alert still standing, else a
-    plain word about where the chain is."""
+    """What a person should do now: the cause's hint while the chain stands failed or
+    cancelled, else the hint of its last job's latest alert, else a plain word about where
+    the chain is (a restarted chain running again asks nothing)."""
     last = story.jobs[-1]
     cause = cause_of(story)
     if last.status is Status.SUCCEEDED:
         output = f" ({last.output_name})" if last.output_name else ""
         return f"Nothing: the job succeeded; the output model is ready to use{output}."
-    if cause is not None:
+    if cause is not None and last.status in (Status.FAILED, Status.CANCELLED):
         return HINTS[cause]
     for record in reversed(story.alerts):
         if record.alert.job_id == last.job_id and record.alert.hint:

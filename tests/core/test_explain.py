@@ -122,6 +122,23 @@ def test_cause_and_next_step_follow_the_latest_failure_until_the_chain_succeeds(
     assert explain.next_step(running).startswith("Nothing yet")
 
 
+def test_a_restarted_chain_still_running_names_its_cause_but_asks_nothing() -> None:
+    """The provider restarted the failed job and its successor runs: the cause is the
+    restart's, and the next step is not the failure's "if no restart follows, resubmit"
+    (one did follow); ftmon is watching the successor."""
+    told = (
+        record("a", Kind.FAILED, Cause.PROVIDER_ERROR),
+        record("a", Kind.RESTARTED, Cause.PROVIDER_ERROR),
+        record("b", Kind.STARTED),
+    )
+    chain = (job("a", Status.FAILED, restart=RestartLink(successor="b")), job("b"))
+    story = explain.Story(jobs=chain, alerts=told)
+    assert explain.cause_of(story) is Cause.PROVIDER_ERROR
+    assert explain.next_step(story).startswith("Nothing yet")
+    only_restart = explain.Story(jobs=chain, alerts=told[1:])  # the failure never told alone
+    assert explain.cause_of(only_restart) is Cause.PROVIDER_ERROR
+
+
 def test_the_status_path_of_a_finished_job_comes_back_from_its_alerts() -> None:
     """A finished job's state keeps only its last status; the alerts carry the rest."""
     later = T0 + timedelta(minutes=40)
