@@ -217,8 +217,9 @@ def render_table(
         if p["incident"]:
             covered = len(p["incident"]["jobs"])
             lines.append(
-                f"    INCIDENT since {p['incident']['since']}: {covered} jobs in trouble on "
-                "the provider's side; their own messages are held back (marked [incident])"
+                f"    INCIDENT since {p['incident']['since']}: {covered} "
+                f"{'job' if covered == 1 else 'jobs'} in trouble on the provider's side "
+                "(marked [incident]); their messages are held back while it lasts"
             )
     lines += ["", f"JOBS ({len(jobs)})", *_table(jobs, JOB_COLUMNS)]
     lines += ["", "OUTBOX"]

@@ -162,3 +162,22 @@ def test_status_shows_together_progress_the_list_lacks(tmp_path: Path) -> None:
         )
     (row,) = [j for j in report["jobs"] if j["job"] == handle.job_id]
     assert row["progress"].endswith("1/3") and row["eta"] != "-"
+
+
+def test_the_incident_line_counts_its_jobs_and_says_when_messages_are_held() -> None:
+    """The first job of a burst was told before the incident began: the line says the
+    messages are held while it lasts, not that every marked job's message was."""
+    from monitor.commands import status
+
+    incident = {"since": "2026-11-04T09:03:00+00:00", "jobs": ["ft-a"]}
+    providers = [
+        {"provider": "together-prod", "failing_since": None, "last_error": None,
+         "last_success_at": "2026-11-04T09:04:00+00:00", "incident": incident},
+    ]  # fmt: skip
+    outbox = {"totals": {}, "unrouted": 0, "unmatched": 0, "by_channel": {},
+              "disabled_channels": [], "last_errors": {}, "oldest_pending_at": None}  # fmt: skip
+    text = status.render_table([], providers, outbox)
+    assert (
+        "INCIDENT since 2026-11-04T09:03:00+00:00: 1 job in trouble on the provider's side "
+        "(marked [incident]); their messages are held back while it lasts"
+    ) in text
