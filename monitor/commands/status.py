@@ -58,10 +58,11 @@ def report(config: Config, now: datetime, *, as_json: bool) -> str:
 
 
 def open_read_only(config: Config) -> Store:
-    """The state the config names, only to read (`status`, `cost`): a SQLite file is never
-    created or migrated; a path with nothing there is a configuration error naming it."""
+    """The state the config names, only to read (`status`, `cost`): never created or
+    migrated, a SQLite file nor a PostgreSQL schema; a path with nothing there is a
+    configuration error naming it."""
     if config.monitor.database is not None:
-        return open_store(config.monitor)
+        return open_store(config.monitor, read_only=True)
     try:
         return SqliteStore(config.monitor.state, read_only=True)
     except NotAStateFile as exc:

@@ -9,14 +9,19 @@ from monitor.storage.sqlite import SqliteStore
 from monitor.storage.sqlite_file import Connect
 
 
-def open_store(monitor: MonitorSettings, *, connect: Connect | None = None) -> Store:
-    """The store `monitor.state` names; `connect` opens a SQLite file (a test seam)."""
+def open_store(
+    monitor: MonitorSettings, *, connect: Connect | None = None, read_only: bool = False
+) -> Store:
+    """The store `monitor.state` names; `connect` opens a SQLite file (a test seam);
+    `read_only` (PostgreSQL: `status` and `cost` open the SQLite file read-only themselves)
+    checks the schema without creating or migrating it."""
     if monitor.database is None:
         return SqliteStore(monitor.state, connect=connect)
     from monitor.storage.postgresql import PgStore
 
     password = monitor.database_password
-    return PgStore(monitor.database, password=password.reveal() if password else None)
+    secret = password.reveal() if password else None
+    return PgStore(monitor.database, password=secret, read_only=read_only)
 
 
 def describe_state(monitor: MonitorSettings) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from monitor.core.alerts import Alert
 from monitor.core.budgets import Marked
+from monitor.core.errors import StoreError
 from monitor.core.ledger import Entry, entry
 from monitor.core.memory import JobState
 from monitor.storage.ledger_rows import SLACK
@@ -33,7 +34,15 @@ def write(conn: Conn, states: Sequence[JobState]) -> None:
             cur.executemany(_UPSERT, rows)
 
 
-def read(conn: Conn, since: datetime | None) -> list[Entry]:
+def read(conn: Conn, since: datetime | None, name: str) -> list[Entry]:
+    """The entries of jobs submitted since about `since`. A database from before the ledger
+    (read by a command that does not migrate it) says so instead of a missing table."""
+    found = conn.execute("SELECT to_regclass('ledger') IS NOT NULL").fetchone()
+    if found is None or not found[0]:
+        raise StoreError(
+            f"{name}: this state database predates the cost ledger; `ftmon run` (or "
+            "`run --once`) upgrades it"
+        )
     if since is None:
         rows = conn.execute("SELECT entry FROM ledger").fetchall()
     else:

@@ -189,6 +189,17 @@ def migrate(pool: Pool) -> int:
     return len(MIGRATIONS)
 
 
+def check_readable(pool: Pool) -> int:
+    """The version in place, for a command that only reads (`status`, `cost`): it never
+    creates nor migrates the schema, so running one against a shared database cannot make
+    replicas of the previous release refuse it."""
+    with reading(pool) as conn:
+        found = conn.execute("SELECT to_regclass('ftmon_schema') IS NOT NULL").fetchone()
+        if found is None or not found[0]:
+            raise StoreError(f"{where(pool)}: holds no ftmon state yet; `ftmon run` creates it")
+        return _known(conn, pool)
+
+
 def _version(conn: Conn, pool: Pool) -> int:
     found = conn.execute("SELECT to_regclass('ftmon_schema') IS NOT NULL").fetchone()
     if found is None or not found[0]:
@@ -198,6 +209,11 @@ def _version(conn: Conn, pool: Pool) -> int:
             "applied_at timestamptz NOT NULL DEFAULT now())"
         )
         return 0
+    return _known(conn, pool)
+
+
+def _known(conn: Conn, pool: Pool) -> int:
+    """The version in place, refused when a newer ftmon wrote it."""
     row = conn.execute("SELECT coalesce(max(version), 0) FROM ftmon_schema").fetchone()
     version = int(row[0]) if row else 0
     if version > len(MIGRATIONS):

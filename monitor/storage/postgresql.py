@@ -33,7 +33,14 @@ from monitor.core.memory import JobState, ProviderHealth
 from monitor.storage import pg_leases, pg_ledger, pg_nudges, pg_retention
 from monitor.storage.base import Lease, ProviderView, Pruned, Replica
 from monitor.storage.pg_outbox import PgOutbox, insert_alerts
-from monitor.storage.pg_schema import Pool, migrate, reading, transaction, where
+from monitor.storage.pg_schema import (
+    Pool,
+    check_readable,
+    migrate,
+    reading,
+    transaction,
+    where,
+)
 from monitor.storage.sqlite import CHECKED_CHANNELS
 
 POOL_TIMEOUT = 3.0  # seconds a call waits for a connection before the database counts as lost
@@ -68,7 +75,9 @@ class PgStore:
         password: str | None = None,
         holder: str | None = None,
         timeout: float = POOL_TIMEOUT,
+        read_only: bool = False,
     ) -> None:
+        """`read_only`: for commands that only read; the schema is checked, not migrated."""
         self.url = url
         self.holder = holder or replica_name()
         self._epochs: dict[str, int] = {}  # provider -> the epoch this replica leads at
@@ -90,7 +99,7 @@ class PgStore:
         self._connect = (url, dict(extra))  # the nudge listener's own connection
         self.pool.open(wait=False)
         try:
-            migrate(self.pool)
+            check_readable(self.pool) if read_only else migrate(self.pool)
         except BaseException:
             self.pool.close()
             raise
@@ -186,7 +195,7 @@ class PgStore:
 
     def ledger(self, since: datetime | None = None) -> list[Entry]:
         with reading(self.pool) as conn:
-            return pg_ledger.read(conn, since)
+            return pg_ledger.read(conn, since, where(self.pool))
 
     def checked_channels(self) -> str | None:
         with reading(self.pool) as conn:

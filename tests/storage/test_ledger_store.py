@@ -126,6 +126,29 @@ def test_an_older_postgresql_schema_gets_its_ledger_too(pg_url: str) -> None:
     assert len(PG_MIGRATIONS) == 5
 
 
+def test_a_read_only_postgresql_store_creates_and_migrates_nothing(pg_url: str) -> None:
+    """`ftmon status` and `cost` read a shared database without upgrading it: an upgrade
+    by a read would make the previous release's replicas refuse the database."""
+    with pytest.raises(StoreError, match="holds no ftmon state yet; `ftmon run` creates it"):
+        PgStore(pg_url, read_only=True)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute(b"SELECT to_regclass('ftmon_schema')").fetchone() == (None,)
+    PgStore(pg_url).close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(b"DROP TABLE ledger")
+        conn.execute(b"DROP TABLE marks")
+        conn.execute(b"DELETE FROM ftmon_schema WHERE version >= 4")
+    reader = PgStore(pg_url, read_only=True)
+    try:
+        assert reader.all_jobs() == []
+        with pytest.raises(StoreError, match="predates the cost ledger; `ftmon run`"):
+            reader.ledger()
+    finally:
+        reader.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute(b"SELECT max(version) FROM ftmon_schema").fetchone() == (3,)
+
+
 def test_cost_on_a_file_from_before_the_ledger_says_how_to_upgrade(tmp_path: Path) -> None:
     """`ftmon cost` opens the file read-only (never migrating it): a file from before the
     ledger is named with the way to upgrade it, not a bare missing-table error."""
