@@ -122,11 +122,20 @@ def _undecodable(tp: Any, raw: object) -> Any:
 
 
 def _tuple(args: tuple[Any, ...]) -> Decoder:
+    if len(args) == 2 and args[1] is Ellipsis and args[0] is str:
+        return _strings  # a job's seen log keys: hundreds per state
     if len(args) == 2 and args[1] is Ellipsis:
         item = _decoder(args[0])
         return lambda raw: tuple(item(v) for v in _expect(list, raw))
     items = [_decoder(a) for a in args]
     return lambda raw: tuple(d(v) for d, v in zip(items, _expect(list, raw), strict=True))
+
+
+def _strings(raw: object) -> tuple[str, ...]:
+    items = _expect(list, raw)
+    if not all(type(v) is str for v in items):
+        raise ValueError(f"expected strings, got {raw!r}")
+    return tuple(items)
 
 
 def _union(args: tuple[Any, ...]) -> Decoder:
