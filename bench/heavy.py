@@ -192,8 +192,20 @@ def _cycles(
     ]
 
 
+def compile_ftmon() -> None:
+    """Write ftmon's bytecode, as an install does: with PYTHONDONTWRITEBYTECODE set (some
+    shells and CI images set it) every new process would compile ftmon's modules again,
+    which is the environment's cost, not ftmon's."""
+    import compileall
+
+    import monitor
+
+    compileall.compile_dir(Path(monitor.__file__).parent, quiet=1)
+
+
 def run_once(load: Workload, env: dict[str, str] | None = None) -> Process:
     """`ftmon run --once` as a new process, `once_runs + 1` times (the first from empty)."""
+    compile_ftmon()
     receiver = Receiver()
     out = Process()
     with tempfile.TemporaryDirectory(prefix="ftmon-heavy-") as tmp, open_sim(load) as sim:
