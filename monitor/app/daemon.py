@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import structlog
 
 from monitor import config as config_mod
@@ -67,7 +68,7 @@ class Daemon:
         web: HealthServer | None = None
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._signals, control)
+                await tg.start(self._signals, control)  # listening before daemon_started
                 while True:
                     receiver.configure(webhook_secrets(self.config))
                     web = await _serve_health(
@@ -97,8 +98,16 @@ class Daemon:
                 await web.stop()
         return 0
 
-    async def _signals(self, control: Control) -> None:
+    async def _signals(
+        self,
+        control: Control,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Reload on SIGHUP, drain on SIGTERM/SIGINT; started before the first generation, so
+        no signal meets the default action (which would kill the process) once it runs."""
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     self._reload(control)
