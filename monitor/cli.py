@@ -21,7 +21,7 @@ import anyio
 import structlog
 
 from monitor import config as config_mod
-from monitor.app import logs, wiring
+from monitor.app import heap, logs, wiring
 from monitor.core.durations import DurationError, parse_duration
 from monitor.core.errors import ConfigError, StoreError
 from monitor.core.redact import REDACTOR
@@ -190,6 +190,7 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
             print(f"ftmon: warning: {path} ({mode}) is readable by others", file=sys.stderr)
         return 0
     if args.command == "run":
+        heap.map_large_blocks()
         cfg = config_mod.load(args.config, os.environ)
         logs.configure_for(cfg, os.environ)
         _warn_loose_secret_files(cfg)

@@ -310,7 +310,10 @@ class PollService:
         listed: dict[str, JobSnapshot] = {}
         if scope.list_after is not None:
             after = scope.list_after
-            jobs = await poll_reads.retrying(lambda: client.list_jobs(created_after=after))
+            keep = poll_plan.keeper(scope, everything)
+            jobs = await poll_reads.retrying(
+                lambda: client.list_jobs(created_after=after, keep=keep)
+            )
             listed = {s.id: s for s in jobs}
         async with anyio.create_task_group() as tg:
             for job_id in poll_plan.retrieves(scope, provider, listed, focus):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import anyio
 import structlog
 
+from monitor.app import heap
 from monitor.app.wiring import Runtime
 from monitor.core import cadence
 from monitor.core.errors import FencedError, StoreError
@@ -52,6 +53,7 @@ class PollJob:
                 await self._drain()
             finally:
                 self.busy = False
+                heap.give_back()  # the poll's lists and logs, freed: back to the system
 
     async def _nudged(self) -> None:
         async with self.lock:

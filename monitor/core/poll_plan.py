@@ -17,7 +17,7 @@ poll writes back about its own reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,6 +104,20 @@ def retrieves(
     return missing + plan.nudged_unknown(
         focus, scope.tracked, listed, provider.jobs, scope.followed
     )
+
+
+def keeper(scope: Scope, everything: Mapping[str, JobState]) -> Callable[[JobSnapshot], bool]:
+    """Which listed jobs to keep while the list is read: all but the settled ones the
+    provider left as they were (`looked` drops them), so the finished part of a long list
+    is never held whole."""
+
+    def keep(snapshot: JobSnapshot) -> bool:
+        entry = scope.settled.get(snapshot.id)
+        if entry is None or snapshot.id in everything:
+            return True
+        return plan.worth_a_look(snapshot, entry, follow=False, followed=frozenset())
+
+    return keep
 
 
 def looked(

@@ -9,10 +9,13 @@ one boundary where foreign failures become `monitor.core.errors` (the table is i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
 from monitor.core.model import Checkpoint, JobEvent, JobSnapshot, LossPoint, ProviderTraits
+
+Keep = Callable[[JobSnapshot], bool]
 
 
 class ProviderClient(Protocol):
@@ -22,11 +25,15 @@ class ProviderClient(Protocol):
     kind: str
     traits: ProviderTraits  # declared once in the provider's module
 
-    async def list_jobs(self, *, created_after: datetime | None) -> list[JobSnapshot]:
+    async def list_jobs(
+        self, *, created_after: datetime | None, keep: Keep | None = None
+    ) -> list[JobSnapshot]:
         """Jobs created after `created_after` (all when None), as few requests as the API allows.
 
         Together: one request, no pagination. OpenAI: newest first, `limit=100`, following
-        `after` only while the page still reaches back past `created_after`.
+        `after` only while the page still reaches back past `created_after`. `keep`: which
+        jobs to hand back; the others are dropped as soon as they are parsed, so a long
+        list is never held whole.
         """
         ...
 

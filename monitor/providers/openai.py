@@ -53,6 +53,7 @@ from monitor.providers._fields import (
     word_in,
     word_novelty,
 )
+from monitor.providers.base import Keep
 from monitor.providers.http_client import ProviderHttp, ResponseCounter, job_path
 from monitor.providers.openai_events import oldest_first, parse_event_page
 from monitor.providers.openai_words import PHASES
@@ -261,15 +262,18 @@ class OpenAIClient:
         self.name = cfg.name
         self._http = ProviderHttp(cfg, transport=transport, on_response=on_response)
 
-    async def list_jobs(self, *, created_after: datetime | None) -> list[JobSnapshot]:
+    async def list_jobs(
+        self, *, created_after: datetime | None, keep: Keep | None = None
+    ) -> list[JobSnapshot]:
         """Newest first; follows `after` only while the last job is newer than the bound."""
-        cursor, after, jobs = _Cursor(self.name, None), None, []
+        cursor, after = _Cursor(self.name, None), None
+        jobs: list[JobSnapshot] = []
         while True:
             raw = await self._http.get_json(JOBS, params=cursor.params(after))
             page, has_more = parse_job_page(raw, self.name)
-            jobs.extend(page)
+            jobs.extend(j for j in page if _newer(j, created_after) and (keep is None or keep(j)))
             if not (has_more and page and _newer(page[-1], created_after)):
-                return [j for j in jobs if _newer(j, created_after)]
+                return jobs
             after = page[-1].id
 
     async def retrieve(self, job_id: str) -> JobSnapshot:

@@ -57,6 +57,7 @@ from monitor.providers._fields import (
     word_novelty,
 )
 from monitor.providers._stream import NotPlain, each_item
+from monitor.providers.base import Keep
 from monitor.providers.http_client import ProviderHttp, ResponseCounter, job_path
 from monitor.providers.http_errors import decode_json
 from monitor.providers.together_events import parse_event_list, parse_events
@@ -206,18 +207,23 @@ def parse_job_list(raw: object, provider: str) -> list[JobSnapshot]:
 
 
 def parse_job_list_body(
-    content: bytes | bytearray, provider: str, created_after: datetime | None = None
+    content: bytes | bytearray,
+    provider: str,
+    created_after: datetime | None = None,
+    keep: Keep | None = None,
 ) -> list[JobSnapshot]:
     """`parse_job_list` straight from the body, decoding one job at a time (a big list
     then never holds every job's dict at once; see `_stream`), keeping those created
-    after `created_after`."""
+    after `created_after` that `keep` takes."""
     where = Where(provider)
     jobs: list[JobSnapshot] = []
     dirty = may_hold_surrogates(content)
 
     def visit(index: int, item: object) -> None:
         job = parse_job(clean(item) if dirty else item, provider, where.at(f"data[{index}]."))
-        if created_after is None or job.created_at > created_after:
+        if (created_after is None or job.created_at > created_after) and (
+            keep is None or keep(job)
+        ):
             jobs.append(job)
 
     try:
@@ -226,7 +232,7 @@ def parse_job_list_body(
         jobs = [
             j
             for j in parse_job_list(decode_json(provider, content, None), provider)
-            if created_after is None or j.created_at > created_after
+            if (created_after is None or j.created_at > created_after) and (keep is None or keep(j))
         ]
     return sorted(jobs, key=lambda j: j.created_at, reverse=True)
 
@@ -269,9 +275,12 @@ class TogetherClient:
         self.name = cfg.name
         self._http = ProviderHttp(cfg, transport=transport, on_response=on_response)
 
-    async def list_jobs(self, *, created_after: datetime | None) -> list[JobSnapshot]:
+    async def list_jobs(
+        self, *, created_after: datetime | None, keep: Keep | None = None
+    ) -> list[JobSnapshot]:
         """One `GET /fine-tunes` (no params); filtered by `created_after` here, newest first."""
-        return parse_job_list_body(await self._http.get_bytes(JOBS), self.name, created_after)
+        body = await self._http.get_bytes(JOBS)
+        return parse_job_list_body(body, self.name, created_after, keep)
 
     async def retrieve(self, job_id: str) -> JobSnapshot:
         raw = await self._http.get_json(job_path(JOBS, job_id), job_id=job_id)

@@ -338,3 +338,24 @@ def test_settle_drops_a_state_the_poll_left_as_it_was() -> None:
     again, _ = diff(state, snapshot, [], at(2), TH)
     done = ReadsDone(events={}, snapshots={"ft-q": snapshot})
     assert poll_plan.settle({"ft-q": state}, [again], done, at(2)) == []
+
+
+def test_the_keeper_drops_only_settled_jobs_the_provider_left_as_they_were() -> None:
+    """While the list is read, a settled job whose status and mark did not move is dropped
+    (`looked` would drop it); a changed one, an open one and an unknown one are kept."""
+    done = together("completed", job_id="ft-done", finished_at=at(5))
+    moved = together("completed", job_id="ft-moved", finished_at=at(5))
+    settled = {
+        "ft-done": Settled(raw_status="completed", mark=snapshot_mark(done), created_at=T0),
+        "ft-moved": Settled(raw_status="completed", mark="another", created_at=T0),
+    }
+    scope = replace(_scope(frozenset({"ft-open"})), settled=settled)
+    running = together("running", job_id="ft-open")
+    state = state_of(running, 1)
+    keep = poll_plan.keeper(scope, {"ft-open": state})
+    listed = [done, moved, running, together("queued", job_id="ft-new")]
+    assert [s.id for s in listed if keep(s)] == ["ft-moved", "ft-open", "ft-new"]
+    everything = {"ft-open": state}
+    worth, _ = poll_plan.looked(scope, provider(), listed, everything, None)
+    kept, _ = poll_plan.looked(scope, provider(), [s for s in listed if keep(s)], everything, None)
+    assert kept == worth  # dropping them early changes nothing the poll looks at

@@ -207,3 +207,21 @@ async def test_a_nan_loss_survives_the_wire(sim: Simulator, openai: Any) -> None
     log = await openai.events(handle.job_id, after_key=None)
     losses = [e.data.get("train_loss") for e in log if e.type == "metrics"]
     assert any(isinstance(v, float) and math.isnan(v) for v in losses)
+
+
+@pytest.mark.parametrize("kind", list(ProviderKind))
+async def test_a_list_hands_back_only_what_keep_takes(sim: Simulator, kind: ProviderKind) -> None:
+    """`keep` drops jobs as they are parsed (several OpenAI pages, one Together body): the
+    rest is the whole list's, in the same order, from the same requests."""
+    sim.add_synthetic(str(kind), 250, seed=4)
+    client = sim_client(sim, kind)
+    try:
+        whole = await client.list_jobs(created_after=None)
+        before = sim.stats()["total_requests"]
+        kept = await client.list_jobs(created_after=None, keep=lambda s: not s.status.terminal)
+        requests = sim.stats()["total_requests"] - before
+    finally:
+        await client.aclose()
+    assert kept == [s for s in whole if not s.status.terminal]
+    assert 0 < len(kept) < len(whole)
+    assert requests == (1 if kind is ProviderKind.TOGETHER else 3)
