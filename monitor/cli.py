@@ -190,13 +190,14 @@ def _dispatch(args: argparse.Namespace, seams: wiring.Seams) -> int:
             print(f"ftmon: warning: {path} ({mode}) is readable by others", file=sys.stderr)
         return 0
     if args.command == "run":
-        heap.map_large_blocks()
         cfg = config_mod.load(args.config, os.environ)
         logs.configure_for(cfg, os.environ)
         _warn_loose_secret_files(cfg)
         if args.once:
             return anyio.run(_run_once, cfg, args.json, seams)
         from monitor.app.daemon import Daemon
+
+        heap.map_large_blocks()  # a long-lived process: each poll's memory given back
 
         daemon = Daemon(cfg, config_path=args.config, env=os.environ, seams=seams)
         return anyio.run(daemon.run)
