@@ -28,7 +28,6 @@ import httpx
 from monitor.core.errors import ProviderSchemaError, ProviderUnavailable
 from monitor.core.redact import MASK
 from monitor.core.settings import ProviderConfig
-from monitor.providers._http11 import Http11Transport
 from monitor.providers.http_errors import (
     decode_json,
     error_for_response,
@@ -75,10 +74,10 @@ def build_http_client(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """One pooled client per provider: explicit timeouts and limits, bearer auth, no redirects.
-    Its own connections go through `Http11Transport` (a tenth of httpcore's CPU per
-    request); a test may hand in another transport."""
+    Its own connections go through httpx's transport (`own_transport`); a test may hand
+    in another transport."""
     return httpx.AsyncClient(
-        verify=tls_context(),  # for httpx's transports (a proxy's); ftmon's has its own
+        verify=tls_context(),  # for the transports httpx builds itself (a proxy's)
         base_url=cfg.base_url,
         headers={
             "Authorization": f"Bearer {cfg.api_key.reveal()}",
@@ -92,13 +91,14 @@ def build_http_client(
     )
 
 
-def own_transport() -> Http11Transport | None:
-    """The transport of a client not handed one: ftmon's own HTTP/1.1 (`_http11`); None
-    where the environment names a proxy (`HTTPS_PROXY`…), so that httpx builds its own
-    transports, the proxy's among them, as it does only for a client given none."""
+def own_transport() -> httpx.AsyncHTTPTransport | None:
+    """The transport of a client not handed one: httpx's own (httpcore's pool), kept so
+    that requests can go to it straight (`ProviderHttp`); None where the environment
+    names a proxy (`HTTPS_PROXY`…), so that httpx builds its transports, the proxy's
+    among them, as it does only for a client given none."""
     if urllib.request.getproxies():
         return None
-    return Http11Transport(tls_context(), keepalive=KEEPALIVE, expiry=KEEPALIVE_EXPIRY)
+    return httpx.AsyncHTTPTransport(verify=tls_context(), limits=LIMITS)
 
 
 def job_path(collection: str, job_id: str, *rest: str) -> str:
@@ -123,8 +123,8 @@ class ProviderHttp:
         self.name = cfg.name
         own = None if transport else own_transport()
         self._client = build_http_client(cfg, transport=transport or own)
-        # Requests go to ftmon's own transport straight: the client's send path (auth,
-        # redirects, cookies) does nothing ftmon uses and cost a third of a request's CPU.
+        # Requests go to the client's transport straight: the client's send path (auth,
+        # redirects, cookies) does nothing ftmon uses and costs a third of a request's CPU.
         # A given transport (tests) or a proxy the environment names keeps the whole path.
         self._direct = own
         self._count: ResponseCounter = on_response or (lambda _status: None)

@@ -20,7 +20,6 @@ import httpx
 from monitor.core.model import ProviderKind
 from monitor.core.settings import ProviderConfig, Secret
 from monitor.providers import make_client
-from monitor.providers._http11 import Http11Transport
 from monitor.providers.base import ProviderClient
 from monitor.providers.http_client import tls_context
 from monitor.simulator import ScenarioHandle, Simulator
@@ -139,7 +138,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, timeouts: dict[str, float] | None = None) -> None:
-        self._inner = Http11Transport(tls_context())  # what the clients use on their own
+        self._inner = httpx.AsyncHTTPTransport(verify=tls_context())  # as the clients use
         self._timeouts = timeouts
         self.sent = 0
 
