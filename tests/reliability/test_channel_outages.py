@@ -100,7 +100,13 @@ def test_outages_deliver_everything_once_in_order(receivers: Receivers, tmp_path
     state = tmp_path / "state.db"
     events: list[str] = []
     with Simulator(clock=ManualClock(START)) as sim:
-        config = write_config(tmp_path, sim, thresholds=THRESHOLDS, channels=receivers.channels())
+        config = write_config(
+            tmp_path,
+            sim,
+            thresholds=THRESHOLDS,
+            channels=receivers.channels(),
+            extra=kit.NO_INCIDENTS,
+        )
         assert kit.once(config, sim.now, environ).code == 0
         runs = kit.Scenarios(sim)
         for i, name in enumerate(TOGETHER + OPENAI):

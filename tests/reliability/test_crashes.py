@@ -85,7 +85,7 @@ def test_random_sigkills_lose_nothing(kills: int, tmp_path: Path) -> None:
             poll_interval="1s",
             # every alert must reach each receiver: no incident may hold any back (a batch
             # of scenarios every ten kills puts several restarts within one window)
-            extra="\n[incidents]\nenabled = false\n",
+            extra=kit.NO_INCIDENTS,
         )
         runs = kit.Scenarios(sim)
         for k in range(kills):
@@ -178,6 +178,7 @@ def test_a_kill_between_send_and_record_repeats_only_that_message(
             sim,
             thresholds=THRESHOLDS,
             channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
+            extra=kit.NO_INCIDENTS,
         )
         assert kit.once(config, sim.now).code == 0
         for name in ("together_billing_limit", "openai_failure", "together_user_cancel"):

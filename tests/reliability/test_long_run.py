@@ -95,6 +95,7 @@ def test_the_daemon_stays_flat_over_thousands_of_cycles(
             channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
             poll_interval="1s",
             listen=f"127.0.0.1:{port}",
+            extra=kit.NO_INCIDENTS,
         )
         environ = ftmon_env(FTMON_TEST_POLL_SECONDS="0.2", FTMON_LOG_LEVEL="info")
         daemon = kit.start_daemon(config, tmp_path / "ftmon.log", environ)
@@ -185,6 +186,7 @@ async def test_retention_keeps_the_state_file_bounded(
             sim,
             thresholds={"queue_stall": "1h", "progress_stall": "2h", "eta_grace": "2h"},
             channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
+            extra=kit.NO_INCIDENTS,
         )
         cfg = config_mod.load(path, ftmon_env())
         runtime = wiring.open_runtime(cfg, lambda: sim.now)

@@ -64,7 +64,7 @@ def server() -> Iterator[PgServer]:
 # The oracle here is every alert sent once per channel. A provider incident holds some
 # per-job messages back on purpose (the scenarios' restarts and stuck queues can make one):
 # that is tested on PostgreSQL in tests/delivery/test_inhibit.py, not across kills here.
-NO_INCIDENTS = "\n[incidents]\nenabled = false\n"
+NO_INCIDENTS = kit.NO_INCIDENTS
 
 
 class Cluster:

@@ -78,6 +78,7 @@ def test_no_secret_in_logs_state_messages_or_output(tmp_path: Path) -> None:
             channels=channels,
             first_run="alert",  # the scenarios may start before the first poll under load
             poll_interval="1s",
+            extra=kit.NO_INCIDENTS,
         )
         text = config.read_text().replace(str(tmp_path / "state.db"), str(state_dir / "state.db"))
         text = text.replace(

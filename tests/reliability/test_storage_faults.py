@@ -92,6 +92,7 @@ def test_the_daemon_waits_out_a_locked_state_file(at_start: bool, tmp_path: Path
             thresholds=THRESHOLDS,
             channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
             poll_interval="1s",
+            extra=kit.NO_INCIDENTS,
         )
         assert kit.once(config, None).code == 0  # creates the file
         runs = kit.Scenarios(sim)
@@ -140,7 +141,7 @@ def test_run_once_on_a_locked_file_says_which_file(tmp_path: Path) -> None:
     """`run --once` gives up after the busy timeout: exit 70, the file named, nothing lost."""
     state = tmp_path / "state.db"
     with Simulator(clock=ManualClock(START)) as sim:
-        config = write_config(tmp_path, sim, thresholds=THRESHOLDS)
+        config = write_config(tmp_path, sim, thresholds=THRESHOLDS, extra=kit.NO_INCIDENTS)
         assert kit.once(config, sim.now).code == 0
         sim.add_scenario("openai_failure", at=-600, time_scale=0.01)
         lock = Lock(state)
@@ -196,7 +197,9 @@ def test_a_full_disk_fails_clearly_and_loses_nothing(small_disk: Path, tmp_path:
     meanwhile is alerted exactly once."""
     state_dir = small_disk / "state"
     with Simulator(clock=ManualClock(START)) as sim:
-        config = _moved(write_config(tmp_path, sim, thresholds=THRESHOLDS), state_dir)
+        config = _moved(
+            write_config(tmp_path, sim, thresholds=THRESHOLDS, extra=kit.NO_INCIDENTS), state_dir
+        )
         assert kit.once(config, sim.now).code == 0
         runs = kit.Scenarios(sim)
         for i, name in enumerate(RECORDED):
@@ -243,7 +246,7 @@ def test_a_page_limit_acts_as_a_full_disk(_: None, tmp_path: Path) -> None:
     and every change alerted once the cap is gone."""
     state = tmp_path / "state.db"
     with Simulator(clock=ManualClock(START)) as sim:
-        config = write_config(tmp_path, sim, thresholds=THRESHOLDS)
+        config = write_config(tmp_path, sim, thresholds=THRESHOLDS, extra=kit.NO_INCIDENTS)
         assert kit.once(config, sim.now).code == 0
         runs = kit.Scenarios(sim)
         for i, name in enumerate(RECORDED):
@@ -299,7 +302,7 @@ def _moved(config: Path, state_dir: Path) -> Path:
 def _ftmon_file(tmp_path: Path) -> Path:
     """A real ftmon state file with some jobs and alerts in it."""
     with Simulator(clock=ManualClock(START)) as sim:
-        config = write_config(tmp_path, sim, thresholds=THRESHOLDS)
+        config = write_config(tmp_path, sim, thresholds=THRESHOLDS, extra=kit.NO_INCIDENTS)
         assert kit.once(config, sim.now).code == 0
         sim.add_scenario("together_billing_limit", at=-7200, time_scale=0.5)
         sim.add_scenario("openai_failure", at=-3600, time_scale=0.5)
@@ -361,7 +364,7 @@ def test_damaged_or_foreign_state_files_are_refused_untouched(tmp_path: Path) ->
         where.mkdir()
         state = where / "state.db"
         damage(state, good)
-        config = write_config(where, "http://127.0.0.1:9/v1")
+        config = write_config(where, "http://127.0.0.1:9/v1", extra=kit.NO_INCIDENTS)
         before = None if state.is_dir() else digest(state)
         codes = []
         commands = [["run", "--once", "-c", str(config)], ["status", "-c", str(config)]]
