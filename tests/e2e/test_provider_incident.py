@@ -39,17 +39,22 @@ def _told(receiver: HttpReceiver) -> list[str]:
     return lines
 
 
+def _config(tmp_path: Path, sim: Simulator, receiver: HttpReceiver) -> Path:
+    """Both simulated providers, slow stalls, the incident settings, one webhook receiver."""
+    return write_config(
+        tmp_path,
+        sim,
+        thresholds=SLOW,
+        channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
+        extra=INCIDENTS,
+    )
+
+
 def test_a_burst_of_provider_failures_is_one_incident(tmp_path: Path) -> None:
     receiver = HttpReceiver()
     try:
         with Simulator(clock=ManualClock(START)) as sim:
-            config = write_config(
-                tmp_path,
-                sim,
-                thresholds=SLOW,
-                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
-                extra=INCIDENTS,
-            )
+            config = _config(tmp_path, sim, receiver)
             jobs = [
                 sim.add_scenario("openai_success", at=-120, time_scale=20).job_id for _ in range(6)
             ]
@@ -176,13 +181,7 @@ def test_reads_the_api_keeps_failing_for_are_one_incident(tmp_path: Path) -> Non
     receiver = HttpReceiver()
     try:
         with Simulator(clock=ManualClock(START)) as sim:
-            config = write_config(
-                tmp_path,
-                sim,
-                thresholds=SLOW,
-                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
-                extra=INCIDENTS,
-            )
+            config = _config(tmp_path, sim, receiver)
             jobs = [
                 sim.add_scenario("openai_success", at=-120, time_scale=20).job_id for _ in range(3)
             ]
@@ -260,13 +259,7 @@ def test_a_pair_that_never_becomes_an_incident_is_told_after_the_hold(tmp_path: 
     receiver = HttpReceiver()
     try:
         with Simulator(clock=ManualClock(START)) as sim:
-            config = write_config(
-                tmp_path,
-                sim,
-                thresholds=SLOW,
-                channels={"hook": f"json://127.0.0.1:{receiver.port}/"},
-                extra=INCIDENTS,
-            )
+            config = _config(tmp_path, sim, receiver)
             first, second = (
                 sim.add_scenario("openai_success", at=-120, time_scale=20).job_id for _ in range(2)
             )
