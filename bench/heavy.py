@@ -68,6 +68,7 @@ class Cycle:
     cpu: float
     requests: int
     wall: float
+    routes: dict[str, int] = field(default_factory=dict)  # requests by route template
 
 
 @dataclass
@@ -169,7 +170,7 @@ def _cycles(
     """Read the daemon's log until `seconds` after its first full cycle; a cycle ends when
     every provider has completed one more poll."""
     polls: dict[str, int] = {}
-    marks = [(0.0, 0, time.monotonic())]
+    marks = [(0.0, 0, time.monotonic(), dict[str, int]())]
     stop_at = float("inf")
     for line in lines:
         try:
@@ -180,16 +181,23 @@ def _cycles(
             continue
         polls[event["provider"]] = polls.get(event["provider"], 0) + 1
         if len(polls) == 2 and min(polls.values()) == len(marks):
-            total = sim.stats()["total_requests"]
-            marks.append((cpu_seconds(daemon.pid), total, time.monotonic()))
+            stats = sim.stats()
+            total, routes = stats["total_requests"], stats["requests"]
+            marks.append((cpu_seconds(daemon.pid), total, time.monotonic(), routes))
             if len(marks) == 2:
                 stop_at = time.monotonic() + seconds
         if time.monotonic() >= stop_at:
             break
     return [
-        Cycle(cpu=b[0] - a[0], requests=b[1] - a[1], wall=b[2] - a[2])
+        Cycle(cpu=b[0] - a[0], requests=b[1] - a[1], wall=b[2] - a[2], routes=_minus(b[3], a[3]))
         for a, b in itertools.pairwise(marks)
     ]
+
+
+def _minus(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    """Requests per route in one cycle, from two running totals."""
+    moved = {route: n - before.get(route, 0) for route, n in after.items()}
+    return {route: n for route, n in moved.items() if n}
 
 
 def compile_ftmon() -> None:
@@ -327,6 +335,7 @@ def main() -> None:
     run = run_daemon(load) if kind == "daemon" else run_once(load)
     figures = summary(run) | {"load_before": before, "load_after": load_average()}
     figures["cycles"] = [(round(c.cpu, 2), c.requests, round(c.wall, 1)) for c in run.cycles]
+    figures["routes"] = [c.routes for c in run.cycles[1:]]
     print(json.dumps(figures))
 
 

@@ -246,8 +246,7 @@ class Generation:
         paused while the state database is lost (nothing could be recorded)."""
 
         def count(report: DeliveryReport) -> None:
-            summary = runtime.store.outbox.pending_summary()
-            self.metrics.outbox_depth(summary.totals.get("pending", 0) + summary.unrouted)
+            self.metrics.outbox_depth(runtime.store.outbox.depth())
             self.metrics.unmatched_alert(report.unmatched)
 
         await loop.run_forever(

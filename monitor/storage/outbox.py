@@ -274,6 +274,15 @@ class SqliteOutbox:
         )
         return {c: (Status(s), err) for c, s, err in rows.fetchall()}
 
+    def depth(self) -> int:
+        pending = self._conn.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'pending'"
+        ).fetchone()[0]
+        unrouted = self._conn.execute(
+            "SELECT count(*) FROM alerts WHERE routed_at IS NULL"
+        ).fetchone()[0]
+        return int(pending) + int(unrouted)
+
     def pending_summary(self) -> OutboxSummary:
         """Counts by channel and status, unrouted and unmatched alerts, disabled channels."""
         by_channel: dict[str, dict[str, int]] = {}

@@ -272,6 +272,14 @@ class PgOutbox:
             ).fetchall()
         return {c: (Status(s), err) for c, s, err in rows}
 
+    def depth(self) -> int:
+        with reading(self._pool) as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending') + "
+                "(SELECT count(*) FROM alerts WHERE routed_at IS NULL)"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     def pending_summary(self) -> OutboxSummary:
         by_channel: dict[str, dict[str, int]] = {}
         totals: dict[str, int] = {}

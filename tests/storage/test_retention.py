@@ -113,6 +113,16 @@ def test_old_delivered_alerts_go_with_their_attempts(store: Store) -> None:
     assert count_attempts(store) == 1  # the recent alert's
 
 
+def test_outbox_depth_is_what_waits_to_be_sent(store: Store) -> None:
+    """`depth` (the /metrics gauge, read after every delivery pass): pending deliveries
+    plus alerts not yet routed, as `pending_summary` counts them; sent and failed are not."""
+    for key, status in (("a", "sent"), ("b", "failed"), ("c", "pending"), ("d", None)):
+        enqueue(store, key, NOW, status)
+    enqueue(store, "e", NOW, "pending")
+    summary = store.outbox.pending_summary()
+    assert store.outbox.depth() == summary.totals["pending"] + summary.unrouted == 3
+
+
 def test_finished_jobs_behind_every_list_go_and_are_remembered(store: Store) -> None:
     """Finished or vanished and older than lookback + margin: forgotten, the cutoff kept;
     open jobs and recent finished ones stay."""
