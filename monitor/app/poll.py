@@ -164,9 +164,11 @@ class PollService:
             return self._commit_failure(name, view.health, exc, now, bound)
         known = {**view.states, **listing.revived}
         batches = plan.batches(listing.planned, lambda job: job.reads.any, self.read_batch)
+        listing.planned = []  # the batches hold the jobs now, each only until it is committed
         tally, enqueued, seen = Tally(), list[Alert](), list[api_changes.Sighting]()
         troubles: list[Trouble] = []
-        for index, batch in enumerate(batches):
+        for index in range(len(batches)):
+            batch, batches[index] = batches[index], []
             try:
                 fetched = await bounded_fetch(
                     name,

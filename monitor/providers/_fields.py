@@ -35,6 +35,7 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)  # later than any real job; far from d
 MAX_INT = 2**53  # the largest integer every JSON reader agrees on
 MAX_EPOCHS = 100_000  # more is no real job; the core multiplies an epoch's time by it
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+SURROGATE_SPAN = 4  # bytes of the longest match of `_SURROGATE`
 
 
 @dataclass(frozen=True, slots=True)

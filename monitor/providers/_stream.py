@@ -1,13 +1,22 @@
-"""Reading a big `{"data": [...]}` list one item at a time (pure, no I/O).
+"""Reading a big `{"data": [...]}` list one item at a time, as its bytes arrive (pure).
 
-Together's job list has no paging: ten thousand jobs are one ~6 MB body, and decoding it
-whole holds every job's dict at once (~15 MB) before the first is parsed. `each_item`
-walks the envelope with the standard decoder and hands over one item at a time, so a
-job's dict is gone once it is parsed. The body is decoded to text a window at a time
-(`WINDOW` bytes), so its text is never held whole beside its bytes either: that copy was
-the largest allocation of a steady poll. Anything it does not expect (another shape, bad
-JSON, a repeated key, nesting deeper than Python's recursion limit) makes it give up, and
-the caller decodes the body whole, which keeps every error exactly as before.
+Together's job list has no paging: ten thousand jobs are one ~6 MB body. Decoding it
+whole holds every job's dict at once (~15 MB), and even holding its bytes until they are
+all in was a poll's largest allocation. `ItemStream` is fed the body a chunk at a time
+(as the socket delivers it) and hands over each item of the list as soon as it is whole,
+so neither the body nor its jobs' dicts are ever held together: only the text not yet
+consumed is kept.
+
+A body that is not the plain envelope is kept whole while no item has been handed over,
+and `close` hands it back, for the caller to decode whole (its error then reads as for any
+body); past the first item, `NotPlain` is raised at once. Items are what `decode_json`
+would give: lone surrogates are replaced where the bytes may hold one.
+
+Each step of the envelope's small grammar (`{`, a member, an item, a separator) either
+completes on the text it has or waits for more, and a step that waited is tried again
+only once the text has doubled, so a value split over many chunks costs linear time.
+Anything it does not expect is not plain: another shape, bad JSON, a repeated key,
+nesting deeper than Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -17,140 +26,180 @@ import json
 import re
 from collections.abc import Callable
 
+from monitor.providers._fields import SURROGATE_SPAN, clean, may_hold_surrogates
+
 _DECODER = json.JSONDecoder()  # NaN and Infinity are accepted, as by json.loads
 _SPACE = re.compile(r"[ \t\n\r]*")
-WINDOW = 262_144  # bytes of the body decoded to text at a time
+
+Visit = Callable[[int, object], None]
 
 
 class NotPlain(ValueError):
-    """The body is not a plain JSON object with one `key` list; decode it whole."""
+    """The body is not a plain JSON object with one `key` list."""
 
 
-def each_item(
-    content: bytes | bytearray,
-    key: str,
-    visit: Callable[[int, object], None],
-    *,
-    window: int = WINDOW,
-) -> None:
-    """Call `visit(index, item)` for each item of the top-level `key` list, in order.
-
-    Raises `NotPlain` when the body is anything else (the caller then falls back); what
-    `visit` raises passes through.
-    """
-    try:
-        _walk(_Text(content, window), key, visit)
-    except (UnicodeDecodeError, ValueError, IndexError, RecursionError) as exc:
-        if isinstance(exc, NotPlain):
-            raise
-        raise NotPlain(str(exc)) from None
+class _More(Exception):
+    """The step needs text that has not arrived yet."""
 
 
-class _Text:
-    """The body's text from the current window on: `text[pos]` for positions in it, and
-    `more(pos)` to drop what is before `pos` and decode the next window."""
+class ItemStream:
+    """`feed` it the body's bytes in order, then `close`; `visit(index, item)` is called
+    for each item of the top-level `key` list, in order. A body that is anything else
+    raises `NotPlain` once an item was handed over, else `close` returns it whole; what
+    `visit` raises passes through."""
 
-    def __init__(self, content: bytes | bytearray, window: int) -> None:
-        self._content, self._window = content, window
+    def __init__(self, key: str, visit: Visit) -> None:
+        self._key, self._visit = key, visit
         self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self._next = 0  # the next byte to decode
-        self.text = ""
-        self.more(0)
+        self._text, self._pos = "", 0  # the text not consumed yet starts at `_pos`
+        self._ended = False
+        self._step: Callable[[], None] = self._open
+        self._found = False  # the key's list was seen
+        self._done = False  # the object closed
+        self._wait = 0  # characters to have before trying a step that waited again
+        self.items = 0  # items handed over so far
+        self._held: bytearray | None = bytearray()  # the body, until an item is handed over
+        self._plain = True  # nothing unexpected so far
+        self._dirty, self._tail = False, b""  # lone surrogates possible; the last bytes seen
 
-    @property
-    def ended(self) -> bool:
-        return self._next >= len(self._content)
+    def feed(self, data: bytes | bytearray) -> None:
+        edge = self._tail + data[: SURROGATE_SPAN - 1]  # a match may straddle two chunks
+        self._dirty = self._dirty or may_hold_surrogates(edge) or may_hold_surrogates(data)
+        self._tail = (self._tail + data[1 - SURROGATE_SPAN :])[1 - SURROGATE_SPAN :]
+        if self._held is not None:
+            self._held += data
+        self._parse(data, final=False)
 
-    def more(self, pos: int) -> int:
-        """Keep the text from `pos` on and add the next window; the new position of `pos`.
-        Raises IndexError when the body has ended."""
-        if self.ended and self._next:
-            raise IndexError("the body ended")
-        end = self._next + self._window
-        part = self._decoder.decode(
-            self._content[self._next : end], final=end >= len(self._content)
-        )
-        self._next = end
-        self.text = self.text[pos:] + part
-        return 0
+    def close(self) -> bytes | None:
+        """The body has ended: None when it was the plain envelope (every item handed
+        over), else the body whole, when no item was."""
+        self._parse(b"", final=True)
+        if self._plain and not (self._done and self._found):
+            self._not_plain(NotPlain(f"no {self._key} list, or the body ended early"))
+        return None if self._plain or self._held is None else bytes(self._held)
 
-    def at(self, pos: int) -> tuple[str, int]:
-        """The character at `pos` (decoding on as needed) and its position."""
-        while pos >= len(self.text):
-            pos = self.more(pos)
-        return self.text[pos], pos
-
-    def skip(self, pos: int) -> int:
-        """The position of the next character that is not white space."""
-        while True:
-            match = _SPACE.match(self.text, pos)
-            pos = match.end() if match else pos
-            if pos < len(self.text) or self.ended:
-                return pos
-            pos = self.more(pos)
-
-    def value(self, pos: int) -> tuple[object, int]:
-        """The JSON value at `pos`, whole: a value the window cut short is decoded again
-        with more text (something must follow any value of a valid body)."""
-        while True:
+    def _parse(self, data: bytes | bytearray, *, final: bool) -> None:
+        if self._plain:
             try:
-                value, end = _DECODER.raw_decode(self.text, pos)
-            except ValueError:
-                if self.ended:
-                    raise
-                pos = self.more(pos)
-                continue
-            if end < len(self.text) or self.ended:
-                return value, end
-            pos = self.more(pos)
+                self._run(data, final=final)
+            except NotPlain as exc:
+                self._not_plain(exc)
 
+    def _not_plain(self, exc: NotPlain) -> None:
+        if self.items:
+            raise exc
+        self._plain = False
 
-def _walk(text: _Text, key: str, visit: Callable[[int, object], None]) -> None:
-    char, pos = text.at(text.skip(0))
-    if char != "{":
-        raise NotPlain("not an object")
-    char, pos = text.at(text.skip(pos + 1))
-    found = False
-    while char != "}":  # an empty object has no list: NotPlain below
-        name, pos = text.value(pos)
+    def _run(self, data: bytes | bytearray, *, final: bool) -> None:
+        try:
+            self._text = self._text[self._pos :] + self._decoder.decode(data, final=final)
+            self._pos, self._ended = 0, final
+            if len(self._text) < self._wait and not final:
+                return
+            while not self._done:
+                try:
+                    self._step()
+                except _More:
+                    if final:
+                        raise NotPlain("the body ended") from None
+                    self._wait = 2 * (len(self._text) - self._pos)
+                    return
+            self._wait = 0
+            self._expect_end()
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            if isinstance(exc, NotPlain):
+                raise
+            raise NotPlain(str(exc)) from None
+
+    # -- the text, from `_pos` on ----------------------------------------------------------
+
+    def _skip(self, pos: int) -> int:
+        """The position of the first character at or after `pos` that is not white space."""
+        match = _SPACE.match(self._text, pos)
+        return match.end() if match else pos
+
+    def _char(self, pos: int) -> tuple[str, int]:
+        """The next character that is not white space at or after `pos`, and its position."""
+        pos = self._skip(pos)
+        if pos >= len(self._text):
+            raise _More
+        return self._text[pos], pos
+
+    def _value(self, pos: int) -> tuple[object, int]:
+        """The whole JSON value at `pos`: something must follow any value of a valid body,
+        so a value that ends the text so far (a number cut short) waits for more."""
+        try:
+            value, end = _DECODER.raw_decode(self._text, pos)
+        except ValueError:
+            if self._ended:
+                raise
+            raise _More from None
+        if end >= len(self._text) and not self._ended:
+            raise _More
+        return value, end
+
+    def _go(self, pos: int, step: Callable[[], None]) -> None:
+        self._pos, self._step = pos, step
+
+    # -- the steps: each completes on the text it has, or raises _More and changes nothing --
+
+    def _open(self) -> None:
+        char, pos = self._char(self._pos)
+        if char != "{":
+            raise NotPlain("not an object")
+        char, _ = self._char(pos + 1)
+        self._go(pos + 1, self._close if char == "}" else self._member)
+
+    def _member(self) -> None:
+        name, pos = self._value(self._char(self._pos)[1])
         if not isinstance(name, str):
             raise NotPlain("a key that is not a string")
-        char, pos = text.at(_expect(text, text.skip(pos), ":"))
-        if name == key and char == "[" and not found:
-            pos, found = _items(text, pos, visit), True
-        elif name == key:
-            raise NotPlain(f"{key} is not a list, or repeated")
+        colon, pos = self._char(pos)
+        if colon != ":":
+            raise NotPlain("expected :")
+        char, pos = self._char(pos + 1)
+        if name == self._key and char == "[" and not self._found:
+            first, at = self._char(pos + 1)
+            self._found = True
+            self._go(at + 1 if first == "]" else at, self._after if first == "]" else self._item)
+        elif name == self._key:
+            raise NotPlain(f"{self._key} is not a list, or repeated")
         else:
-            _, pos = text.value(pos)
-        char, pos = text.at(text.skip(pos))
+            _, end = self._value(pos)
+            self._go(end, self._after)
+
+    def _item(self) -> None:
+        item, end = self._value(self._char(self._pos)[1])
+        self._go(end, self._next_item)
+        index, self.items, self._held = self.items, self.items + 1, None
+        self._visit(index, clean(item) if self._dirty else item)
+
+    def _next_item(self) -> None:
+        char, pos = self._char(self._pos)
+        if char == ",":
+            self._go(pos + 1, self._item)
+        elif char == "]":
+            self._go(pos + 1, self._after)
+        else:
+            raise NotPlain("expected , or ]")
+
+    def _after(self) -> None:
+        """After a member: another one, or the end of the object."""
+        char, pos = self._char(self._pos)
         if char == "}":
-            break
-        char, pos = text.at(_expect(text, pos, ","))
-        if char == "}":
-            raise NotPlain("a trailing comma")
-    end = text.skip(pos + 1)
-    if not found or end != len(text.text) or not text.ended:
-        raise NotPlain(f"no {key} list, or data after the object")
+            self._go(pos, self._close)
+        elif char == ",":
+            if self._char(pos + 1)[0] == "}":
+                raise NotPlain("a trailing comma")
+            self._go(pos + 1, self._member)
+        else:
+            raise NotPlain("expected , or }")
 
+    def _close(self) -> None:
+        _, pos = self._char(self._pos)
+        self._pos, self._done = pos + 1, True
 
-def _items(text: _Text, pos: int, visit: Callable[[int, object], None]) -> int:
-    """Visit the list starting at `pos` (its `[`); the position after its `]`."""
-    char, pos = text.at(text.skip(pos + 1))
-    if char == "]":
-        return pos + 1
-    index = 0
-    while True:
-        item, pos = text.value(pos)
-        visit(index, item)
-        index += 1
-        char, pos = text.at(text.skip(pos))
-        if char == "]":
-            return pos + 1
-        pos = _expect(text, pos, ",")
-
-
-def _expect(text: _Text, pos: int, want: str) -> int:
-    char, pos = text.at(pos)
-    if char != want:
-        raise NotPlain(f"expected {want}")
-    return text.skip(pos + 1)
+    def _expect_end(self) -> None:
+        """Only white space may follow the object."""
+        if self._skip(self._pos) != len(self._text):
+            raise NotPlain("data after the object")

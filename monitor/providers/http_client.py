@@ -1,11 +1,11 @@
-"""The pooled HTTP client of one provider, and `ProviderHttp.get_bytes`, the one boundary
-every provider request passes (the error table is `http_errors`).
+"""The pooled HTTP client of one provider, and `ProviderHttp.read`, the one boundary every
+provider request passes (the error table is `http_errors`).
 
 Nothing a provider sends is trusted to be small, quick or harmless: each request has a
 total deadline (`REQUEST_DEADLINE`, headers and body, so a body trickled a byte at a time
 cannot hold a poll forever), a body larger than the provider's `max_response_mb` is
 refused without being buffered, and the provider's key is masked in the raw body before
-it is parsed.
+it is parsed (a chunk at a time, as it arrives: `KeyMask`).
 
 The client never retries: the caller decides. Every request waits its turn at the
 provider's `Pacer` (pacing.py), which every answer informs, so a 429 or a dwindling
@@ -19,13 +19,14 @@ import importlib.metadata
 import ssl
 import urllib.request
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 import anyio
 import httpx
 
-from monitor.core.errors import ProviderSchemaError, ProviderUnavailable
+from monitor.core.errors import ProviderError, ProviderSchemaError, ProviderUnavailable
 from monitor.core.redact import MASK
 from monitor.core.settings import ProviderConfig
 from monitor.providers.http_errors import (
@@ -39,6 +40,8 @@ from monitor.providers.pacing import Pacer
 # Told the HTTP status of every response, or None when the request got no response
 # (timeout, refused, dropped): how the daemon counts provider requests for /metrics.
 ResponseCounter = Callable[[int | None], None]
+# Takes a 2xx body's bytes in order, as they arrive; may raise ProviderError to stop reading.
+Sink = Callable[[bytes], None]
 
 # --- the pooled HTTP client ------------------------------------------------------------
 
@@ -149,27 +152,44 @@ class ProviderHttp:
         *,
         params: Mapping[str, str | int] | None = None,
         job_id: str | None = None,
-    ) -> bytes | bytearray:
-        """GET `path`: the body of a 2xx answer (the key masked in it), every other outcome
-        mapped to an error. Read into one growing buffer and handed over as it is: a copy
-        of a 6 MB job list was a poll's largest allocation."""
+    ) -> bytearray:
+        """GET `path`: the body of a 2xx answer (the key masked in it), read into one
+        growing buffer; every other outcome mapped to an error (`read`)."""
+        body = bytearray()
+        await self.read(path, body.extend, params=params, job_id=job_id)
+        return body
+
+    async def read(
+        self,
+        path: str,
+        sink: Sink,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        """GET `path`, handing the body of a 2xx answer to `sink` as it arrives (the key
+        masked in it), so a caller that parses as it goes never holds the whole body (a
+        6 MB job list was a poll's largest allocation). Every other outcome is an error;
+        so is what `sink` raises, once the answer is counted."""
         async with self.pacer.slot():
             try:
                 with transport_errors(self.name, path, REQUEST_DEADLINE):
-                    response, content = await self._request(path, params)
+                    answer = await self._request(path, params, KeyMask(self._key, sink))
             except ProviderUnavailable:
                 self._count(None)
                 raise
+        response = answer.response
         self._count(response.status_code)
-        if content is None:
+        if answer.too_large:
             limit = f"larger than max_response_mb = {self._max_body // MB}"
             raise ProviderSchemaError(self.name, "<body>", job_id, f"an answer {limit}")
-        if self._key and self._key in content:
-            content = content.replace(self._key, MASK_BYTES)
+        if answer.refused is not None:
+            raise answer.refused
         if response.is_success:
             self.pacer.observe(response.status_code, response.headers)
-            return content
+            return
         now = datetime.now(UTC)
+        content = mask(answer.error_body, self._key)
         error = error_for_response(
             self.name, response, path=path, job_id=job_id, now=now, content=content
         )
@@ -181,10 +201,10 @@ class ProviderHttp:
         raise error
 
     async def _request(
-        self, path: str, params: Mapping[str, str | int] | None
-    ) -> tuple[httpx.Response, bytes | bytearray | None]:
-        """One GET within `REQUEST_DEADLINE`; its body, or None when over the size limit
-        (an error answer's body is only read as far as `ERROR_BODY_LIMIT`)."""
+        self, path: str, params: Mapping[str, str | int] | None, sink: KeyMask
+    ) -> _Answer:
+        """One GET within `REQUEST_DEADLINE`: a 2xx body goes to `sink` up to the size
+        limit, any other body is kept as far as `ERROR_BODY_LIMIT` for its message."""
         with anyio.fail_after(REQUEST_DEADLINE):
             request = self._client.build_request("GET", path, params=params)
             if self._direct is None:
@@ -192,16 +212,80 @@ class ProviderHttp:
             else:
                 response = await self._direct.handle_async_request(request)
                 response.request = request
+            answer = _Answer(response)
             try:
-                limit = self._max_body if response.is_success else ERROR_BODY_LIMIT
-                body = bytearray()
+                if not response.is_success:
+                    answer.error_body = await _head(response, ERROR_BODY_LIMIT)
+                    return answer
+                size = 0
                 async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        return response, (None if response.is_success else bytes(body[:limit]))
+                    size += len(chunk)
+                    if size > self._max_body:
+                        answer.too_large = True
+                        return answer
+                    sink.feed(chunk)
+                sink.close()
+            except ProviderError as exc:  # the sink could not take the body: stop reading
+                answer.refused = exc
             finally:
                 await response.aclose()
-        return response, body
+        return answer
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+@dataclass(slots=True)
+class _Answer:
+    """What one request got: the response, and how its body went."""
+
+    response: httpx.Response
+    error_body: bytes = b""  # a non-2xx body, as far as ERROR_BODY_LIMIT
+    too_large: bool = False  # a 2xx body over max_response_mb: not read on
+    refused: ProviderError | None = None  # what the sink raised
+
+
+async def _head(response: httpx.Response, limit: int) -> bytes:
+    """The body's first `limit` bytes (an error's message is in its head)."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            break
+    return bytes(body[:limit])
+
+
+def mask(content: bytes, key: bytes) -> bytes:
+    return content.replace(key, MASK_BYTES) if key and key in content else content
+
+
+class KeyMask:
+    """Masks the provider's key in a body that arrives a chunk at a time, before `sink`
+    sees it: the last `len(key) - 1` bytes wait for the next chunk, in case the key
+    straddles two."""
+
+    def __init__(self, key: bytes, sink: Sink) -> None:
+        self._key, self._sink = key, sink
+        self._carry = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if not self._key:
+            self._sink(chunk)
+            return
+        buffer = self._carry + chunk if self._carry else chunk
+        cut = len(buffer) - (len(self._key) - 1)  # a whole key found must start before it
+        parts: list[bytes] = []
+        start = 0
+        while 0 <= (found := buffer.find(self._key, start)) < cut:
+            parts += (buffer[start:found], MASK_BYTES)
+            start = found + len(self._key)
+        end = max(start, cut)
+        parts.append(buffer[start:end])
+        self._carry = buffer[end:]
+        self._sink(b"".join(parts))
+
+    def close(self) -> None:
+        """The body has ended: what waited cannot hold the whole key."""
+        if self._carry:
+            self._sink(self._carry)
+        self._carry = b""

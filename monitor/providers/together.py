@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from monitor.core.errors import ProviderSchemaError
 from monitor.core.model import (
     Checkpoint,
     JobEvent,
@@ -43,11 +44,9 @@ from monitor.providers._fields import (
     Where,
     as_object,
     bounded_float,
-    clean,
     envelope_items,
     finite_float,
     iso_time,
-    may_hold_surrogates,
     mistyped,
     opt_bool,
     opt_int,
@@ -56,7 +55,7 @@ from monitor.providers._fields import (
     word_in,
     word_novelty,
 )
-from monitor.providers._stream import NotPlain, each_item
+from monitor.providers._stream import ItemStream, NotPlain
 from monitor.providers.base import Keep
 from monitor.providers.http_client import ProviderHttp, ResponseCounter, job_path
 from monitor.providers.http_errors import decode_json
@@ -206,35 +205,50 @@ def parse_job_list(raw: object, provider: str) -> list[JobSnapshot]:
     return sorted(jobs, key=lambda j: j.created_at, reverse=True)
 
 
-def parse_job_list_body(
-    content: bytes | bytearray,
-    provider: str,
-    created_after: datetime | None = None,
-    keep: Keep | None = None,
-) -> list[JobSnapshot]:
-    """`parse_job_list` straight from the body, decoding one job at a time (a big list
-    then never holds every job's dict at once; see `_stream`), keeping those created
-    after `created_after` that `keep` takes."""
-    where = Where(provider)
-    jobs: list[JobSnapshot] = []
-    dirty = may_hold_surrogates(content)
+class JobListReader:
+    """`GET /fine-tunes` read as it arrives (`ItemStream`): one job at a time, kept when
+    created after `created_after` and taken by `keep`, so neither the body nor every
+    job's dict is ever held whole. A body that is not the plain envelope is decoded whole
+    at the end, so its error reads as for any answer; one that breaks off after its first
+    job is that poll's error."""
 
-    def visit(index: int, item: object) -> None:
-        job = parse_job(clean(item) if dirty else item, provider, where.at(f"data[{index}]."))
-        if (created_after is None or job.created_at > created_after) and (
-            keep is None or keep(job)
-        ):
-            jobs.append(job)
+    def __init__(
+        self, provider: str, created_after: datetime | None = None, keep: Keep | None = None
+    ) -> None:
+        self.provider, self._created_after, self._keep = provider, created_after, keep
+        self._where = Where(provider)
+        self._jobs: list[JobSnapshot] = []
+        self._stream = ItemStream("data", self._visit)
 
-    try:
-        each_item(content, "data", visit)
-    except NotPlain:  # anything unusual: decode it whole, for the usual answer or error
-        jobs = [
-            j
-            for j in parse_job_list(decode_json(provider, content, None), provider)
-            if (created_after is None or j.created_at > created_after) and (keep is None or keep(j))
-        ]
-    return sorted(jobs, key=lambda j: j.created_at, reverse=True)
+    def feed(self, chunk: bytes | bytearray) -> None:
+        try:
+            self._stream.feed(chunk)
+        except NotPlain as exc:
+            raise self._broken(exc) from None
+
+    def jobs(self) -> list[JobSnapshot]:
+        """The jobs taken, newest first, once the body has ended."""
+        try:
+            whole = self._stream.close()
+        except NotPlain as exc:
+            raise self._broken(exc) from None
+        if whole is not None:
+            listed = parse_job_list(decode_json(self.provider, whole, None), self.provider)
+            self._jobs = [job for job in listed if self._takes(job)]
+        return sorted(self._jobs, key=lambda j: j.created_at, reverse=True)
+
+    def _visit(self, index: int, item: object) -> None:
+        job = parse_job(item, self.provider, self._where.at(f"data[{index}]."))
+        if self._takes(job):
+            self._jobs.append(job)
+
+    def _takes(self, job: JobSnapshot) -> bool:
+        after, keep = self._created_after, self._keep
+        return (after is None or job.created_at > after) and (keep is None or keep(job))
+
+    def _broken(self, exc: NotPlain) -> ProviderSchemaError:
+        detail = f"invalid JSON after {self._stream.items} jobs ({exc})"
+        return ProviderSchemaError(self.provider, "<body>", None, detail)
 
 
 def _checkpoint_name(obj: JsonObject, job_id: str, step: int | None) -> str:
@@ -279,8 +293,9 @@ class TogetherClient:
         self, *, created_after: datetime | None, keep: Keep | None = None
     ) -> list[JobSnapshot]:
         """One `GET /fine-tunes` (no params); filtered by `created_after` here, newest first."""
-        body = await self._http.get_bytes(JOBS)
-        return parse_job_list_body(body, self.name, created_after, keep)
+        reader = JobListReader(self.name, created_after, keep)
+        await self._http.read(JOBS, reader.feed)
+        return reader.jobs()
 
     async def retrieve(self, job_id: str) -> JobSnapshot:
         raw = await self._http.get_json(job_path(JOBS, job_id), job_id=job_id)

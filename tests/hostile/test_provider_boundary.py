@@ -66,6 +66,30 @@ async def test_a_job_and_its_log_echoing_the_key_are_masked(
     assert logged.message == f"key {MASK}"
 
 
+@pytest.mark.parametrize("chunk", [3, len(KEY) - 1, 4096])
+async def test_a_list_read_as_it_arrives_masks_a_key_cut_by_the_socket(
+    server: HostileServer, client: ProviderClient, chunk: int
+) -> None:
+    """The job list is parsed as its bytes arrive: the key is masked even where the
+    provider's chunks cut it in two."""
+    jobs = [job(f"ft-{n}", model=f"echo {KEY} {KEY}{KEY}") for n in range(3)]
+    body = json.dumps({"data": jobs}).encode()
+    server.answer("/v1/fine-tunes", Answer(body=body, chunk=chunk, trickle=0.002))
+    listed = await client.list_jobs(created_after=None)
+    assert {s.model for s in listed} == {f"echo {MASK} {MASK}{MASK}"}
+
+
+async def test_a_list_that_breaks_off_after_its_first_jobs_is_a_schema_error(
+    server: HostileServer, client: ProviderClient
+) -> None:
+    """Jobs already read from a list that then turns to garbage are not a partial list:
+    the poll fails (a partial list must never look like jobs vanished)."""
+    good = json.dumps({"data": [job("ft-1"), job("ft-2")]}).encode()
+    server.answer("/v1/fine-tunes", Answer(body=good[:-2] + b", oops]}"))
+    with pytest.raises(ProviderSchemaError, match="invalid JSON after 2 jobs"):
+        await client.list_jobs(created_after=None)
+
+
 async def test_a_dropped_connection_is_described_in_our_words(
     server: HostileServer, client: ProviderClient
 ) -> None:

@@ -11,17 +11,42 @@ from hypothesis import strategies as st
 from provider_testkit import load_fixture
 
 from monitor.core.errors import ProviderSchemaError
-from monitor.providers._stream import WINDOW, NotPlain, each_item
-from monitor.providers.together import parse_job_list, parse_job_list_body
+from monitor.core.model import JobSnapshot
+from monitor.core.redact import MASK
+from monitor.core.text import REPLACEMENT
+from monitor.providers._stream import ItemStream, NotPlain
+from monitor.providers.http_client import KeyMask
+from monitor.providers.http_errors import decode_json
+from monitor.providers.together import JobListReader, parse_job_list
 
-WINDOWS = (1, 2, 3, 7, 64, WINDOW)  # bytes decoded at a time: every cut, and the usual
+CHUNK = 65_536  # what a socket read hands over at most
+WINDOWS = (1, 2, 3, 7, 64, CHUNK)  # bytes fed at a time: every cut, and the usual
 
 
-def items(body: bytes, window: int = WINDOW) -> list[Any]:
+def chunks(body: bytes, size: int) -> list[bytes]:
+    return [body[i : i + size] for i in range(0, len(body), size)]
+
+
+def items(body: bytes, window: int = CHUNK) -> list[Any]:
+    """The list's items, fed `window` bytes at a time; NotPlain when the body is not the
+    plain envelope (handed back whole by `close`, or broken after an item)."""
     seen: list[Any] = []
-    each_item(body, "data", lambda i, item: seen.append((i, item)), window=window)
+    stream = ItemStream("data", lambda i, item: seen.append((i, item)))
+    for chunk in chunks(body, window):
+        stream.feed(chunk)
+    whole = stream.close()
+    if whole is not None:
+        assert whole == body and not seen  # kept whole, for a whole decode
+        raise NotPlain("handed back whole")
     assert [i for i, _ in seen] == list(range(len(seen)))
     return [item for _, item in seen]
+
+
+def parse_job_list_body(body: bytes, provider: str, window: int = CHUNK) -> list[JobSnapshot]:
+    reader = JobListReader(provider)
+    for chunk in chunks(body, window):
+        reader.feed(chunk)
+    return reader.jobs()
 
 
 @pytest.mark.parametrize(
@@ -119,3 +144,26 @@ def test_a_bad_list_is_the_same_error_either_way(body: bytes, whole_decodes: boo
         assert str(streamed.value) == str(whole.value)
     else:
         assert "invalid JSON" in str(streamed.value)
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+def test_a_lone_surrogate_cut_by_a_chunk_is_replaced_as_by_a_whole_decode(window: int) -> None:
+    """Items are what `decode_json` gives, wherever the chunks cut the escape."""
+    body = b'{"data": [{"id": "a"}, {"id": "b\\ud800c"}, {"id": "d"}]}'
+    assert items(body, window) == decode_json("tg", body, None)["data"]  # type: ignore[index]
+    assert items(body, window)[1]["id"] == f"b{REPLACEMENT}c"
+
+
+@given(
+    st.lists(st.sampled_from([b"x", b"KEY", b"KE", b"Y", b"K", b'"', b"KEYKEY"]), max_size=30),
+    st.integers(min_value=1, max_value=9),
+)
+def test_the_key_is_masked_wherever_the_chunks_cut_it(parts: list[bytes], size: int) -> None:
+    """`KeyMask` fed any cut of a body gives what masking the whole body gives."""
+    body = b"".join(parts)
+    out = bytearray()
+    masked = KeyMask(b"KEY", out.extend)
+    for chunk in chunks(body, size):
+        masked.feed(chunk)
+    masked.close()
+    assert bytes(out) == body.replace(b"KEY", MASK.encode())
