@@ -312,7 +312,7 @@ class PollService:
         listed: dict[str, JobSnapshot] = {}
         if scope.list_after is not None:
             after = scope.list_after
-            keep = poll_plan.keeper(scope, everything)
+            keep = poll_plan.Keeper(scope, everything)
             jobs = await poll_reads.retrying(
                 lambda: client.list_jobs(created_after=after, keep=keep)
             )

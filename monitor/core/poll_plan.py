@@ -17,7 +17,7 @@ poll writes back about its own reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,18 +106,26 @@ def retrieves(
     )
 
 
-def keeper(scope: Scope, everything: Mapping[str, JobState]) -> Callable[[JobSnapshot], bool]:
+@dataclass(frozen=True, slots=True)
+class Keeper:
     """Which listed jobs to keep while the list is read: all but the settled ones the
     provider left as they were (`looked` drops them), so the finished part of a long list
     is never held whole."""
 
-    def keep(snapshot: JobSnapshot) -> bool:
-        entry = scope.settled.get(snapshot.id)
-        if entry is None or snapshot.id in everything:
+    scope: Scope
+    everything: Mapping[str, JobState]
+
+    def __call__(self, snapshot: JobSnapshot) -> bool:
+        entry = self.basis(snapshot.id)
+        if entry is None:
             return True
         return plan.worth_a_look(snapshot, entry, follow=False, followed=frozenset())
 
-    return keep
+    def basis(self, job_id: str) -> Settled | None:
+        """All the verdict on a job rests on besides its listed snapshot: its index entry
+        when it is settled (None: it is always kept). The same snapshot with the same
+        basis gets the same verdict, so a reader may skip a list entry it has seen before."""
+        return None if job_id in self.everything else self.scope.settled.get(job_id)
 
 
 def looked(

@@ -25,13 +25,22 @@ import codecs
 import json
 import re
 from collections.abc import Callable
+from typing import Protocol
 
 from monitor.providers._fields import SURROGATE_SPAN, clean, may_hold_surrogates
 
 _DECODER = json.JSONDecoder()  # NaN and Infinity are accepted, as by json.loads
 _SPACE = re.compile(r"[ \t\n\r]*")
 
-Visit = Callable[[int, object], None]
+Visit = Callable[[int, object, str], None]  # an item's index, its value and its text
+
+
+class Repeats(Protocol):
+    """Which items may be skipped unread, as the very text of one seen before
+    (`_repeats.Repeats`)."""
+
+    def expect(self) -> tuple[int, int] | None: ...
+    def repeated(self) -> None: ...
 
 
 class NotPlain(ValueError):
@@ -43,13 +52,14 @@ class _More(Exception):
 
 
 class ItemStream:
-    """`feed` it the body's bytes in order, then `close`; `visit(index, item)` is called
-    for each item of the top-level `key` list, in order. A body that is anything else
-    raises `NotPlain` once an item was handed over, else `close` returns it whole; what
-    `visit` raises passes through."""
+    """`feed` it the body's bytes in order, then `close`; `visit(index, item, text)` is
+    called for each item of the top-level `key` list, in order, but for the items that
+    `repeats` expects and that repeat their text (skipped unread). A body that is
+    anything else raises `NotPlain` once an item was handed over, else `close` returns
+    it whole; what `visit` raises passes through."""
 
-    def __init__(self, key: str, visit: Visit) -> None:
-        self._key, self._visit = key, visit
+    def __init__(self, key: str, visit: Visit, repeats: Repeats | None = None) -> None:
+        self._key, self._visit, self._repeats = key, visit, repeats
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._text, self._pos = "", 0  # the text not consumed yet starts at `_pos`
         self._ended = False
@@ -169,10 +179,21 @@ class ItemStream:
             self._go(end, self._after)
 
     def _item(self) -> None:
-        item, end = self._value(self._char(self._pos)[1])
+        _, pos = self._char(self._pos)
+        repeats = self._repeats
+        if repeats is not None and (expected := repeats.expect()) is not None:
+            length, digest = expected
+            if pos + length > len(self._text) and not self._ended:
+                raise _More
+            if hash(self._text[pos : pos + length]) == digest:
+                self._go(pos + length, self._next_item)
+                self.items, self._held = self.items + 1, None
+                repeats.repeated()
+                return
+        item, end = self._value(pos)
         self._go(end, self._next_item)
         index, self.items, self._held = self.items, self.items + 1, None
-        self._visit(index, clean(item) if self._dirty else item)
+        self._visit(index, clean(item) if self._dirty else item, self._text[pos:end])
 
     def _next_item(self) -> None:
         char, pos = self._char(self._pos)

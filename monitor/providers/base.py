@@ -9,13 +9,22 @@ one boundary where foreign failures become `monitor.core.errors` (the table is i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Protocol
 
 from monitor.core.model import Checkpoint, JobEvent, JobSnapshot, LossPoint, ProviderTraits
 
-Keep = Callable[[JobSnapshot], bool]
+
+class Keep(Protocol):
+    """Which listed jobs a list hands back (`core.poll_plan.Keeper`)."""
+
+    def __call__(self, snapshot: JobSnapshot) -> bool: ...
+
+    def basis(self, job_id: str) -> Hashable | None:
+        """What the verdict on the job rests on besides its snapshot; None: it is kept.
+        A job listed exactly as before, with the same basis, gets the same verdict."""
+        ...
 
 
 class ProviderClient(Protocol):

@@ -55,6 +55,7 @@ from monitor.providers._fields import (
     word_in,
     word_novelty,
 )
+from monitor.providers._repeats import ListMemo, Repeats
 from monitor.providers._stream import ItemStream, NotPlain
 from monitor.providers.base import Keep
 from monitor.providers.http_client import ProviderHttp, ResponseCounter, job_path
@@ -213,12 +214,23 @@ class JobListReader:
     job is that poll's error."""
 
     def __init__(
-        self, provider: str, created_after: datetime | None = None, keep: Keep | None = None
+        self,
+        provider: str,
+        created_after: datetime | None = None,
+        keep: Keep | None = None,
+        memo: ListMemo | None = None,
     ) -> None:
         self.provider, self._created_after, self._keep = provider, created_after, keep
         self._where = Where(provider)
         self._jobs: list[JobSnapshot] = []
-        self._stream = ItemStream("data", self._visit)
+        self._memo = memo
+        self._repeats = Repeats(memo, keep) if memo is not None and keep is not None else None
+        self._stream = ItemStream("data", self._visit, self._repeats)
+
+    @property
+    def skipped(self) -> int:
+        """Entries skipped unread: as the last list had them, and dropped again."""
+        return self._repeats.skipped if self._repeats else 0
 
     def feed(self, chunk: bytes | bytearray) -> None:
         try:
@@ -234,17 +246,25 @@ class JobListReader:
             raise self._broken(exc) from None
         if whole is not None:
             listed = parse_job_list(decode_json(self.provider, whole, None), self.provider)
-            self._jobs = [job for job in listed if self._takes(job)]
+            self._jobs = [job for job in listed if self._recent(job) and self._kept(job)]
+        if self._memo is not None:
+            self._memo.remember(self._repeats.entries if self._repeats and whole is None else [])
         return sorted(self._jobs, key=lambda j: j.created_at, reverse=True)
 
-    def _visit(self, index: int, item: object) -> None:
+    def _visit(self, index: int, item: object, text: str) -> None:
         job = parse_job(item, self.provider, self._where.at(f"data[{index}]."))
-        if self._takes(job):
+        recent = self._recent(job)
+        kept = recent and self._kept(job)
+        if kept:
             self._jobs.append(job)
+        if self._repeats is not None:
+            self._repeats.parsed(job.id, text, dropped=recent and not kept)
 
-    def _takes(self, job: JobSnapshot) -> bool:
-        after, keep = self._created_after, self._keep
-        return (after is None or job.created_at > after) and (keep is None or keep(job))
+    def _recent(self, job: JobSnapshot) -> bool:
+        return self._created_after is None or job.created_at > self._created_after
+
+    def _kept(self, job: JobSnapshot) -> bool:
+        return self._keep is None or self._keep(job)
 
     def _broken(self, exc: NotPlain) -> ProviderSchemaError:
         detail = f"invalid JSON after {self._stream.items} jobs ({exc})"
@@ -288,12 +308,13 @@ class TogetherClient:
     ) -> None:
         self.name = cfg.name
         self._http = ProviderHttp(cfg, transport=transport, on_response=on_response)
+        self._memo = ListMemo()  # the last list's entries: those left alone are skipped
 
     async def list_jobs(
         self, *, created_after: datetime | None, keep: Keep | None = None
     ) -> list[JobSnapshot]:
         """One `GET /fine-tunes` (no params); filtered by `created_after` here, newest first."""
-        reader = JobListReader(self.name, created_after, keep)
+        reader = JobListReader(self.name, created_after, keep, self._memo)
         await self._http.read(JOBS, reader.feed)
         return reader.jobs()
 

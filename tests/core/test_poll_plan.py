@@ -352,7 +352,7 @@ def test_the_keeper_drops_only_settled_jobs_the_provider_left_as_they_were() -> 
     scope = replace(_scope(frozenset({"ft-open"})), settled=settled)
     running = together("running", job_id="ft-open")
     state = state_of(running, 1)
-    keep = poll_plan.keeper(scope, {"ft-open": state})
+    keep = poll_plan.Keeper(scope, {"ft-open": state})
     listed = [done, moved, running, together("queued", job_id="ft-new")]
     assert [s.id for s in listed if keep(s)] == ["ft-moved", "ft-open", "ft-new"]
     everything = {"ft-open": state}

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from provider_testkit import sim_client, sim_requests, walk_statuses
 
-from monitor.core.model import ProviderKind, Status
+from monitor.core.model import JobSnapshot, ProviderKind, Status
 from monitor.simulator import ManualClock, Simulator
 
 START = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
@@ -209,6 +209,16 @@ async def test_a_nan_loss_survives_the_wire(sim: Simulator, openai: Any) -> None
     assert any(isinstance(v, float) and math.isnan(v) for v in losses)
 
 
+class KeepOpen:
+    """Keeps the unfinished jobs: the verdict rests on the snapshot alone."""
+
+    def __call__(self, snapshot: JobSnapshot) -> bool:
+        return not snapshot.status.terminal
+
+    def basis(self, job_id: str) -> str:
+        return "the status"
+
+
 @pytest.mark.parametrize("kind", list(ProviderKind))
 async def test_a_list_hands_back_only_what_keep_takes(sim: Simulator, kind: ProviderKind) -> None:
     """`keep` drops jobs as they are parsed (several OpenAI pages, one Together body): the
@@ -218,7 +228,7 @@ async def test_a_list_hands_back_only_what_keep_takes(sim: Simulator, kind: Prov
     try:
         whole = await client.list_jobs(created_after=None)
         before = sim.stats()["total_requests"]
-        kept = await client.list_jobs(created_after=None, keep=lambda s: not s.status.terminal)
+        kept = await client.list_jobs(created_after=None, keep=KeepOpen())
         requests = sim.stats()["total_requests"] - before
     finally:
         await client.aclose()

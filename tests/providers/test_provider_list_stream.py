@@ -31,7 +31,7 @@ def items(body: bytes, window: int = CHUNK) -> list[Any]:
     """The list's items, fed `window` bytes at a time; NotPlain when the body is not the
     plain envelope (handed back whole by `close`, or broken after an item)."""
     seen: list[Any] = []
-    stream = ItemStream("data", lambda i, item: seen.append((i, item)))
+    stream = ItemStream("data", lambda i, item, _text: seen.append((i, item)))
     for chunk in chunks(body, window):
         stream.feed(chunk)
     whole = stream.close()

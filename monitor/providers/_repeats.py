@@ -1,0 +1,77 @@
+"""Skipping the entries of a big list that are exactly as the last list had them (pure).
+
+Together's job list is the whole account on every poll, and most of it is finished jobs
+the provider left alone: decoding and parsing each of them was most of a list's cost. A
+`ListMemo` remembers each entry of the last list: the length and hash of its text, its
+job, and the basis of the verdict that dropped it (`Keep.basis`). Reading the next list,
+the entry expected next (the one after the last entry recognised, so a list that grew or
+shrank is followed) is compared by its text alone: an entry identical to one dropped
+before, whose basis has not changed, would parse to the same job and be dropped again, so
+it is skipped. Every other entry is decoded and parsed as usual.
+
+Identical text is judged by Python's string hash (SipHash, keyed afresh in each process)
+of a slice of the remembered length: an entry that changed yet kept its length and hash
+is a chance of one in 2^64, and not one a provider can steer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from monitor.providers.base import Keep
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    length: int  # characters of the entry's text
+    digest: int  # hash() of that text
+    job_id: str
+    basis: Hashable | None  # what dropped it (`Keep.basis`); None: not droppable unread
+
+
+class ListMemo:
+    """The entries of the last list read whole; the client keeps it across polls."""
+
+    def __init__(self) -> None:
+        self.entries: tuple[Entry, ...] = ()
+        self.where: dict[str, int] = {}  # job id -> its entry's position
+
+    def remember(self, entries: list[Entry]) -> None:
+        self.entries = tuple(entries)
+        self.where = {entry.job_id: n for n, entry in enumerate(entries)}
+
+
+class Repeats:
+    """One list read against the memo (`_stream.ItemStream` asks it); `entries` is this
+    list's, for the memo once the list is read."""
+
+    def __init__(self, memo: ListMemo, keep: Keep) -> None:
+        self._memo, self._keep = memo, keep
+        self._next = 0  # the memo's entry expected next
+        self.entries: list[Entry] = []
+        self.skipped = 0
+
+    def expect(self) -> tuple[int, int] | None:
+        """(length, hash) of the text the next entry may repeat, when an entry identical
+        to it may be skipped: the memo's next one was dropped, on the basis still held."""
+        if self._next >= len(self._memo.entries):
+            return None
+        entry = self._memo.entries[self._next]
+        if entry.basis is None or self._keep.basis(entry.job_id) != entry.basis:
+            return None
+        return entry.length, entry.digest
+
+    def repeated(self) -> None:
+        """The next entry was the expected text again: skipped, dropped as before."""
+        self.entries.append(self._memo.entries[self._next])
+        self._next += 1
+        self.skipped += 1
+
+    def parsed(self, job_id: str, text: str, *, dropped: bool) -> None:
+        """An entry read in full; `dropped`: by `keep` (not by age), so skippable next time."""
+        basis = self._keep.basis(job_id) if dropped else None
+        self.entries.append(Entry(len(text), hash(text), job_id, basis))
+        before = self._memo.where.get(job_id)
+        if before is not None:
+            self._next = before + 1
