@@ -29,8 +29,8 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import Callable, Mapping
 
 import anyio
 
@@ -95,14 +95,18 @@ class Pacer:
         self._credit = 0
         self._clock = clock
         self._wall = wall
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._places = Places(self.limit)
+        self._slot = _Slot(self)
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of `limit` places, started no sooner than the pause and spacing allow."""
-        if self._limiter is None:  # made on first use, inside the running event loop
-            self._limiter = anyio.CapacityLimiter(self.limit)
-        async with self._limiter:
+    def slot(self) -> _Slot:
+        """`async with pacer.slot()`: hold one of `limit` places, started no sooner than
+        the pause and spacing allow."""
+        return self._slot
+
+    async def acquire(self) -> None:
+        """Take a place and wait out the pause and spacing (what `slot` enters)."""
+        await self._places.acquire()
+        try:
             now = self._clock()
             start = max(now, self.resume_at, self._next_start)
             self._next_start = start + self.spacing
@@ -110,7 +114,12 @@ class Pacer:
                 await anyio.sleep(start - now)
                 now = self._clock()
                 start = max(start, self.resume_at)  # a 429 answered meanwhile holds us too
-            yield
+        except BaseException:
+            self._places.release()
+            raise
+
+    def release(self) -> None:
+        self._places.release()
 
     def delay(self) -> float:
         """Seconds until the next request may start (0 when it may start now)."""
@@ -152,5 +161,63 @@ class Pacer:
 
     def _set_limit(self, limit: int) -> None:
         self.limit = max(1, min(self.ceiling, limit))
-        if self._limiter is not None:
-            self._limiter.total_tokens = self.limit
+        self._places.resize(self.limit)
+
+
+class _Slot:
+    """`Pacer.slot()`, one object per pacer: it keeps no state of its own, so each request
+    enters the same one (no generator-based context manager made per request)."""
+
+    __slots__ = ("_pacer",)
+
+    def __init__(self, pacer: Pacer) -> None:
+        self._pacer = pacer
+
+    async def __aenter__(self) -> None:
+        await self._pacer.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._pacer.release()
+
+
+class Places:
+    """At most `total` holders at once, the others served first come, first served.
+
+    anyio's `CapacityLimiter` does the same, but each acquire also yields to the event
+    loop inside a shielded cancel scope and tracks its borrower: 21 µs against 1 µs
+    here, for each of ~600 requests a cycle. A place is taken without waiting while one
+    is free and nobody queues; a waiter cancelled after it was handed a place passes it on.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.held = 0
+        self._waiting: deque[anyio.Event] = deque()
+
+    async def acquire(self) -> None:
+        if self.held < self.total and not self._waiting:
+            self.held += 1
+            return
+        turn = anyio.Event()
+        self._waiting.append(turn)
+        try:
+            await turn.wait()
+        except BaseException:
+            if turn.is_set():
+                self.release()
+            else:
+                self._waiting.remove(turn)
+            raise
+
+    def release(self) -> None:
+        self.held -= 1
+        self._wake()
+
+    def resize(self, total: int) -> None:
+        self.total = total
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiting and self.held < self.total:
+            self.held += 1
+            self._waiting.popleft().set()

@@ -8,7 +8,7 @@ import pytest
 from monitor.core.model import ProviderKind
 from monitor.core.settings import ProviderConfig, Secret
 from monitor.providers import make_client
-from monitor.providers.pacing import DEFAULT_PAUSE, Pacer, budget, parse_duration
+from monitor.providers.pacing import DEFAULT_PAUSE, Pacer, Places, budget, parse_duration
 from monitor.simulator import Simulator
 
 
@@ -118,6 +118,47 @@ async def test_slots_hold_requests_to_the_limit_and_the_pause() -> None:
     async with pacer.slot():
         assert anyio.current_time() - started >= 0.19
     assert pacer.limit == 1
+
+
+async def test_places_are_taken_in_turn_and_a_cancelled_turn_is_passed_on() -> None:
+    """First come, first served; a waiter cancelled while it queues takes no place, and
+    one cancelled after it was handed a place hands it to the next; growing the total
+    lets the queue in at once."""
+    places = Places(1)
+    await places.acquire()  # a free place: taken without waiting
+    order: list[str] = []
+
+    async def waiter(name: str) -> None:
+        await places.acquire()
+        order.append(name)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter, "a")
+        await anyio.sleep(0.01)
+        async with anyio.create_task_group() as doomed:
+            doomed.start_soon(waiter, "cancelled while queued")
+            await anyio.sleep(0.01)
+            doomed.cancel_scope.cancel()
+        tg.start_soon(waiter, "b")
+        await anyio.sleep(0.01)
+        async with anyio.create_task_group() as handed:
+            handed.start_soon(waiter, "cancelled once handed")
+            await anyio.sleep(0.01)
+            places.release()  # "a" gets it: the cancelled waiter is out of the queue
+            await anyio.sleep(0.01)
+            places.release()  # "b"
+            await anyio.sleep(0.01)
+            handed.cancel_scope.cancel()  # the last waiter is cancelled, and before it
+            places.release()  # runs again its turn comes up: it must pass the place on
+        assert order == ["a", "b"] and places.held == 0
+        await places.acquire()
+        for name in ("c", "d", "e"):
+            tg.start_soon(waiter, name)
+        await anyio.sleep(0.01)
+        assert order == ["a", "b"] and places.held == 1  # c, d, e queue behind the holder
+        places.resize(4)
+        await anyio.sleep(0.01)
+    assert order == ["a", "b", "c", "d", "e"] and places.held == 4
 
 
 @pytest.mark.parametrize("kind", ["together", "openai"])
