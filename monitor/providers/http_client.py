@@ -18,17 +18,19 @@ import functools
 import importlib.metadata
 import ssl
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 import anyio
+import httpcore
 import httpx
 
 from monitor.core.errors import ProviderError, ProviderSchemaError, ProviderUnavailable
 from monitor.core.redact import MASK
 from monitor.core.settings import ProviderConfig
+from monitor.providers._pool import Body, KeptSocketBackend, Origin
 from monitor.providers.http_errors import (
     decode_json,
     error_for_response,
@@ -77,8 +79,8 @@ def build_http_client(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """One pooled client per provider: explicit timeouts and limits, bearer auth, no redirects.
-    Its own connections go through httpx's transport (`own_transport`); a test may hand
-    in another transport."""
+    Without a `transport` (a test's), httpx builds its own, a proxy's where the
+    environment names one; `ProviderHttp` sends past it when none is named (`own_pool`)."""
     return httpx.AsyncClient(
         verify=tls_context(),  # for the transports httpx builds itself (a proxy's)
         base_url=cfg.base_url,
@@ -89,19 +91,25 @@ def build_http_client(
         },
         timeout=TIMEOUT,
         limits=LIMITS,
-        transport=transport or own_transport(),
+        transport=transport,
         follow_redirects=False,
     )
 
 
-def own_transport() -> httpx.AsyncHTTPTransport | None:
-    """The transport of a client not handed one: httpx's own (httpcore's pool), kept so
-    that requests can go to it straight (`ProviderHttp`); None where the environment
-    names a proxy (`HTTPS_PROXY`…), so that httpx builds its transports, the proxy's
-    among them, as it does only for a client given none."""
+def own_pool() -> httpcore.AsyncConnectionPool | None:
+    """The connection pool ftmon's requests go to straight: httpcore's, as httpx's own
+    transport builds it (same TLS context and limits, HTTP/1.1), on a network backend
+    that keeps each socket (`_pool`). None where the environment names a proxy
+    (`HTTPS_PROXY`…): then the client's transports, the proxy's among them, carry all."""
     if urllib.request.getproxies():
         return None
-    return httpx.AsyncHTTPTransport(verify=tls_context(), limits=LIMITS)
+    return httpcore.AsyncConnectionPool(
+        ssl_context=tls_context(),
+        max_connections=LIMITS.max_connections,
+        max_keepalive_connections=LIMITS.max_keepalive_connections,
+        keepalive_expiry=LIMITS.keepalive_expiry,
+        network_backend=KeptSocketBackend(),
+    )
 
 
 def job_path(collection: str, job_id: str, *rest: str) -> str:
@@ -124,12 +132,13 @@ class ProviderHttp:
         pacer: Pacer | None = None,
     ) -> None:
         self.name = cfg.name
-        own = None if transport else own_transport()
-        self._client = build_http_client(cfg, transport=transport or own)
-        # Requests go to the client's transport straight: the client's send path (auth,
-        # redirects, cookies) does nothing ftmon uses and costs a third of a request's CPU.
+        self._client = build_http_client(cfg, transport=transport)
+        # Requests go to httpcore's pool straight, as httpx's transport would hand them
+        # over (`_pool`): the client's send path (auth, redirects, cookies) does nothing
+        # ftmon uses, and an `httpx.Request` built per request is costly.
         # A given transport (tests) or a proxy the environment names keeps the whole path.
-        self._direct = own
+        self._direct = None if transport else own_pool()
+        self._origin = Origin(self._client)
         self._count: ResponseCounter = on_response or (lambda _status: None)
         self.pacer = pacer or Pacer()
         self._max_body = cfg.max_response_mb * MB
@@ -206,12 +215,7 @@ class ProviderHttp:
         """One GET within `REQUEST_DEADLINE`: a 2xx body goes to `sink` up to the size
         limit, any other body is kept as far as `ERROR_BODY_LIMIT` for its message."""
         with anyio.fail_after(REQUEST_DEADLINE):
-            request = self._client.build_request("GET", path, params=params)
-            if self._direct is None:
-                response = await self._client.send(request, stream=True)
-            else:
-                response = await self._direct.handle_async_request(request)
-                response.request = request
+            response = await self._send(path, params)
             answer = _Answer(response)
             try:
                 if not response.is_success:
@@ -231,8 +235,26 @@ class ProviderHttp:
                 await response.aclose()
         return answer
 
+    async def _send(self, path: str, params: Mapping[str, str | int] | None) -> httpx.Response:
+        """The answer's head, its body left to stream: through the pool straight (the
+        request httpx would build, `Origin`), else through the client."""
+        if self._direct is None:
+            request = self._client.build_request("GET", path, params=params)
+            return await self._client.send(request, stream=True)
+        answer = await self._direct.handle_async_request(self._origin.request(path, params))
+        stream = answer.stream
+        assert isinstance(stream, AsyncIterable)  # an async pool's answer streams async
+        return httpx.Response(
+            answer.status,
+            headers=answer.headers,
+            stream=Body(stream),
+            extensions=answer.extensions,
+        )
+
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._direct is not None:
+            await self._direct.aclose()
 
 
 @dataclass(slots=True)

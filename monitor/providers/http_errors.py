@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import httpcore
 import httpx
 
 from monitor.core.errors import (
@@ -174,20 +175,36 @@ def decode_json(provider: str, content: bytes | bytearray, job_id: str | None) -
 # --- transport failures ------------------------------------------------------------------
 
 # What went wrong, in our words: an httpx exception's text may quote a header (the key).
-_TRANSPORT_WORDS: tuple[tuple[type[Exception], str], ...] = (
-    (httpx.ConnectTimeout, "connection timed out"),
-    (httpx.ReadTimeout, "no data within the read timeout"),
-    (httpx.WriteTimeout, "request could not be sent in time"),
-    (httpx.PoolTimeout, "no free connection in time"),
-    (httpx.ConnectError, "connection failed"),
-    (httpx.ReadError, "connection lost while reading the answer"),
-    (httpx.WriteError, "connection lost while sending the request"),
-    (httpx.RemoteProtocolError, "the server broke the HTTP protocol"),
-    (httpx.LocalProtocolError, "the request could not be built (a header is invalid)"),
-    (httpx.ProxyError, "the proxy failed"),
-    (httpx.UnsupportedProtocol, "unsupported URL scheme"),
-    (httpx.DecodingError, "the answer could not be decoded"),
-    (httpx.TooManyRedirects, "too many redirects"),
+# httpcore's own classes are raised by the requests `ProviderHttp` hands to its pool straight.
+_TRANSPORT_WORDS: tuple[tuple[tuple[type[Exception], ...], str], ...] = (
+    ((httpx.ConnectTimeout, httpcore.ConnectTimeout), "connection timed out"),
+    ((httpx.ReadTimeout, httpcore.ReadTimeout), "no data within the read timeout"),
+    ((httpx.WriteTimeout, httpcore.WriteTimeout), "request could not be sent in time"),
+    ((httpx.PoolTimeout, httpcore.PoolTimeout), "no free connection in time"),
+    ((httpx.ConnectError, httpcore.ConnectError), "connection failed"),
+    ((httpx.ReadError, httpcore.ReadError), "connection lost while reading the answer"),
+    ((httpx.WriteError, httpcore.WriteError), "connection lost while sending the request"),
+    (
+        (httpx.RemoteProtocolError, httpcore.RemoteProtocolError),
+        "the server broke the HTTP protocol",
+    ),
+    (
+        (httpx.LocalProtocolError, httpcore.LocalProtocolError),
+        "the request could not be built (a header is invalid)",
+    ),
+    ((httpx.ProxyError, httpcore.ProxyError), "the proxy failed"),
+    ((httpx.UnsupportedProtocol, httpcore.UnsupportedProtocol), "unsupported URL scheme"),
+    ((httpx.DecodingError,), "the answer could not be decoded"),
+    ((httpx.TooManyRedirects,), "too many redirects"),
+)
+# Everything either library raises for a request that failed on the way.
+_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
+    httpx.HTTPError,
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.ProxyError,
+    httpcore.UnsupportedProtocol,
 )
 
 
@@ -203,7 +220,7 @@ def transport_errors(provider: str, path: str, deadline: float) -> Iterator[None
     so is a request that does not finish within its `deadline` (anyio's TimeoutError)."""
     try:
         yield
-    except httpx.HTTPError as exc:
+    except _TRANSPORT_ERRORS as exc:
         raise ProviderUnavailable(provider, f"{transport_summary(exc)} on {path}") from None
     except TimeoutError:
         detail = f"no complete answer within {deadline:.0f}s on {path}"

@@ -1,6 +1,7 @@
-"""The providers' transport (httpx's own, as `http_client.own_transport` builds it) against
-raw servers on loopback: the framings a server may use, keep-alive and its failures, TLS,
-and malformed answers, each mapped to the error class the boundary expects.
+"""The providers' own path (`ProviderHttp` handing requests to httpcore's pool straight,
+`http_client.own_pool`) against raw servers on loopback: the framings a server may use,
+keep-alive and its failures, TLS, and malformed answers, each mapped to the error the
+boundary promises (a transport failure names its class in the message).
 
 Real sockets throughout: each server below writes its bytes exactly as given.
 """
@@ -18,8 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from monitor.core.errors import ProviderError, ProviderUnavailable
 from monitor.core.model import ProviderKind
 from monitor.core.settings import ProviderConfig, Secret
+from monitor.providers import http_client
 from monitor.providers.http_client import ProviderHttp
 
 Answer = Callable[[bytes, int], Awaitable[bytes | None]]  # (request head, index) -> bytes
@@ -75,13 +78,18 @@ def ok(body: bytes, *headers: str) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
-    made: list[httpx.AsyncClient] = []
+Client = Callable[..., ProviderHttp]
 
-    def make(base: str, context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
-        transport = httpx.AsyncHTTPTransport(verify=context or ssl.create_default_context())
-        made.append(httpx.AsyncClient(base_url=base, transport=transport, timeout=2.0))
+
+@pytest.fixture
+async def client() -> AsyncIterator[Client]:
+    """`client(base)`: a provider's HTTP boundary on `base`, as the daemon builds it (no
+    transport handed in: its requests go to httpcore's pool straight)."""
+    made: list[ProviderHttp] = []
+
+    def make(base: str, transport: httpx.AsyncBaseTransport | None = None) -> ProviderHttp:
+        cfg = ProviderConfig(name="p", kind=ProviderKind.OPENAI, api_key=Secret(KEY), base_url=base)
+        made.append(ProviderHttp(cfg, transport=transport))
         return made[-1]
 
     yield make
@@ -89,97 +97,119 @@ async def client() -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
         await each.aclose()
 
 
+KEY = "sk-transport-test-key"
+
+
 async def served(answer: Answer, **options: bool) -> tuple[RawServer, str]:
     server = RawServer(answer, **options)
     return server, await server.start()
 
 
-async def test_keep_alive_reuses_one_connection(client: Callable[[str], httpx.AsyncClient]) -> None:
+async def fails(http: ProviderHttp, name: str) -> None:
+    """The request fails as retryable, and the message names the library's error `name`."""
+    with pytest.raises(ProviderUnavailable, match=rf"\({name}\)"):
+        await http.get_bytes("x")
+
+
+async def test_keep_alive_reuses_one_connection(client: Client) -> None:
     server, base = await served(fixed(ok(b'{"a": 1}')))
     http = client(base)
     for _ in range(5):
-        response = await http.get("/x?y=1")
-        assert response.json() == {"a": 1}
+        assert await http.get_json("x", params={"y": 1}) == {"a": 1}
     assert server.connections == 1 and len(server.requests) == 5
     assert server.requests[0].startswith(b"GET /x?y=1 HTTP/1.1\r\n")
     assert b"\r\nhost: 127.0.0.1:" in server.requests[0].lower()
     await server.close()
 
 
-async def test_chunked_body_and_trailers(client: Callable[[str], httpx.AsyncClient]) -> None:
+async def test_the_request_is_the_one_httpx_would_send(client: Client) -> None:
+    """Same request line (path under the base URL, query encoded) and the same headers,
+    in the same order, as the client's own send path (a test's transport, a proxy)."""
+    server, base = await served(fixed(ok(b"{}")))
+    params = {"limit": 100, "after": "ft:event/1 é~ %"}
+    await client(f"{base}/v1").get_json("fine_tuning/jobs/ft%3Aa/events", params=params)
+    await client(f"{base}/v1", httpx.AsyncHTTPTransport()).get_json(
+        "fine_tuning/jobs/ft%3Aa/events", params=params
+    )
+    direct, through_httpx = server.requests
+    assert direct == through_httpx
+    assert direct.startswith(
+        b"GET /v1/fine_tuning/jobs/ft%3Aa/events?limit=100&after=ft%3Aevent%2F1+%C3%A9~+%25 "
+    )
+    assert f"Authorization: Bearer {KEY}\r\n".encode() in direct
+    await server.close()
+
+
+async def test_chunked_body_and_trailers(client: Client) -> None:
     head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
     body = head + b'4;ext=1\r\n{"a"\r\n5\r\n: [1]\r\n1\r\n}\r\n0\r\nX-T: 1\r\n\r\n'
     server, base = await served(fixed(body))
     http = client(base)
-    assert (await http.get("/")).json() == {"a": [1]}
-    assert (await http.get("/")).json() == {"a": [1]}  # the connection survived the framing
+    assert await http.get_json("x") == {"a": [1]}
+    assert await http.get_json("x") == {"a": [1]}  # the connection survived the framing
     assert server.connections == 1
     await server.close()
 
 
-async def test_body_to_the_end_of_the_connection(
-    client: Callable[[str], httpx.AsyncClient],
-) -> None:
+async def test_body_to_the_end_of_the_connection(client: Client) -> None:
     server, base = await served(fixed(b"HTTP/1.1 200 OK\r\n\r\n[1, 2]"), close_after=True)
     http = client(base)
-    assert (await http.get("/")).json() == [1, 2]
-    assert (await http.get("/")).json() == [1, 2]  # a new connection: that one ended
+    assert await http.get_json("x") == [1, 2]
+    assert await http.get_json("x") == [1, 2]  # a new connection: that one ended
     assert server.connections == 2
     await server.close()
 
 
-async def test_connection_close_is_not_reused(client: Callable[[str], httpx.AsyncClient]) -> None:
+async def test_connection_close_is_not_reused(client: Client) -> None:
     server, base = await served(fixed(ok(b"{}", "Connection: close")), close_after=True)
     http = client(base)
     for _ in range(3):
-        assert (await http.get("/")).status_code == 200
+        assert await http.get_json("x") == {}
     assert server.connections == 3
     await server.close()
 
 
-async def test_a_connection_closed_while_idle_is_retried_once(
-    client: Callable[[str], httpx.AsyncClient],
-) -> None:
-    """The server drops each connection after one answer without saying so: the next
-    request finds it closed before any answer and goes out again on a new one."""
+async def test_a_connection_closed_while_idle_is_not_reused(client: Client) -> None:
+    """The server drops each connection after one answer without saying so: the pool sees
+    the idle socket readable (`_pool.readable`) and the next request goes out on a new
+    connection, once."""
     server, base = await served(fixed(ok(b"1")), close_after=True)
     http = client(base)
     for _ in range(3):
-        assert (await http.get("/")).content == b"1"
+        assert await http.get_bytes("x") == b"1"
         await asyncio.sleep(0.05)
     assert server.connections == 3 and len(server.requests) == 3
     await server.close()
 
 
-async def test_a_new_connection_that_ends_without_an_answer_fails(
-    client: Callable[[str], httpx.AsyncClient],
-) -> None:
+async def test_a_new_connection_that_ends_without_an_answer_fails(client: Client) -> None:
     server, base = await served(fixed(None))
-    with pytest.raises(httpx.RemoteProtocolError):
-        await client(base).get("/")
+    await fails(client(base), "RemoteProtocolError")
     assert len(server.requests) == 1  # not retried: the connection was new
     await server.close()
 
 
-async def test_interim_answers_are_skipped_and_gzip_is_decoded(
-    client: Callable[[str], httpx.AsyncClient],
-) -> None:
+async def test_interim_answers_are_skipped_and_gzip_is_decoded(client: Client) -> None:
     packed = gzip.compress(b'{"z": true}')
     answer = b"HTTP/1.1 100 Continue\r\n\r\n" + ok(packed, "Content-Encoding: gzip")
     server, base = await served(fixed(answer))
-    response = await client(base).get("/")
-    assert response.json() == {"z": True}
-    assert response.http_version == "HTTP/1.1" and response.reason_phrase == "OK"
+    assert await client(base).get_json("x") == {"z": True}
+    assert b"\r\naccept-encoding: gzip" in server.requests[0].lower()
     await server.close()
 
 
-async def test_no_body_statuses_keep_the_connection(
-    client: Callable[[str], httpx.AsyncClient],
-) -> None:
+async def test_a_corrupt_gzip_body_is_a_decoding_error(client: Client) -> None:
+    server, base = await served(fixed(ok(b"not gzip at all", "Content-Encoding: gzip")))
+    await fails(client(base), "DecodingError")
+    await server.close()
+
+
+async def test_no_body_statuses_keep_the_connection(client: Client) -> None:
     server, base = await served(fixed(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"))
     http = client(base)
-    assert (await http.get("/")).status_code == 304
-    assert (await http.get("/")).status_code == 304
+    for _ in range(2):
+        with pytest.raises(ProviderError, match="HTTP 304"):
+            await http.get_bytes("x")
     assert server.connections == 1
     await server.close()
 
@@ -197,48 +227,44 @@ async def test_no_body_statuses_keep_the_connection(
     ],
     ids=["protocol", "status", "header", "length", "chunk", "cut", "huge-head"],
 )
-async def test_malformed_answers_are_protocol_errors(
-    client: Callable[[str], httpx.AsyncClient], answer: bytes
-) -> None:
+async def test_malformed_answers_are_protocol_errors(client: Client, answer: bytes) -> None:
     server, base = await served(fixed(answer), close_after=True)
-    with pytest.raises(httpx.RemoteProtocolError):
-        await client(base).get("/")
+    await fails(client(base), "RemoteProtocolError")
     await server.close()
 
 
 async def test_a_silent_server_is_a_read_timeout(
-    client: Callable[[str], httpx.AsyncClient],
+    client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def never(_head: bytes, _index: int) -> bytes | None:
         await asyncio.sleep(0.5)  # longer than the client's read timeout
         return None
 
+    monkeypatch.setattr(http_client, "TIMEOUT", httpx.Timeout(1.0, read=0.2))
     server, base = await served(never)
-    http = client(base)
-    with pytest.raises(httpx.ReadTimeout):
-        await http.get("/", timeout=httpx.Timeout(1.0, read=0.2))
+    await fails(client(base), "ReadTimeout")
     await asyncio.sleep(0.5)  # the server gives up too, before the loop ends
     await server.close()
 
 
-async def test_refused_is_a_connect_error(client: Callable[[str], httpx.AsyncClient]) -> None:
+async def test_refused_is_a_connect_error(client: Client) -> None:
     server, base = await served(fixed(ok(b"")))
     await server.close()
     await asyncio.sleep(0.05)
-    with pytest.raises(httpx.ConnectError):
-        await client(base).get("/")
+    await fails(client(base), "ConnectError")
 
 
-async def test_a_body_left_unread_closes_its_connection(
-    client: Callable[[str], httpx.AsyncClient],
-) -> None:
-    server, base = await served(fixed(ok(b"x" * 200_000)))
+async def test_a_body_left_unread_closes_its_connection(client: Client) -> None:
+    """An error answer is read only as far as its message needs (`ERROR_BODY_LIMIT`): the
+    half-read connection is closed, not reused."""
+    big = b"x" * 200_000
+    error = b"HTTP/1.1 500 Oops\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big)
+    server, base = await served(fixed(error, ok(b"[]")))
     http = client(base)
-    async with http.stream("GET", "/") as response:
-        async for _chunk in response.aiter_bytes():
-            break  # the caller stops early (a body over its size limit)
-    assert (await http.get("/")).content == b"x" * 200_000
-    assert server.connections == 2  # the half-read connection was not reused
+    with pytest.raises(ProviderUnavailable, match="HTTP 500"):
+        await http.get_bytes("x")
+    assert await http.get_json("x") == []
+    assert server.connections == 2
     await server.close()
 
 
@@ -258,22 +284,22 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 
 
 async def test_tls_with_the_given_context(
-    client: Callable[..., httpx.AsyncClient], certificate: tuple[Path, Path]
+    client: Client, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """HTTPS to a server whose self-signed certificate names localhost; a context that
-    does not trust it refuses the connection."""
+    """HTTPS to a server whose self-signed certificate names localhost, through the pool's
+    TLS context (`tls_context`); the default context does not trust it and refuses."""
     cert, key = certificate
     served_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     served_tls.load_cert_chain(cert, key)
     server = RawServer(fixed(ok(b'{"tls": 1}')))
     base = await server.start(served_tls)
+    await fails(client(base), "ConnectError")
     trusting = ssl.create_default_context(cafile=str(cert))
-    http = client(base, trusting)
-    assert (await http.get("/")).json() == {"tls": 1}
-    assert (await http.get("/")).json() == {"tls": 1}
+    monkeypatch.setattr(http_client, "tls_context", lambda: trusting)
+    http = client(base)
+    assert await http.get_json("x") == {"tls": 1}
+    assert await http.get_json("x") == {"tls": 1}
     assert server.connections == 1
-    with pytest.raises(httpx.ConnectError):
-        await client(base, ssl.create_default_context()).get("/")
     await server.close()
 
 
