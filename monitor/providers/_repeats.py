@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from datetime import datetime
 
+from monitor.core.model import JobSnapshot
 from monitor.providers.base import Keep
 
 
@@ -27,6 +29,7 @@ class Entry:
     length: int  # characters of the entry's text
     digest: int  # hash() of that text
     job_id: str
+    created_at: datetime  # a page's last job is the next page's cursor
     basis: Hashable | None  # what dropped it (`Keep.basis`); None: not droppable unread
 
 
@@ -62,16 +65,18 @@ class Repeats:
             return None
         return entry.length, entry.digest
 
-    def repeated(self) -> None:
+    def repeated(self) -> Entry:
         """The next entry was the expected text again: skipped, dropped as before."""
-        self.entries.append(self._memo.entries[self._next])
+        entry = self._memo.entries[self._next]
+        self.entries.append(entry)
         self._next += 1
         self.skipped += 1
+        return entry
 
-    def parsed(self, job_id: str, text: str, *, dropped: bool) -> None:
+    def parsed(self, job: JobSnapshot, text: str, *, dropped: bool) -> None:
         """An entry read in full; `dropped`: by `keep` (not by age), so skippable next time."""
-        basis = self._keep.basis(job_id) if dropped else None
-        self.entries.append(Entry(len(text), hash(text), job_id, basis))
-        before = self._memo.where.get(job_id)
+        basis = self._keep.basis(job.id) if dropped else None
+        self.entries.append(Entry(len(text), hash(text), job.id, job.created_at, basis))
+        before = self._memo.where.get(job.id)
         if before is not None:
             self._next = before + 1

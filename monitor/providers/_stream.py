@@ -40,7 +40,7 @@ class Repeats(Protocol):
     (`_repeats.Repeats`)."""
 
     def expect(self) -> tuple[int, int] | None: ...
-    def repeated(self) -> None: ...
+    def repeated(self) -> object: ...
 
 
 class NotPlain(ValueError):
@@ -68,6 +68,7 @@ class ItemStream:
         self._done = False  # the object closed
         self._wait = 0  # characters to have before trying a step that waited again
         self.items = 0  # items handed over so far
+        self.members: dict[str, object] = {}  # the object's other members (`has_more`…)
         self._held: bytearray | None = bytearray()  # the body, until an item is handed over
         self._plain = True  # nothing unexpected so far
         self._dirty, self._tail = False, b""  # lone surrogates possible; the last bytes seen
@@ -175,8 +176,9 @@ class ItemStream:
         elif name == self._key:
             raise NotPlain(f"{self._key} is not a list, or repeated")
         else:
-            _, end = self._value(pos)
+            value, end = self._value(pos)
             self._go(end, self._after)
+            self.members[name] = value
 
     def _item(self) -> None:
         _, pos = self._char(self._pos)

@@ -53,6 +53,8 @@ from monitor.providers._fields import (
     word_in,
     word_novelty,
 )
+from monitor.providers._list_reader import JobListReader
+from monitor.providers._repeats import ListMemo
 from monitor.providers.base import Keep
 from monitor.providers.http_client import ProviderHttp, ResponseCounter, job_path
 from monitor.providers.openai_events import oldest_first, parse_event_page
@@ -210,6 +212,24 @@ def parse_job_page(raw: object, provider: str) -> tuple[list[JobSnapshot], bool]
     return jobs, has_more(raw)
 
 
+def list_reader(
+    provider: str,
+    *,
+    created_after: datetime | None = None,
+    keep: Keep | None = None,
+    memo: ListMemo | None = None,
+) -> JobListReader:
+    """`GET /fine_tuning/jobs` read as each page arrives."""
+    return JobListReader(
+        provider,
+        lambda raw, where: parse_job(raw, provider, where),
+        lambda raw: parse_job_page(raw, provider),
+        created_after=created_after,
+        keep=keep,
+        memo=memo,
+    )
+
+
 def parse_checkpoint_page(
     raw: object, provider: str, job_id: str
 ) -> tuple[list[Checkpoint], str | None]:
@@ -261,20 +281,22 @@ class OpenAIClient:
     ) -> None:
         self.name = cfg.name
         self._http = ProviderHttp(cfg, transport=transport, on_response=on_response)
+        self._memo = ListMemo()  # the last list's entries: those left alone are skipped
 
     async def list_jobs(
         self, *, created_after: datetime | None, keep: Keep | None = None
     ) -> list[JobSnapshot]:
         """Newest first; follows `after` only while the last job is newer than the bound."""
         cursor, after = _Cursor(self.name, None), None
-        jobs: list[JobSnapshot] = []
+        reader = list_reader(self.name, created_after=created_after, keep=keep, memo=self._memo)
         while True:
-            raw = await self._http.get_json(JOBS, params=cursor.params(after))
-            page, has_more = parse_job_page(raw, self.name)
-            jobs.extend(j for j in page if _newer(j, created_after) and (keep is None or keep(j)))
-            if not (has_more and page and _newer(page[-1], created_after)):
-                return jobs
-            after = page[-1].id
+            reader.begin()
+            await self._http.read(JOBS, reader.feed, params=cursor.params(after))
+            page = reader.end()
+            last = page.last_created
+            if not (page.has_more and last and (created_after is None or last > created_after)):
+                return reader.jobs()
+            after = page.last_id
 
     async def retrieve(self, job_id: str) -> JobSnapshot:
         raw = await self._http.get_json(job_path(JOBS, job_id), job_id=job_id)
@@ -317,7 +339,3 @@ class OpenAIClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-
-def _newer(job: JobSnapshot, created_after: datetime | None) -> bool:
-    return created_after is None or job.created_at > created_after

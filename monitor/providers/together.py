@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from monitor.core.errors import ProviderSchemaError
 from monitor.core.model import (
     Checkpoint,
     JobEvent,
@@ -55,11 +54,10 @@ from monitor.providers._fields import (
     word_in,
     word_novelty,
 )
-from monitor.providers._repeats import ListMemo, Repeats
-from monitor.providers._stream import ItemStream, NotPlain
+from monitor.providers._list_reader import JobListReader
+from monitor.providers._repeats import ListMemo
 from monitor.providers.base import Keep
 from monitor.providers.http_client import ProviderHttp, ResponseCounter, job_path
-from monitor.providers.http_errors import decode_json
 from monitor.providers.together_events import parse_event_list, parse_events
 from monitor.providers.together_metrics import MetricRow, loss_points, parse_metrics
 from monitor.providers.together_words import parse_phase
@@ -206,69 +204,22 @@ def parse_job_list(raw: object, provider: str) -> list[JobSnapshot]:
     return sorted(jobs, key=lambda j: j.created_at, reverse=True)
 
 
-class JobListReader:
-    """`GET /fine-tunes` read as it arrives (`ItemStream`): one job at a time, kept when
-    created after `created_after` and taken by `keep`, so neither the body nor every
-    job's dict is ever held whole. A body that is not the plain envelope is decoded whole
-    at the end, so its error reads as for any answer; one that breaks off after its first
-    job is that poll's error."""
-
-    def __init__(
-        self,
-        provider: str,
-        created_after: datetime | None = None,
-        keep: Keep | None = None,
-        memo: ListMemo | None = None,
-    ) -> None:
-        self.provider, self._created_after, self._keep = provider, created_after, keep
-        self._where = Where(provider)
-        self._jobs: list[JobSnapshot] = []
-        self._memo = memo
-        self._repeats = Repeats(memo, keep) if memo is not None and keep is not None else None
-        self._stream = ItemStream("data", self._visit, self._repeats)
-
-    @property
-    def skipped(self) -> int:
-        """Entries skipped unread: as the last list had them, and dropped again."""
-        return self._repeats.skipped if self._repeats else 0
-
-    def feed(self, chunk: bytes | bytearray) -> None:
-        try:
-            self._stream.feed(chunk)
-        except NotPlain as exc:
-            raise self._broken(exc) from None
-
-    def jobs(self) -> list[JobSnapshot]:
-        """The jobs taken, newest first, once the body has ended."""
-        try:
-            whole = self._stream.close()
-        except NotPlain as exc:
-            raise self._broken(exc) from None
-        if whole is not None:
-            listed = parse_job_list(decode_json(self.provider, whole, None), self.provider)
-            self._jobs = [job for job in listed if self._recent(job) and self._kept(job)]
-        if self._memo is not None:
-            self._memo.remember(self._repeats.entries if self._repeats and whole is None else [])
-        return sorted(self._jobs, key=lambda j: j.created_at, reverse=True)
-
-    def _visit(self, index: int, item: object, text: str) -> None:
-        job = parse_job(item, self.provider, self._where.at(f"data[{index}]."))
-        recent = self._recent(job)
-        kept = recent and self._kept(job)
-        if kept:
-            self._jobs.append(job)
-        if self._repeats is not None:
-            self._repeats.parsed(job.id, text, dropped=recent and not kept)
-
-    def _recent(self, job: JobSnapshot) -> bool:
-        return self._created_after is None or job.created_at > self._created_after
-
-    def _kept(self, job: JobSnapshot) -> bool:
-        return self._keep is None or self._keep(job)
-
-    def _broken(self, exc: NotPlain) -> ProviderSchemaError:
-        detail = f"invalid JSON after {self._stream.items} jobs ({exc})"
-        return ProviderSchemaError(self.provider, "<body>", None, detail)
+def list_reader(
+    provider: str,
+    *,
+    created_after: datetime | None = None,
+    keep: Keep | None = None,
+    memo: ListMemo | None = None,
+) -> JobListReader:
+    """`GET /fine-tunes` read as it arrives (one body, no paging)."""
+    return JobListReader(
+        provider,
+        lambda raw, where: parse_job(raw, provider, where),
+        lambda raw: (parse_job_list(raw, provider), False),
+        created_after=created_after,
+        keep=keep,
+        memo=memo,
+    )
 
 
 def _checkpoint_name(obj: JsonObject, job_id: str, step: int | None) -> str:
@@ -314,8 +265,9 @@ class TogetherClient:
         self, *, created_after: datetime | None, keep: Keep | None = None
     ) -> list[JobSnapshot]:
         """One `GET /fine-tunes` (no params); filtered by `created_after` here, newest first."""
-        reader = JobListReader(self.name, created_after, keep, self._memo)
+        reader = list_reader(self.name, created_after=created_after, keep=keep, memo=self._memo)
         await self._http.read(JOBS, reader.feed)
+        reader.end()
         return reader.jobs()
 
     async def retrieve(self, job_id: str) -> JobSnapshot:

@@ -235,3 +235,26 @@ async def test_a_list_hands_back_only_what_keep_takes(sim: Simulator, kind: Prov
     assert kept == [s for s in whole if not s.status.terminal]
     assert 0 < len(kept) < len(whole)
     assert requests == (1 if kind is ProviderKind.TOGETHER else 3)
+
+
+@pytest.mark.parametrize("kind", list(ProviderKind))
+async def test_a_list_read_again_reads_the_same_from_the_same_requests(
+    sim: Simulator, kind: ProviderKind
+) -> None:
+    """The second read skips the entries the first dropped and left as they were (the
+    client's memo): it hands back the same jobs, and OpenAI's pages follow the same
+    cursors, from skipped entries too."""
+    sim.add_synthetic(str(kind), 250, seed=4)
+    client = sim_client(sim, kind)
+    try:
+        first = await client.list_jobs(created_after=None, keep=KeepOpen())
+        before = sim.stats()["requests"]
+        again = await client.list_jobs(created_after=None, keep=KeepOpen())
+        after = sim.stats()["requests"]
+    finally:
+        await client.aclose()
+    assert again == first and first
+    pages = 1 if kind is ProviderKind.TOGETHER else 3
+    assert {route: n - before.get(route, 0) for route, n in after.items()} == dict.fromkeys(
+        after, pages
+    )

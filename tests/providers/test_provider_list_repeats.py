@@ -12,8 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.core.model import JobSnapshot
+from monitor.providers import openai
+from monitor.providers._list_reader import JobListReader
 from monitor.providers._repeats import ListMemo
-from monitor.providers.together import JobListReader
+from monitor.providers.together import list_reader
 
 CHUNK = 4096
 
@@ -44,10 +46,11 @@ def job(n: int, status: str = "completed", minute: int = 0) -> dict[str, Any]:
 
 
 def read(jobs: list[dict[str, Any]], keep: Settle, memo: ListMemo | None) -> JobListReader:
-    reader = JobListReader("tg", None, keep, memo)
+    reader = list_reader("tg", keep=keep, memo=memo)
     body = json.dumps({"object": "list", "data": jobs}).encode()
     for start in range(0, len(body), CHUNK):
         reader.feed(body[start : start + CHUNK])
+    reader.end()
     return reader
 
 
@@ -111,3 +114,33 @@ def test_a_memo_never_changes_what_a_list_hands_back(
         fresh = read(jobs, keep, None).jobs()
         assert read(jobs, keep, memo).jobs() == fresh
         keep.settled |= settle_all([j for j in jobs if int(j["id"][3:]) in recorded]).settled
+
+
+def oa_job(n: int, status: str = "succeeded") -> dict[str, Any]:
+    return {"id": f"ftjob-{n}", "status": status, "created_at": 1_773_000_000 - n, "model": "m"}
+
+
+def read_pages(pages: list[list[dict[str, Any]]], keep: Settle, memo: ListMemo) -> list[Any]:
+    """OpenAI's pages, newest first, each with its `has_more`; the cursor of each."""
+    reader, cursors = openai.list_reader("oa", keep=keep, memo=memo), []
+    for n, jobs in enumerate(pages):
+        reader.begin()
+        reader.feed(
+            json.dumps({"object": "list", "data": jobs, "has_more": n < len(pages) - 1}).encode()
+        )
+        page = reader.end()
+        cursors.append((page.has_more, page.last_id, page.last_created))
+    return [cursors, [j.id for j in reader.jobs()], reader.skipped]
+
+
+def test_openai_pages_follow_their_cursor_through_skipped_entries() -> None:
+    """A page whose last entry is skipped unread still names it as the next cursor."""
+    pages = [[oa_job(1, "running"), oa_job(2)], [oa_job(3), oa_job(4)], [oa_job(5)]]
+    keep, memo = Settle(), ListMemo()
+    for n in (2, 3, 4, 5):  # settled; OpenAI's jobs have no updated_at
+        keep.settled[f"ftjob-{n}"] = ("succeeded", "None")
+    first = read_pages(pages, keep, memo)
+    again = read_pages(pages, keep, memo)
+    assert again[:2] == first[:2]
+    assert first[0][1][1] == "ftjob-4" and first[1] == ["ftjob-1"]
+    assert (first[2], again[2]) == (0, 4)

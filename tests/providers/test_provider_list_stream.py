@@ -17,7 +17,7 @@ from monitor.core.text import REPLACEMENT
 from monitor.providers._stream import ItemStream, NotPlain
 from monitor.providers.http_client import KeyMask
 from monitor.providers.http_errors import decode_json
-from monitor.providers.together import JobListReader, parse_job_list
+from monitor.providers.together import list_reader, parse_job_list
 
 CHUNK = 65_536  # what a socket read hands over at most
 WINDOWS = (1, 2, 3, 7, 64, CHUNK)  # bytes fed at a time: every cut, and the usual
@@ -43,9 +43,10 @@ def items(body: bytes, window: int = CHUNK) -> list[Any]:
 
 
 def parse_job_list_body(body: bytes, provider: str, window: int = CHUNK) -> list[JobSnapshot]:
-    reader = JobListReader(provider)
+    reader = list_reader(provider)
     for chunk in chunks(body, window):
         reader.feed(chunk)
+    reader.end()
     return reader.jobs()
 
 
