@@ -22,10 +22,12 @@ from monitor.core.poll_plan import JobPlan
 from monitor.core.provider_poll import PolledJob
 from monitor.core.reads import Reads
 from monitor.providers.base import ProviderClient
+from monitor.providers.pacing import DEFAULT_LIMIT
 
 log = structlog.get_logger("ftmon.service")
 T = TypeVar("T")
 
+READERS = DEFAULT_LIMIT  # jobs read at once: as many as the pacer lets requests through
 RATE_LIMIT_RETRIES = 4  # a rate-limited request is retried after the pause, this often
 MAX_RATE_WAIT = 60.0  # seconds; a provider asking for longer fails the poll with retry_after
 
@@ -64,15 +66,28 @@ class Fetched:
 async def read_batch(
     client: ProviderClient, batch: Sequence[JobPlan], known: Mapping[str, JobState]
 ) -> Fetched:
-    """One batch's reads, made concurrently (the pacer keeps the provider's limits)."""
+    """One batch's reads, `READERS` jobs at a time (the pacer keeps the provider's limits).
+
+    A task per reader, not per job: a task made per job, and its wait in the pacer's
+    queue, cost about 65 µs of CPU per job for the same concurrency.
+    """
     fetched = Fetched()
-    async with anyio.create_task_group() as tg:
-        for job in batch:
+    to_read: list[JobPlan] = []
+    for job in batch:
+        if job.reads.any:
+            to_read.append(job)
+        else:
+            fetched.add(job.snapshot, job.snapshot.events)
+    jobs = iter(to_read)
+
+    async def reader() -> None:
+        for job in jobs:
             state = known.get(job.snapshot.id)
-            if job.reads.any:
-                tg.start_soon(read_job, client, job.snapshot, state, job.reads, fetched)
-            else:
-                fetched.add(job.snapshot, job.snapshot.events)
+            await read_job(client, job.snapshot, state, job.reads, fetched)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(min(READERS, len(to_read))):
+            tg.start_soon(reader)
     return fetched
 
 
