@@ -312,12 +312,9 @@ class OpenAIClient:
         after: str | None = None
         while True:
             raw = await self._http.get_json(path, params=cursor.params(after), job_id=job_id)
-            page, has_more = parse_event_page(raw, self.name, job_id)
-            for event in page:
-                if after_key is not None and event.key == after_key:
-                    return oldest_first(collected)
-                collected.append(event)
-            if not (has_more and page):
+            page, more = parse_event_page(raw, self.name, job_id, until=after_key)
+            collected += page
+            if not (more and page):
                 return oldest_first(collected)
             after = page[-1].key  # the event id: OpenAI events always carry one
 

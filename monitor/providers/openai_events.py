@@ -37,8 +37,6 @@ LEVELS: Mapping[str, Level] = {
 
 EVENT_TYPES = frozenset({"message", "metrics"})
 
-EVENT_TYPES = frozenset({"message", "metrics"})
-
 
 def parse_level(raw: object) -> Level:
     """`warn` → warning; unknown or missing → info."""
@@ -69,11 +67,18 @@ def parse_event(raw: object, where: Where) -> JobEvent:
     )
 
 
-def parse_event_page(raw: object, provider: str, job_id: str) -> tuple[list[JobEvent], bool]:
-    """One page of `GET …/events` as sent (newest first) and its `has_more`."""
+def parse_event_page(
+    raw: object, provider: str, job_id: str, *, until: str | None = None
+) -> tuple[list[JobEvent], bool]:
+    """One page of `GET …/events` as sent (newest first), and whether the log goes on
+    past it: its `has_more`, unless the page reached the event `until` (the newest one
+    read before), where parsing stops: a running job's page is mostly lines already read."""
     where = Where(provider, job_id)
-    items = envelope_items(raw, where)
-    events = [parse_event(item, where.at(f"data[{i}].")) for i, item in enumerate(items)]
+    events: list[JobEvent] = []
+    for i, item in enumerate(envelope_items(raw, where)):
+        if until is not None and isinstance(item, Mapping) and item.get("id") == until:
+            return events, False
+        events.append(parse_event(item, where.at(f"data[{i}].")))
     return events, has_more(raw)
 
 

@@ -44,6 +44,19 @@ def test_two_pages_join_into_the_whole_log(fixture_json: Load) -> None:
     assert [e.key for e in p1 + p2] == [e.key for e in whole]
 
 
+def test_a_page_is_parsed_only_down_to_the_last_line_read(fixture_json: Load) -> None:
+    """Reading on from a known line: the page stops there (its older lines, even a
+    malformed one, are not parsed) and the log goes no further, whatever `has_more` says."""
+    raw = fixture_json("openai", "events_page1.json")
+    whole, more = oe.parse_event_page(raw, "oa", "x")
+    newest = [e.key for e in whole[:3]]
+    raw["data"][4] = {"no": "id"}  # older than the line read: never parsed
+    page, more = oe.parse_event_page(raw, "oa", "x", until=newest[-1])
+    assert ([e.key for e in page], more) == (newest[:2], False)
+    with pytest.raises(ProviderSchemaError):
+        oe.parse_event_page(raw, "oa", "x")
+
+
 def test_keys_are_stable_across_two_parses(fixture_json: Load) -> None:
     """The same payload always yields the same keys."""
     raw = fixture_json("openai", "events_metrics.json")
