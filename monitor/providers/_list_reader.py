@@ -79,10 +79,12 @@ class JobListReader:
         return self._repeats.expect() if self._repeats else None
 
     def repeated(self) -> None:
-        """For `ItemStream`: the next entry was skipped unread."""
+        """For `ItemStream`: the next entry repeated the text expected; not parsed."""
         if self._repeats:
             entry = self._repeats.repeated()
             self._last = (entry.job_id, entry.created_at)
+            if entry.job is not None:
+                self._judge(entry.job, entry.length, entry.digest)
 
     def feed(self, chunk: bytes | bytearray) -> None:
         try:
@@ -115,9 +117,15 @@ class JobListReader:
 
     def _visit(self, index: int, item: object, text: str) -> None:
         job = self._parse(item, self._where.at(f"data[{index}]."))
+        if self._repeats is None:
+            self._take(job)
+        else:
+            self._judge(job, len(text), hash(text))
+
+    def _judge(self, job: JobSnapshot, length: int, digest: int) -> None:
         recent, kept = self._take(job)
         if self._repeats is not None:
-            self._repeats.parsed(job, text, dropped=recent and not kept)
+            self._repeats.note(job, length, digest, kept=kept, dropped=recent and not kept)
 
     def _take(self, job: JobSnapshot) -> tuple[bool, bool]:
         """Keep the job if it is recent and `keep` takes it: (recent, kept)."""

@@ -3,11 +3,13 @@
 Together's job list is the whole account on every poll, and most of it is finished jobs
 the provider left alone: decoding and parsing each of them was most of a list's cost. A
 `ListMemo` remembers each entry of the last list: the length and hash of its text, its
-job, and the basis of the verdict that dropped it (`Keep.basis`). Reading the next list,
-the entry expected next (the one after the last entry recognised, so a list that grew or
-shrank is followed) is compared by its text alone: an entry identical to one dropped
-before, whose basis has not changed, would parse to the same job and be dropped again, so
-it is skipped. Every other entry is decoded and parsed as usual.
+job id, the job itself when the list handed it back, and else the basis of the verdict
+that dropped it (`Keep.basis`). Reading the next list, the entry expected next (the one
+after the last entry recognised, so a list that grew or shrank is followed) is compared
+by its text alone. Parsing is deterministic, so an identical entry is the same job: one
+handed back before is handed to `keep` again as it was parsed then, and one dropped
+before whose basis has not changed would be dropped again, so it is skipped outright.
+Every other entry is decoded and parsed as usual.
 
 Identical text is judged by Python's string hash (SipHash, keyed afresh in each process)
 of a slice of the remembered length: an entry that changed yet kept its length and hash
@@ -31,6 +33,7 @@ class Entry:
     job_id: str
     created_at: datetime  # a page's last job is the next page's cursor
     basis: Hashable | None  # what dropped it (`Keep.basis`); None: not droppable unread
+    job: JobSnapshot | None  # the job as parsed, when the list handed it back
 
 
 class ListMemo:
@@ -57,26 +60,35 @@ class Repeats:
 
     def expect(self) -> tuple[int, int] | None:
         """(length, hash) of the text the next entry may repeat, when an entry identical
-        to it may be skipped: the memo's next one was dropped, on the basis still held."""
+        to it need not be parsed: the memo's next one holds its job, or was dropped on the
+        basis still held."""
         if self._next >= len(self._memo.entries):
             return None
         entry = self._memo.entries[self._next]
-        if entry.basis is None or self._keep.basis(entry.job_id) != entry.basis:
+        if entry.job is None and (
+            entry.basis is None or self._keep.basis(entry.job_id) != entry.basis
+        ):
             return None
         return entry.length, entry.digest
 
     def repeated(self) -> Entry:
-        """The next entry was the expected text again: skipped, dropped as before."""
+        """The next entry was the expected text again: not parsed. The caller judges
+        its job again (`note`), or, when the entry was dropped, nothing has changed."""
         entry = self._memo.entries[self._next]
-        self.entries.append(entry)
         self._next += 1
         self.skipped += 1
+        if entry.job is None:
+            self.entries.append(entry)
         return entry
 
-    def parsed(self, job: JobSnapshot, text: str, *, dropped: bool) -> None:
-        """An entry read in full; `dropped`: by `keep` (not by age), so skippable next time."""
+    def note(
+        self, job: JobSnapshot, length: int, digest: int, *, kept: bool, dropped: bool
+    ) -> None:
+        """A job judged (`kept`, or `dropped` by `keep` rather than by age) from an entry
+        of `length` characters hashing to `digest`."""
         basis = self._keep.basis(job.id) if dropped else None
-        self.entries.append(Entry(len(text), hash(text), job.id, job.created_at, basis))
+        entry = Entry(length, digest, job.id, job.created_at, basis, job if kept else None)
+        self.entries.append(entry)
         before = self._memo.where.get(job.id)
         if before is not None:
             self._next = before + 1

@@ -28,8 +28,8 @@ import httpcore
 import httpx
 
 from monitor.core.errors import ProviderError, ProviderSchemaError, ProviderUnavailable
-from monitor.core.redact import MASK
 from monitor.core.settings import ProviderConfig
+from monitor.providers._mask import KeyMask, Sink, mask
 from monitor.providers._pool import Body, KeptSocketBackend, Origin
 from monitor.providers.http_errors import (
     decode_json,
@@ -42,8 +42,6 @@ from monitor.providers.pacing import Pacer
 # Told the HTTP status of every response, or None when the request got no response
 # (timeout, refused, dropped): how the daemon counts provider requests for /metrics.
 ResponseCounter = Callable[[int | None], None]
-# Takes a 2xx body's bytes in order, as they arrive; may raise ProviderError to stop reading.
-Sink = Callable[[bytes], None]
 
 # --- the pooled HTTP client ------------------------------------------------------------
 
@@ -56,7 +54,6 @@ LIMITS = httpx.Limits(
 REQUEST_DEADLINE = 60.0  # seconds for one whole request: connect, headers and body
 ERROR_BODY_LIMIT = 65_536  # bytes of a non-2xx body read for its message
 MB = 1024 * 1024
-MASK_BYTES = MASK.encode()
 
 
 def user_agent() -> str:
@@ -275,39 +272,3 @@ async def _head(response: httpx.Response, limit: int) -> bytes:
         if len(body) > limit:
             break
     return bytes(body[:limit])
-
-
-def mask(content: bytes, key: bytes) -> bytes:
-    return content.replace(key, MASK_BYTES) if key and key in content else content
-
-
-class KeyMask:
-    """Masks the provider's key in a body that arrives a chunk at a time, before `sink`
-    sees it: the last `len(key) - 1` bytes wait for the next chunk, in case the key
-    straddles two."""
-
-    def __init__(self, key: bytes, sink: Sink) -> None:
-        self._key, self._sink = key, sink
-        self._carry = b""
-
-    def feed(self, chunk: bytes) -> None:
-        if not self._key:
-            self._sink(chunk)
-            return
-        buffer = self._carry + chunk if self._carry else chunk
-        cut = len(buffer) - (len(self._key) - 1)  # a whole key found must start before it
-        parts: list[bytes] = []
-        start = 0
-        while 0 <= (found := buffer.find(self._key, start)) < cut:
-            parts += (buffer[start:found], MASK_BYTES)
-            start = found + len(self._key)
-        end = max(start, cut)
-        parts.append(buffer[start:end])
-        self._carry = buffer[end:]
-        self._sink(b"".join(parts))
-
-    def close(self) -> None:
-        """The body has ended: what waited cannot hold the whole key."""
-        if self._carry:
-            self._sink(self._carry)
-        self._carry = b""

@@ -14,8 +14,8 @@ from monitor.core.errors import ProviderSchemaError
 from monitor.core.model import JobSnapshot
 from monitor.core.redact import MASK
 from monitor.core.text import REPLACEMENT
+from monitor.providers._mask import KeyMask
 from monitor.providers._stream import ItemStream, NotPlain
-from monitor.providers.http_client import KeyMask
 from monitor.providers.http_errors import decode_json
 from monitor.providers.together import list_reader, parse_job_list
 
