@@ -25,11 +25,17 @@ from pathlib import Path
 from bench.latency import CONFIG, Receiver
 from monitor.simulator import Simulator
 
-# `python -c LEAN ARGS` runs ftmon as `python -m monitor ARGS` would, rich and click hidden.
-LEAN = (
-    "import runpy, sys; sys.modules.update(dict.fromkeys(('rich', 'click'))); "
-    "runpy.run_module('monitor', run_name='__main__', alter_sys=True)"
-)
+
+def lean(*hidden: str) -> str:
+    """`python -c lean(...) ARGS` runs ftmon as `python -m monitor ARGS` would, with the
+    `hidden` modules unimportable."""
+    return (
+        f"import runpy, sys; sys.modules.update(dict.fromkeys({hidden!r})); "
+        "runpy.run_module('monitor', run_name='__main__', alter_sys=True)"
+    )
+
+
+LEAN = lean("rich", "click")  # `run --once` with neither (structlog imports rich when present)
 
 
 @dataclass

@@ -31,10 +31,14 @@ from pathlib import Path
 from statistics import median
 from typing import IO
 
+from bench.coldstart import lean
 from bench.latency import CONFIG, Receiver
 from monitor.simulator import RealClock, Simulator
 
 TICK = os.sysconf("SC_CLK_TCK")
+# ftmon as `pip install ftmon` installs it: the development install also has rich (the
+# SDKs' dependency), which structlog would import (~0.15 s and ~4 MiB here).
+FTMON = (sys.executable, "-c", lean("rich"))
 OPEN = frozenset({"pending", "queued", "running", "validating_files", "uploading"})
 
 
@@ -145,7 +149,7 @@ def run_daemon(load: Workload, env: dict[str, str] | None = None) -> Process:
         churner = Churner(sim, load.churn, load.churn_every)
         out = Process(active_jobs=active_jobs(sim))
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+            [*FTMON, "run", "-c", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -239,7 +243,7 @@ def run_once(load: Workload, env: dict[str, str] | None = None) -> Process:
 def _one_process(config: Path, env: dict[str, str] | None) -> tuple[Cycle, float]:
     started = time.monotonic()
     child = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--once", "-c", str(config)],
+        [*FTMON, "run", "--once", "-c", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
@@ -272,6 +276,18 @@ def _sample_peak(pid: int, peaks: list[float]) -> None:
         time.sleep(0.02)
 
 
+def reference_seconds() -> float:
+    """CPU seconds of a fixed pure-Python workload (JSON and objects, as a poll's are): the
+    speed of the machine the figures were taken on, so two runs on different machines
+    can be compared by the ratio of their references."""
+    doc = json.dumps([{"id": f"ft-{n}", "n": n, "x": [n / 3] * 5} for n in range(20_000)])
+    started = time.process_time()
+    for _ in range(3):
+        items = json.loads(doc)
+        sum(len(Cycle(cpu=i["n"], requests=1, wall=0.0).routes) for i in items)
+    return time.process_time() - started
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -296,7 +312,8 @@ def table(load: Workload, daemon: Process, once: Process) -> str:
     """The heavy case's figures and its targets (issue 17), as printed by `python -m bench`."""
     lines = [
         f"The heavy case: {load.describe()}.",
-        f"Active jobs at the start: {daemon.active_jobs:,}. Load average now: {load_average()}.",
+        f"Active jobs at the start: {daemon.active_jobs:,}. Load average now: {load_average()}."
+        f" This machine's reference workload: {reference_seconds():.2f} s of CPU.",
         "",
         "| whole process         | peak RSS | first poll CPU | steady CPU / cycle (worst) "
         "| requests / cycle |",
@@ -331,9 +348,10 @@ def main() -> None:
         load = Workload(seconds=count) if kind == "daemon" else Workload(once_runs=count)
     if len(sys.argv) > 3:
         load = Workload(**{**load.__dict__, "jobs": int(sys.argv[3])})
-    before = load_average()
+    before, reference = load_average(), reference_seconds()
     run = run_daemon(load) if kind == "daemon" else run_once(load)
     figures = summary(run) | {"load_before": before, "load_after": load_average()}
+    figures["reference_s"] = round(reference, 3)
     figures["cycles"] = [(round(c.cpu, 2), c.requests, round(c.wall, 1)) for c in run.cycles]
     figures["routes"] = [c.routes for c in run.cycles[1:]]
     print(json.dumps(figures))
