@@ -3,8 +3,9 @@
 Together's job list is the whole account on every poll, and most of it is finished jobs
 the provider left alone: decoding and parsing each of them was most of a list's cost. A
 `ListMemo` remembers each entry of the last list: the length and hash of its text, its
-job id, the job itself when the list handed it back, and else the basis of the verdict
-that dropped it (`Keep.basis`). Reading the next list, the entry expected next (the one
+job id, the job itself when the list handed it back unfinished (so the memo holds no
+more than the work in flight, whatever a watch filter keeps), and else the basis of the
+verdict that dropped it (`Keep.basis`). Reading the next list, the entry expected next (the one
 after the last entry recognised, so a list that grew or shrank is followed) is compared
 by its text alone. Parsing is deterministic, so an identical entry is the same job: one
 handed back before is handed to `keep` again as it was parsed then, and one dropped
@@ -33,7 +34,7 @@ class Entry:
     job_id: str
     created_at: datetime  # a page's last job is the next page's cursor
     basis: Hashable | None  # what dropped it (`Keep.basis`); None: not droppable unread
-    job: JobSnapshot | None  # the job as parsed, when the list handed it back
+    job: JobSnapshot | None  # the job as parsed, when the list handed it back unfinished
 
 
 class ListMemo:
@@ -87,7 +88,8 @@ class Repeats:
         """A job judged (`kept`, or `dropped` by `keep` rather than by age) from an entry
         of `length` characters hashing to `digest`."""
         basis = self._keep.basis(job.id) if dropped else None
-        entry = Entry(length, digest, job.id, job.created_at, basis, job if kept else None)
+        held = job if kept and not job.status.terminal else None  # bounded by the work in flight
+        entry = Entry(length, digest, job.id, job.created_at, basis, held)
         self.entries.append(entry)
         before = self._memo.where.get(job.id)
         if before is not None:

@@ -74,6 +74,17 @@ def test_a_list_left_as_it_was_is_skipped_and_reads_the_same() -> None:
     assert again.skipped == 51  # the running job too: handed back as parsed last time
 
 
+def test_the_memo_holds_no_finished_job_whatever_keep_hands_back() -> None:
+    """A keep rule that hands back every job (a watch filter reads whole states) leaves the
+    finished ones to be parsed again: the memo holds only the work in flight."""
+    jobs = [job(n) for n in range(10)] + [job(10, "running"), job(11, "queued")]
+    memo = ListMemo()
+    read(jobs, Settle(), memo).jobs()
+    assert sum(entry.job is not None for entry in memo.entries) == 2
+    again = read(jobs, Settle(), memo)
+    assert len(again.jobs()) == 12 and again.skipped == 2
+
+
 def test_what_moved_is_parsed_wherever_the_list_grew_or_shrank() -> None:
     jobs = [job(n) for n in range(20)]
     keep, memo = settle_all(jobs), ListMemo()
