@@ -33,7 +33,7 @@ from monitor.core.alerts import (
 from monitor.core.events import absorb_events, unseen
 from monitor.core.job_alert import job_alert
 from monitor.core.losses import absorb_losses
-from monitor.core.memory import Fact, JobState, Progress, RestartLink
+from monitor.core.memory import Fact, JobState, Progress, RestartLink, evolve
 from monitor.core.model import JobEvent, JobSnapshot, LossPoint, Status
 from monitor.core.settings import Thresholds
 
@@ -128,7 +128,9 @@ def _first_state(
 
 def absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> JobState:
     """Fold the snapshot in. What a job list omits (Together's list lacks the queue
-    position and step counts) keeps its last known value rather than reading as a change."""
+    position and step counts) keeps its last known value rather than reading as a change.
+    A snapshot that changes nothing (observed at the time already noted) gives back
+    `state` itself (`quiet`)."""
     path = state.status_path
     if snapshot.raw_status != state.raw_status or not path:
         path = (*path, (snapshot.raw_status, snapshot.updated_at or now))[-PATH_CAP:]
@@ -139,7 +141,7 @@ def absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> Jo
         before.step,
         before.epochs,
     )
-    progress = replace(
+    progress = evolve(
         before,
         step=steps,
         total_steps=snapshot.total_steps or before.total_steps,
@@ -150,7 +152,7 @@ def absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> Jo
         else None,
         at=now if progressed else before.at,
     )
-    return replace(
+    return evolve(
         state,
         status=snapshot.status,
         raw_status=snapshot.raw_status,
@@ -170,7 +172,7 @@ def absorb_snapshot(state: JobState, snapshot: JobSnapshot, now: datetime) -> Jo
         trained_tokens=known(snapshot.trained_tokens, state.trained_tokens),
         early_stop=estimates.snapshot_early_stop(snapshot) or state.early_stop,
         error_detail=_error_text(snapshot) or state.error_detail,
-        marks=replace(state.marks, observed_at=now),
+        marks=evolve(state.marks, observed_at=now),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from monitor.core.memory import JobState
+from monitor.core.memory import JobState, evolve
 from monitor.core.model import JobEvent, JobSnapshot, Phase
 
 
@@ -40,7 +40,7 @@ def estimate_in_force(state: JobState, snapshot: JobSnapshot) -> JobState:
     an estimate given while queued says nothing about training, and one left over from
     training says nothing about the stages that package the model after it.
     """
-    return replace(state, progress=replace(state.progress, eta=eta_in_force(state, snapshot)))
+    return evolve(state, progress=evolve(state.progress, eta=eta_in_force(state, snapshot)))
 
 
 def eta_in_force(state: JobState, snapshot: JobSnapshot) -> datetime | None:

@@ -7,7 +7,6 @@ Each is a `conditions.Check` that fires, reminds every `repeat` and resolves (se
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor.core import conditions
@@ -20,7 +19,7 @@ from monitor.core.alerts import (
 )
 from monitor.core.durations import human_duration
 from monitor.core.job_alert import job_alert
-from monitor.core.memory import Condition, Fact, JobState
+from monitor.core.memory import Condition, Fact, JobState, evolve
 from monitor.core.model import JobSnapshot, Phase, Status
 from monitor.core.settings import Thresholds
 
@@ -36,7 +35,7 @@ def step(state: JobState, now: datetime, thresholds: Thresholds) -> tuple[JobSta
     opened, alerts = conditions.step(
         state.conditions, checks, now, thresholds.repeat, alert_maker(state, now)
     )
-    return replace(state, conditions=opened), alerts
+    return evolve(state, conditions=opened), alerts
 
 
 def _job_checks(

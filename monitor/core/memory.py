@@ -9,12 +9,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.core import codec, state_layout
 from monitor.core.model import Phase, Status
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
+
+
+def evolve(record: R, **changes: Any) -> R:
+    """`dataclasses.replace`, but `record` itself when every change holds the value it
+    already has (equal, of the same type). Most jobs of a poll do not change: building a
+    whole new record for each, to find it equal, was much of a quiet poll's work; an
+    unchanged result is also the same object (`is` tells it)."""
+    for name, value in changes.items():
+        old = getattr(record, name)
+        if old is not value and (type(old) is not type(value) or old != value):
+            return replace(record, **changes)
+    return record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

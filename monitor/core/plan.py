@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from monitor.core.memory import Fact, JobState, LogCursor
+from monitor.core.memory import Fact, JobState, LogCursor, evolve
 from monitor.core.model import JobSnapshot
 
 T = TypeVar("T")
@@ -159,8 +159,8 @@ def unchanged(previous: JobState | None, state: JobState) -> bool:
     """True when a poll left the state as it was (the time it was observed aside)."""
     if previous is None:
         return False
-    marks = replace(state.marks, observed_at=previous.marks.observed_at)
-    return previous == replace(state, marks=marks)
+    marks = evolve(state.marks, observed_at=previous.marks.observed_at)
+    return previous == evolve(state, marks=marks)
 
 
 def batches(items: Sequence[T], reads: Callable[[T], bool], size: int) -> list[list[T]]:

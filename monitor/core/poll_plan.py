@@ -18,12 +18,12 @@ poll writes back about its own reads.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.core import plan, provider_poll, reads, routing
-from monitor.core.memory import JobState
+from monitor.core.memory import JobState, PollMarks, evolve
 from monitor.core.model import JobEvent, JobSnapshot
 from monitor.core.plan import Settled
 from monitor.core.reads import Reads, job_reads
@@ -195,25 +195,29 @@ def settle(
     out = []
     for state in states:
         job_id = state.job_id
-        snapshot = done.snapshots.get(job_id)
-        if snapshot is not None:
-            state = _marked(state, snapshot=plan.snapshot_mark(snapshot))
-            if job_id in done.logs_read:
-                spacing = reads.event_spacing(before.get(job_id), done.events.get(job_id, ()))
-                state = _marked(state, log_read_at=now, log_spacing=spacing)
-        if job_id in done.losses_read:
-            state = _marked(state, losses_read_at=now, losses_missing=0, losses_retry_at=None)
-        if job_id in done.losses_missing:
-            missing = state.marks.losses_missing
-            retry_at = now + reads.loss_backoff(missing)
-            state = _marked(state, losses_missing=missing + 1, losses_retry_at=retry_at)
-        if job_id in done.progress_read:
-            state = _marked(state, progress_read_at=now)
-        state = plan.tombstone(state)
+        marks = _poll_marks(job_id, state.marks, before.get(job_id), done, now)
+        state = plan.tombstone(evolve(state, marks=evolve(state.marks, **marks)))
         if not plan.unchanged(before.get(job_id), state):
             out.append(state)
     return out
 
 
-def _marked(state: JobState, **marks: Any) -> JobState:
-    return replace(state, marks=replace(state.marks, **marks))
+def _poll_marks(
+    job_id: str, marks: PollMarks, previous: JobState | None, done: ReadsDone, now: datetime
+) -> dict[str, Any]:
+    """The marks the poll's reads leave on one job (`PollMarks`), as changes to `marks`."""
+    new: dict[str, Any] = {}
+    snapshot = done.snapshots.get(job_id)
+    if snapshot is not None:
+        new["snapshot"] = plan.snapshot_mark(snapshot)
+        if job_id in done.logs_read:
+            new["log_read_at"] = now
+            new["log_spacing"] = reads.event_spacing(previous, done.events.get(job_id, ()))
+    if job_id in done.losses_read:
+        new.update(losses_read_at=now, losses_missing=0, losses_retry_at=None)
+    if job_id in done.losses_missing:
+        missing = new.get("losses_missing", marks.losses_missing)
+        new.update(losses_missing=missing + 1, losses_retry_at=now + reads.loss_backoff(missing))
+    if job_id in done.progress_read:
+        new["progress_read_at"] = now
+    return new

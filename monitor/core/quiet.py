@@ -46,9 +46,9 @@ def unchanged_by(
 ) -> bool:
     """Whether `diff(state, snapshot, (), now, thresholds)` leaves the state as it is (the
     time it was observed aside) and raises nothing."""
-    # Folded at the time it was last observed, an unchanged state comes back equal: `now`
-    # only stamps that time, and what changed (a status, a step) differs at any time.
-    if diff.absorb_snapshot(state, snapshot, state.marks.observed_at or now) != state:
+    # Folded at the time it was last observed, an unchanged state comes back as it is:
+    # `now` only stamps that time, and what changed (a status, a step) differs at any time.
+    if diff.absorb_snapshot(state, snapshot, state.marks.observed_at or now) is not state:
         return False
     if estimates.eta_in_force(state, snapshot) != state.progress.eta:
         return False
