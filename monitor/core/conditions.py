@@ -44,7 +44,7 @@ def step(
     for check in checks:
         key = str(check.kind)
         current = opened.get(key)
-        change = _change(check, current, now, repeat)
+        change = _change(check.active, current, now, repeat)
         if change is ConditionState.FIRING:
             current = Condition(since=now, notified_at=now, detail=check.summary)
             opened[key] = current
@@ -66,28 +66,27 @@ def step(
 
 def due(
     open_conditions: Mapping[str, Condition],
-    checks: Sequence[Check],
+    verdicts: Mapping[Kind, bool],
     now: datetime,
     repeat: timedelta,
 ) -> bool:
-    """Whether `step` would fire, remind or resolve anything at `now`."""
-    checked = set()
-    for check in checks:
-        checked.add(str(check.kind))
-        if _change(check, open_conditions.get(str(check.kind)), now, repeat) is not None:
+    """Whether `step`, given checks with these verdicts (kind: active), would fire, remind
+    or resolve anything at `now`."""
+    for kind, active in verdicts.items():
+        if _change(active, open_conditions.get(str(kind)), now, repeat) is not None:
             return True
-    return any(key not in checked for key in open_conditions)
+    return any(key not in verdicts for key in open_conditions)
 
 
 def _change(
-    check: Check, current: Condition | None, now: datetime, repeat: timedelta
+    active: bool, current: Condition | None, now: datetime, repeat: timedelta
 ) -> ConditionState | None:
     """What one check does to its condition at `now`: fire, remind, resolve or nothing."""
-    if check.active and current is None:
+    if active and current is None:
         return ConditionState.FIRING
-    if check.active and current is not None and now - current.notified_at >= repeat:
+    if active and current is not None and now - current.notified_at >= repeat:
         return ConditionState.REMINDER
-    if not check.active and current is not None:
+    if not active and current is not None:
         return ConditionState.RESOLVED
     return None
 

@@ -25,9 +25,10 @@ from monitor.core.settings import Thresholds
 
 
 def due(state: JobState, now: datetime, thresholds: Thresholds) -> bool:
-    """Whether `step` would fire, remind or resolve anything at `now`."""
-    checks = [] if state.status.terminal else _job_checks(state, now, thresholds, words=False)
-    return conditions.due(state.conditions, checks, now, thresholds.repeat)
+    """Whether `step` would fire, remind or resolve anything at `now` (what a poll asks of
+    every untouched job: the verdicts alone, without the words an alert would say)."""
+    verdicts = {} if state.status.terminal else _verdicts(state, now, thresholds)
+    return conditions.due(state.conditions, verdicts, now, thresholds.repeat)
 
 
 def step(state: JobState, now: datetime, thresholds: Thresholds) -> tuple[JobState, list[Alert]]:
@@ -38,23 +39,33 @@ def step(state: JobState, now: datetime, thresholds: Thresholds) -> tuple[JobSta
     return evolve(state, conditions=opened), alerts
 
 
-def _job_checks(
-    state: JobState, now: datetime, t: Thresholds, *, words: bool = True
-) -> list[conditions.Check]:
-    """The three checks at `now`; `words`: with the summary and facts an alert would say
-    (without, the verdicts alone: what `due` asks of every untouched job each poll)."""
-    waited = now - _waiting_since(state)
-    idle = now - (state.progress.at or state.created_at)
+def _spans(state: JobState, now: datetime) -> tuple[timedelta, timedelta, timedelta]:
+    """How long the job has waited in the queue, gone without progress, and run past its
+    estimate (zero without one)."""
     eta = state.progress.eta
-    late = now - eta if eta else timedelta(0)
+    return (
+        now - _waiting_since(state),
+        now - (state.progress.at or state.created_at),
+        now - eta if eta else timedelta(0),
+    )
+
+
+def _verdicts(state: JobState, now: datetime, t: Thresholds) -> dict[Kind, bool]:
+    """Which of the three conditions hold at `now`."""
+    waited, idle, late = _spans(state, now)
     training = state.status is Status.RUNNING and state.phase is Phase.TRAINING
-    active = {
+    return {
         Kind.QUEUE_STALLED: state.status.waiting and waited >= t.queue_stall,
         Kind.PROGRESS_STALLED: state.status is Status.RUNNING and idle >= t.progress_stall,
-        Kind.ETA_OVERRUN: training and eta is not None and late >= t.eta_grace,
+        Kind.ETA_OVERRUN: training and state.progress.eta is not None and late >= t.eta_grace,
     }
-    if not words:
-        return [conditions.Check(kind=kind, active=on) for kind, on in active.items()]
+
+
+def _job_checks(state: JobState, now: datetime, t: Thresholds) -> list[conditions.Check]:
+    """The three checks at `now`, with the summary and facts an alert would say."""
+    active = _verdicts(state, now, t)
+    waited, idle, late = _spans(state, now)
+    eta = state.progress.eta
     queue_facts: dict[str, FactValue] = {"waiting": human_duration(waited.total_seconds())}
     if state.progress.queue_depth:
         queue_facts["queue_depth"] = state.progress.queue_depth
