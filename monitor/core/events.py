@@ -14,7 +14,7 @@ from monitor.core import causes, estimates, outcomes
 from monitor.core.alerts import (
     Alert,
 )
-from monitor.core.memory import JobState, LogCursor, Refund, Signal
+from monitor.core.memory import JobState, LogCursor, Refund
 from monitor.core.model import EventKind, JobEvent, JobSnapshot, Level
 
 SEEN_KEYS_CAP = 400
@@ -37,11 +37,17 @@ def unseen(state: JobState, events: Sequence[JobEvent]) -> list[JobEvent]:
 def absorb_events(
     state: JobState, fresh: Sequence[JobEvent], snapshot: JobSnapshot
 ) -> tuple[JobState, list[Alert]]:
+    """Each new line is remembered, then read for what it means. Most lines mean nothing
+    more: they are remembered a run at a time (one new state per run, not per line), and
+    a line that may mean more is read once every line up to it is remembered."""
     alerts: list[Alert] = []
     restarts = snapshot.traits.restarts_jobs
+    run: list[JobEvent] = []
     for event in fresh:
-        signals = causes.event_signals(event)
-        state = _remember_event(state, event, signals)
+        run.append(event)
+        if event.kind not in MEANINGFUL and event.level is not Level.ERROR:
+            continue
+        state, run = _remember(state, run), []
         if restarts and event.kind is EventKind.RESTARTED and state.restart.successor is None:
             target = event.names_job if event.names_job != state.job_id else None
             if target:
@@ -65,23 +71,42 @@ def absorb_events(
             state = replace(state, early_stop=estimates.early_stop_text(event.data))
         if event.level is Level.ERROR and event.message:
             state = replace(state, error_detail=event.message)
-    return state, alerts
+    return _remember(state, run), alerts
 
 
-def _remember_event(state: JobState, event: JobEvent, signals: frozenset[Signal]) -> JobState:
-    keys = (*state.log.seen_keys, event.key)
+# The kinds of line `absorb_events` reads for more than the line itself (so do error lines).
+MEANINGFUL = frozenset(
+    {
+        EventKind.RESTARTED,
+        EventKind.REFUNDED,
+        EventKind.EPOCH,
+        EventKind.TRAINING,
+        EventKind.EARLY_STOPPED,
+    }
+)
+
+
+def _remember(state: JobState, run: Sequence[JobEvent]) -> JobState:
+    """A run of new lines remembered: their keys (the oldest forgotten past the cap, the
+    log's floor then moved up to the line that overflowed it), the last few lines for
+    people, their signals, and the progress their times show."""
+    if not run:
+        return state
+    keys = list(state.log.seen_keys)
     floor = state.log.floor
-    if len(keys) > SEEN_KEYS_CAP:
-        # Compact: forget the oldest keys, remember how far the log has been read.
-        keys = keys[-SEEN_KEYS_CAP // 2 :]
-        floor = event.created_at
-    line = f"{event.created_at:%Y-%m-%d %H:%M:%S} {event.type}: {event.message}".strip()
-    recent = (*state.log.recent, line[:300])[-RECENT_EVENTS:]
-    progressed = max(filter(None, (state.progress.at, event.created_at)))
+    for event in run:
+        keys.append(event.key)
+        if len(keys) > SEEN_KEYS_CAP:
+            del keys[: -SEEN_KEYS_CAP // 2]
+            floor = event.created_at
+    lines = (f"{e.created_at:%Y-%m-%d %H:%M:%S} {e.type}: {e.message}".strip()[:300] for e in run)
+    recent = (*state.log.recent, *lines)[-RECENT_EVENTS:]
+    signals = state.signals.union(*(causes.event_signals(e) for e in run))
+    progressed = max(filter(None, (state.progress.at, *(e.created_at for e in run))))
     return replace(
         state,
-        log=LogCursor(seen_keys=keys, floor=floor, last_key=event.key, recent=recent),
-        signals=state.signals | signals,
+        log=LogCursor(seen_keys=tuple(keys), floor=floor, last_key=run[-1].key, recent=recent),
+        signals=signals,
         progress=replace(state.progress, at=progressed),
     )
 
