@@ -272,18 +272,42 @@ class JobSnapshot:
     wandb_project: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     novelties: tuple[Novelty, ...] = ()  # what of the job's payload was new (`Novelty`)
+    _mark: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def ref(self) -> JobRef:
         return JobRef(provider=self.provider, job_id=self.id)
+
+    @property
+    def mark(self) -> str:
+        """A short digest of the fields a job's change shows in, in the list and in a
+        retrieve alike (so a retrieve that adds step counts does not read as a change next
+        poll). Worked out once per snapshot, which never changes: a poll asks for it up to
+        four times (the list's keep, the log plan, the quiet check, `settle`)."""
+        mark = self._mark
+        if mark is None:
+            parts = (
+                self.raw_status,
+                self.updated_at,
+                self.started_at,
+                self.finished_at,
+                self.output_name,
+                self.trained_tokens,
+                self.estimated_finish,
+                self.price_usd,
+                self.error,
+            )
+            mark = hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+            object.__setattr__(self, "_mark", mark)
+        return mark
 
     def filled_from(self, listed: JobSnapshot) -> JobSnapshot:
         """This retrieved job, with what only its list entry carries (Together's full job
         lacks `suffix`; a retrieve may lack `created_at`): the two shapes complete each other."""
         missing = {
             name: getattr(listed, name)
-            for name in self.__dataclass_fields__
-            if getattr(self, name) is None and getattr(listed, name) is not None
+            for name, spec in self.__dataclass_fields__.items()
+            if spec.init and getattr(self, name) is None and getattr(listed, name) is not None
         }
         return replace(self, created_at=listed.created_at, **missing)
 

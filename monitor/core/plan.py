@@ -17,7 +17,6 @@ The rules, each a request not made:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -104,7 +103,7 @@ def worth_a_look(
     else:
         finished, mark = state.status.terminal, state.marks.snapshot
     if finished and state.raw_status == snapshot.raw_status:
-        return mark is not None and mark != snapshot_mark(snapshot)
+        return mark is not None and mark != snapshot.mark
     return True
 
 
@@ -135,24 +134,6 @@ def nudged_jobs(
     that the watch filter takes, and the unknown ones it would watch."""
     known = sorted(job for job in set(nudged) if job in watched)
     return known + nudged_unknown(nudged, states, {}, jobs, followed)
-
-
-def snapshot_mark(snapshot: JobSnapshot) -> str:
-    """A short digest of the fields a job's change shows in, in the list and in a retrieve
-    alike (so a retrieve that adds step counts does not read as a change next poll)."""
-    s = snapshot
-    parts = (
-        s.raw_status,
-        s.updated_at,
-        s.started_at,
-        s.finished_at,
-        s.output_name,
-        s.trained_tokens,
-        s.estimated_finish,
-        s.price_usd,
-        s.error,
-    )
-    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
 
 def unchanged(previous: JobState | None, state: JobState) -> bool:

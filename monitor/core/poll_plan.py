@@ -209,7 +209,7 @@ def _poll_marks(
     new: dict[str, Any] = {}
     snapshot = done.snapshots.get(job_id)
     if snapshot is not None:
-        new["snapshot"] = plan.snapshot_mark(snapshot)
+        new["snapshot"] = snapshot.mark
         if job_id in done.logs_read:
             new["log_read_at"] = now
             new["log_spacing"] = reads.event_spacing(previous, done.events.get(job_id, ()))

@@ -17,7 +17,6 @@ from datetime import datetime
 from monitor.core import diff, estimates, job_conditions, outcomes
 from monitor.core.memory import JobState
 from monitor.core.model import JobSnapshot
-from monitor.core.plan import snapshot_mark
 from monitor.core.reads import Reads
 from monitor.core.settings import Thresholds
 
@@ -36,7 +35,7 @@ def diff_needed(
         state is None
         or reads.any
         or bool(snapshot.events or snapshot.novelties)
-        or state.marks.snapshot != snapshot_mark(snapshot)
+        or state.marks.snapshot != snapshot.mark
         or not unchanged_by(state, snapshot, now, thresholds)
     )
 

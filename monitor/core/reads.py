@@ -7,7 +7,7 @@ the same one request also brings what the list lacks. The rules, each a request 
 made:
 
 - A log is read (`log_reason`) when the job is new, when its snapshot changed (the
-  `snapshot_mark` of the fields a change shows in), or when it runs and is *due*, and
+  `JobSnapshot.mark` of the fields a change shows in), or when it runs and is *due*, and
   always before the progress-stall clock could run out on a stale log. OpenAI's job
   object does not move with new events, so its running jobs are due when their next line
   is expected (`event_spacing`, learnt from their recent lines); when it does not come, or
@@ -45,7 +45,6 @@ from itertools import pairwise
 from monitor.core import job_conditions
 from monitor.core.memory import JobState
 from monitor.core.model import JobEvent, JobSnapshot, Status
-from monitor.core.plan import snapshot_mark
 from monitor.core.settings import Thresholds
 
 LOG_IDLE_CAP = timedelta(minutes=5)
@@ -77,7 +76,7 @@ def log_reason(
     """Why this job's log must be read now, or None to skip it this poll."""
     if state is None:
         return None if baseline and snapshot.status.terminal else LogReason.NEW
-    if state.marks.snapshot != snapshot_mark(snapshot):
+    if state.marks.snapshot != snapshot.mark:
         return LogReason.CHANGED
     if snapshot.status is not Status.RUNNING:
         return None

@@ -9,11 +9,10 @@ import pytest
 
 from monitor.core.diff import diff
 from monitor.core.memory import Fact, JobState
-from monitor.core.model import JobSnapshot, Level, Status
+from monitor.core.model import JobError, JobSnapshot, Level, Status
 from monitor.core.plan import (
     LIST_SLACK,
     list_bound,
-    snapshot_mark,
     tombstone,
     unchanged,
     worth_a_look,
@@ -32,7 +31,7 @@ def seen(snapshot: JobSnapshot, *, read: float, progress: float, log_read: bool 
     log_read_at = at(read) if log_read else None
     return replace(
         state,
-        marks=replace(state.marks, snapshot=snapshot_mark(snapshot), log_read_at=log_read_at),
+        marks=replace(state.marks, snapshot=snapshot.mark, log_read_at=log_read_at),
         progress=replace(state.progress, at=at(progress)),
     )
 
@@ -103,9 +102,36 @@ def test_the_mark_is_the_same_for_a_list_entry_and_its_retrieve() -> None:
     read as a change on the next poll); times, estimates and statuses are changes."""
     listed = together("running", estimated_finish=at(60))
     retrieved = replace(listed, steps_completed=10, queue_depth=0, epochs_completed=1)
-    assert snapshot_mark(listed) == snapshot_mark(retrieved)
-    assert snapshot_mark(listed) != snapshot_mark(replace(listed, updated_at=at(3)))
-    assert snapshot_mark(listed) != snapshot_mark(replace(listed, estimated_finish=at(70)))
+    assert listed.mark == retrieved.mark
+    assert listed.mark != replace(listed, updated_at=at(3)).mark
+    assert listed.mark != replace(listed, estimated_finish=at(70)).mark
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "stored"),
+    [
+        # a running Together job with an estimate and a price
+        (
+            together("running", estimated_finish=at(60), updated_at=at(2), price_usd=12.5),
+            "837014a6a66090af",
+        ),
+        # a failed OpenAI job with its error
+        (
+            openai(
+                "failed",
+                error=JobError(code="x", message="boom"),
+                finished_at=at(9),
+                trained_tokens=1000,
+            ),
+            "3776ce49c6ba6265",
+        ),
+    ],
+)
+def test_the_mark_is_the_digest_earlier_versions_stored(snapshot: JobSnapshot, stored: str) -> None:
+    """Marks are stored with each job: a new digest would read every job as changed once
+    after an upgrade (a log read for each, finished jobs looked at again)."""
+    assert snapshot.mark == stored
+    assert snapshot.mark == stored  # worked out once, the same the second time
 
 
 def state_created(minutes: float, raw: str, job_id: str) -> JobState:

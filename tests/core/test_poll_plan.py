@@ -11,7 +11,7 @@ from monitor.core import poll_plan
 from monitor.core.diff import diff
 from monitor.core.memory import JobState
 from monitor.core.model import JobSnapshot, ProviderKind
-from monitor.core.plan import LIST_SLACK, Settled, snapshot_mark
+from monitor.core.plan import LIST_SLACK, Settled
 from monitor.core.poll_plan import JUST_BEFORE, ReadsDone, Scope
 from monitor.core.reads import Reads
 from monitor.core.routing import JobMatch
@@ -42,7 +42,7 @@ def provider(
 
 def state_of(snapshot: JobSnapshot, minutes: float = 0) -> JobState:
     state, _ = diff(None, snapshot, [], at(minutes), TH)
-    return replace(state, marks=replace(state.marks, snapshot=snapshot_mark(snapshot)))
+    return replace(state, marks=replace(state.marks, snapshot=snapshot.mark))
 
 
 # -- step 1: scope ------------------------------------------------------------------------
@@ -324,7 +324,7 @@ def test_settle_marks_what_the_poll_read(case: SettleCase) -> None:
     )
     (written,) = poll_plan.settle({"ft-s": before}, [state], done, at(20))
     marks = written.marks
-    assert marks.snapshot == snapshot_mark(snapshot)
+    assert marks.snapshot == snapshot.mark
     assert marks.log_read_at == case.log_read_at
     assert marks.losses_read_at == case.losses_read_at
     assert marks.losses_missing == case.losses_missing
@@ -346,7 +346,7 @@ def test_the_keeper_drops_only_settled_jobs_the_provider_left_as_they_were() -> 
     done = together("completed", job_id="ft-done", finished_at=at(5))
     moved = together("completed", job_id="ft-moved", finished_at=at(5))
     settled = {
-        "ft-done": Settled(raw_status="completed", mark=snapshot_mark(done), created_at=T0),
+        "ft-done": Settled(raw_status="completed", mark=done.mark, created_at=T0),
         "ft-moved": Settled(raw_status="completed", mark="another", created_at=T0),
     }
     scope = replace(_scope(frozenset({"ft-open"})), settled=settled)

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.core import plan
 from monitor.core.alerts import Alert, ConditionState, Kind
 from monitor.core.diff import diff
 from monitor.core.memory import JobState
@@ -32,7 +31,7 @@ NO_READS = Reads(log=False, losses=False, retrieve=False)
 def polled(state: JobState | None, snapshot: JobSnapshot, now: datetime) -> JobState:
     """The state a poll leaves: the diff, then the mark the poll records."""
     new, _ = diff(state, snapshot, (), now, TH, silent=state is None)
-    return replace(new, marks=replace(new.marks, snapshot=plan.snapshot_mark(snapshot)))
+    return replace(new, marks=replace(new.marks, snapshot=snapshot.mark))
 
 
 def rediffed(state: JobState, snapshot: JobSnapshot, now: datetime) -> tuple[bool, list[Alert]]:
@@ -114,7 +113,7 @@ def test_a_field_outside_the_mark_that_changed_is_diffed(change: dict[str, objec
     snapshot = together("queued", queue_depth=3, steps_completed=10)
     state = polled(None, snapshot, at(1))
     moved = replace(snapshot, **change)  # type: ignore[arg-type]
-    assert plan.snapshot_mark(moved) == state.marks.snapshot  # the mark does not see it
+    assert moved.mark == state.marks.snapshot  # the mark does not see it
     assert not skips(state, moved, at(2))
     assert rediffed(state, moved, at(2))[0] is False
 
