@@ -30,7 +30,10 @@ T = TypeVar("T")
 
 def dumps(record: object) -> str:
     """A record as compact, key-sorted JSON."""
-    return json.dumps(encode(record), sort_keys=True, allow_nan=False, separators=(",", ":"))
+    return _JSON(encode(record))
+
+
+_JSON = json.JSONEncoder(sort_keys=True, allow_nan=False, separators=(",", ":")).encode
 
 
 def loads(cls: type[T], text: str) -> T:
@@ -44,23 +47,37 @@ def encode(value: object) -> object:
     if value is None or type(value) in _PLAIN:
         return value
     kind: Any = type(value)
+    return _encoder(kind)(value)
+
+
+Encoder = Callable[[Any], object]
+
+
+@cache
+def _encoder(kind: Any) -> Encoder:
+    """The encoding of one type, worked out once: a poll writes hundreds of states of a
+    few dozen values each, and every value of a type is encoded the same way."""
     names = _field_names(kind)
     if names is not None:
-        return {name: encode(getattr(value, name)) for name in names}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime | time):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, frozenset | set):
-        return sorted((encode(v) for v in value), key=json.dumps)
-    if isinstance(value, tuple | list):
-        return [encode(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): encode(v) for k, v in value.items()}
+        return lambda value: {name: encode(getattr(value, name)) for name in names}
+    if issubclass(kind, Enum):
+        return lambda value: value.value
+    if issubclass(kind, datetime | time):
+        return lambda value: value.isoformat()
+    if issubclass(kind, timedelta):
+        return lambda value: value.total_seconds()
+    if issubclass(kind, float):
+        return lambda value: value if math.isfinite(value) else str(value)
+    if issubclass(kind, frozenset | set):
+        return lambda value: sorted((encode(v) for v in value), key=json.dumps)
+    if issubclass(kind, tuple | list):
+        return lambda value: [encode(v) for v in value]
+    if issubclass(kind, Mapping):
+        return lambda value: {str(k): encode(v) for k, v in value.items()}
+    return _as_is
+
+
+def _as_is(value: object) -> object:
     return value
 
 
