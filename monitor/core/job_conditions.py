@@ -32,6 +32,10 @@ def due(state: JobState, now: datetime, thresholds: Thresholds) -> bool:
 
 
 def step(state: JobState, now: datetime, thresholds: Thresholds) -> tuple[JobState, list[Alert]]:
+    """Fire, remind and resolve the job's conditions at `now`. Most polls of a job change
+    none of them: then there are no words to build (`due`)."""
+    if not due(state, now, thresholds):
+        return state, []
     checks = [] if state.status.terminal else _job_checks(state, now, thresholds)
     opened, alerts = conditions.step(
         state.conditions, checks, now, thresholds.repeat, alert_maker(state, now)

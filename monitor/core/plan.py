@@ -140,8 +140,9 @@ def unchanged(previous: JobState | None, state: JobState) -> bool:
     """True when a poll left the state as it was (the time it was observed aside)."""
     if previous is None:
         return False
-    marks = evolve(state.marks, observed_at=previous.marks.observed_at)
-    return previous == evolve(state, marks=marks)
+    if previous.marks != evolve(state.marks, observed_at=previous.marks.observed_at):
+        return False  # the poll read something (a log, metrics): most changed states
+    return previous == evolve(state, marks=previous.marks)
 
 
 def batches(items: Sequence[T], reads: Callable[[T], bool], size: int) -> list[list[T]]:
