@@ -160,7 +160,12 @@ def parse_job(
     ident = read_identity(raw, where or Where(provider), iso_time, created_required=listed)
     obj = ident.obj
     events = obj.get("events")
-    log = parse_events(events, ident.where.at("events")) if isinstance(events, list) else []
+    # A list entry's `events` is empty: no error path for it to build.
+    log = (
+        parse_events(events, ident.where.at("events"))
+        if isinstance(events, list) and events
+        else []
+    )
     updated_at, started_at = iso_time(obj.get("updated_at")), iso_time(obj.get("started_at"))
     phase = parse_phase(ident.status)
     return JobSnapshot(
