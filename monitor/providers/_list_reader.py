@@ -65,7 +65,7 @@ class JobListReader:
 
     @property
     def skipped(self) -> int:
-        """Entries skipped unread: as the last list had them, and dropped again."""
+        """Entries not parsed: their text was the last list's (`_repeats`)."""
         return self._repeats.skipped if self._repeats else 0
 
     def begin(self) -> None:

@@ -50,8 +50,8 @@ class ListMemo:
 
 
 class Repeats:
-    """One list read against the memo (`_stream.ItemStream` asks it); `entries` is this
-    list's, for the memo once the list is read."""
+    """One list read against the memo (the list reader asks it for `_stream.ItemStream`);
+    `entries` is this list's, for the memo once the list is read."""
 
     def __init__(self, memo: ListMemo, keep: Keep) -> None:
         self._memo, self._keep = memo, keep
