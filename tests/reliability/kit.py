@@ -309,6 +309,13 @@ def tally(state: State, channel: str, received: Sequence[str]) -> Tally:
 
 Fact = tuple[str, str, str | None]
 
+# Facts a poll sees only while a status lasts: OpenAI's pause and resume are statuses (its
+# job object shows `paused`), so the pause must outlast what a suite puts between two
+# polls (a kill and the restart, a leader's takeover) on a slow, loaded machine. At the
+# usual ten-second span it lasted ~4.5 s and was missed there (seen on 2 cores under the
+# whole suite); this scenario runs three times as long.
+STRETCH = {"openai_pause_resume": 3.0}
+
 
 @dataclass
 class Scenarios:
@@ -327,6 +334,7 @@ class Scenarios:
         from monitor.simulator import SCENARIOS
         from tests.e2e.test_scenarios_once import EXPECTED
 
+        span *= STRETCH.get(name, 1.0)
         handle = self.sim.add_scenario(name, at=at, time_scale=span / SCENARIOS[name].duration)
         label = f"{name}#{self.count}"
         self.count += 1
