@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import median
@@ -141,8 +142,13 @@ def write_config(tmp: Path, sim: Simulator, receiver: Receiver, interval: float)
     return config
 
 
-def run_daemon(load: Workload, env: dict[str, str] | None = None) -> Process:
-    """`ftmon run` on the workload for `load.seconds` after its first poll."""
+def run_daemon(
+    load: Workload,
+    env: dict[str, str] | None = None,
+    on_steady: Callable[[int], None] | None = None,
+) -> Process:
+    """`ftmon run` on the workload for `load.seconds` after its first poll; `on_steady` is
+    called with the daemon's pid when that poll is over (a profiler attaches then)."""
     receiver = Receiver()
     with tempfile.TemporaryDirectory(prefix="ftmon-heavy-") as tmp, open_sim(load) as sim:
         config = write_config(Path(tmp), sim, receiver, load.interval)
@@ -158,7 +164,7 @@ def run_daemon(load: Workload, env: dict[str, str] | None = None) -> Process:
         try:
             assert daemon.stderr is not None
             churner.start()
-            out.cycles = _cycles(daemon, daemon.stderr, sim, load.seconds)
+            out.cycles = _cycles(daemon, daemon.stderr, sim, load.seconds, on_steady)
             out.peak_rss_mib = peak_rss_mib(daemon.pid)
         finally:
             churner.halt.set()
@@ -169,7 +175,11 @@ def run_daemon(load: Workload, env: dict[str, str] | None = None) -> Process:
 
 
 def _cycles(
-    daemon: subprocess.Popen[str], lines: IO[str], sim: Simulator, seconds: float
+    daemon: subprocess.Popen[str],
+    lines: IO[str],
+    sim: Simulator,
+    seconds: float,
+    on_steady: Callable[[int], None] | None,
 ) -> list[Cycle]:
     """Read the daemon's log until `seconds` after its first full cycle; a cycle ends when
     every provider has completed one more poll."""
@@ -190,6 +200,8 @@ def _cycles(
             marks.append((cpu_seconds(daemon.pid), total, time.monotonic(), routes))
             if len(marks) == 2:
                 stop_at = time.monotonic() + seconds
+                if on_steady is not None:
+                    on_steady(daemon.pid)
         if time.monotonic() >= stop_at:
             break
     return [
@@ -215,8 +227,13 @@ def compile_ftmon() -> None:
     compileall.compile_dir(Path(monitor.__file__).parent, quiet=1)
 
 
-def run_once(load: Workload, env: dict[str, str] | None = None) -> Process:
-    """`ftmon run --once` as a new process, `once_runs + 1` times (the first from empty)."""
+def run_once(
+    load: Workload,
+    env: dict[str, str] | None = None,
+    wrap: Callable[[int], Sequence[str]] = lambda _run: (),
+) -> Process:
+    """`ftmon run --once` as a new process, `once_runs + 1` times (the first from empty);
+    run N's command is prefixed with `wrap(N)` (a profiler's)."""
     compile_ftmon()
     receiver = Receiver()
     out = Process()
@@ -230,7 +247,7 @@ def run_once(load: Workload, env: dict[str, str] | None = None) -> Process:
                 if run:
                     time.sleep(load.once_every)
                 before = sim.stats()["total_requests"]
-                cycle, rss = _one_process(config, env)
+                cycle, rss = _one_process([*wrap(run), *FTMON], config, env)
                 cycle.requests = sim.stats()["total_requests"] - before
                 out.cycles.append(cycle)
                 out.peak_rss_mib = max(out.peak_rss_mib, rss)
@@ -240,10 +257,12 @@ def run_once(load: Workload, env: dict[str, str] | None = None) -> Process:
     return out
 
 
-def _one_process(config: Path, env: dict[str, str] | None) -> tuple[Cycle, float]:
+def _one_process(
+    ftmon: Sequence[str], config: Path, env: dict[str, str] | None
+) -> tuple[Cycle, float]:
     started = time.monotonic()
     child = subprocess.Popen(
-        [*FTMON, "run", "--once", "-c", str(config)],
+        [*ftmon, "run", "--once", "-c", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
