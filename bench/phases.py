@@ -29,13 +29,9 @@ from bench import heavy
 
 IDLE, IMPORTS, OTHER = "idle", "imports and config", "other"
 
-# Frames of an idle stack, (function prefix, file substring): the loop's `select`, a
-# worker thread's wait for work.
-_WAITS = (
-    ("select", "selectors.py"),
-    ("EpollSelector.select", "selectors.py"),
-    ("_worker", "concurrent/futures/thread.py"),
-)
+# The running frame of an idle stack, (function's own name, file substring): the loop's
+# `select`, a worker thread waiting for work (in C, under `_worker`).
+_WAITS = (("select", "selectors.py"), ("_worker", "concurrent/futures/thread.py"))
 
 # Phases that own everything beneath them, in this order (phase, file substring, prefixes
 # of the function's own name): a commit encodes states, a load decodes them, a delivery
@@ -59,12 +55,27 @@ INNERMOST: tuple[tuple[str, str, str], ...] = (
     ("HTTP", "httpcore/", ""),
     ("HTTP", "h11/", ""),
     ("HTTP", "httpx/", ""),
+    ("HTTP", "asyncio/selector_events", ""),  # the loop reading and writing sockets
+    ("HTTP", "anyio/_backends/_asyncio", "data_received"),
     ("diff", "monitor/core/", ""),  # the per-job core: quiet check, diff, settle, plans
     ("diff", "monitor/app/poll_guard", ""),
     ("logging", "structlog/", ""),
     ("logging", "/logging/", ""),
 )
-PHASES = ("HTTP", "parsing", "diff", "commit", "state load", "delivery", "logging", IMPORTS)
+# Where no frame is named above and the running one is asyncio's: the loop itself,
+# running callbacks and tasks.
+LOOP = "asyncio/"
+PHASES = (
+    "HTTP",
+    "parsing",
+    "diff",
+    "commit",
+    "state load",
+    "delivery",
+    "logging",
+    "event loop",
+    IMPORTS,
+)
 
 
 def _split(frame: str) -> tuple[str, str]:
@@ -78,7 +89,8 @@ def phase_of(stack: list[str]) -> str:
     frames = [_split(f) for f in stack]
     if not frames:
         return OTHER
-    if any(fn.startswith(w) and p in file for w, p in _WAITS for fn, file in frames[-3:]):
+    running, file = frames[-1]
+    if any(running.rpartition(".")[2] == name and part in file for name, part in _WAITS):
         return IDLE
     if any("importlib._bootstrap" in file or "monitor/config/" in file for _, file in frames):
         return IMPORTS
@@ -90,7 +102,7 @@ def phase_of(stack: list[str]) -> str:
         for phase, part, prefix in INNERMOST:
             if part in file and name.startswith(prefix):
                 return phase
-    return OTHER
+    return "event loop" if LOOP in names[-1][1] else OTHER
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,11 @@ def test_the_innermost_named_frame_decides() -> None:
     assert phase_of(stack("parse_job (/x/monitor/providers/together.py:100)")) == "parsing"
     assert phase_of(stack("diff (/x/monitor/core/diff.py:40)")) == "diff"
     assert phase_of(stack("helper (/v/somelib/x.py:1)")) == OTHER
+    socket = (
+        "_SelectorSocketTransport._read_ready (/usr/lib/python3.11/asyncio/selector_events.py:9)"
+    )
+    assert phase_of(stack(socket)) == "HTTP"
+    assert phase_of(stack("Handle._run (/usr/lib/python3.11/asyncio/events.py:84)")) == "event loop"
 
 
 def test_a_commit_or_a_load_owns_what_it_calls() -> None:
