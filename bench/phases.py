@@ -111,15 +111,21 @@ class Profile:
 
     samples: Counter[str]
     cycles: int
+    unnamed: Counter[str]  # the running frames of the stacks left as "other"
 
     @classmethod
     def parse(cls, lines: Iterable[str], cycles: int) -> Profile:
-        samples = Counter[str]()
+        samples, unnamed = Counter[str](), Counter[str]()
         for line in lines:
             stack, _, count = line.rstrip("\n").rpartition(" ")
             if stack and count.isdigit():
-                samples[phase_of(stack.split(";"))] += int(count)
-        return cls(samples, cycles)
+                frames = stack.split(";")
+                phase = phase_of(frames)
+                samples[phase] += int(count)
+                if phase == OTHER:
+                    function, file = _split(frames[-1])
+                    unnamed[f"{function} ({file.rpartition('site-packages/')[2]})"] += int(count)
+        return cls(samples, cycles, unnamed)
 
     def busy(self) -> int:
         return sum(n for phase, n in self.samples.items() if phase != IDLE)
@@ -146,6 +152,9 @@ def table(profiles: dict[str, Profile]) -> str:
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
     totals = [f"{p.per_cycle():.2f} s over {p.cycles} cycle(s)" for p in profiles.values()]
     lines.append("| sampled busy | " + " | ".join(totals) + " |")
+    for name, profile in profiles.items():
+        top = ", ".join(f"{frame} {n}" for frame, n in profile.unnamed.most_common(5))
+        lines.append(f"\n{name}, the most sampled frames left as {OTHER}: {top or 'none'}")
     return "\n".join(lines)
 
 
