@@ -59,6 +59,7 @@ INNERMOST: tuple[tuple[str, str, str], ...] = (
     ("HTTP", "anyio/_backends/_asyncio", "data_received"),
     ("diff", "monitor/core/", ""),  # the per-job core: quiet check, diff, settle, plans
     ("diff", "monitor/app/poll_guard", ""),
+    ("delivery", "apprise/", ""),  # a send, in a worker thread
     ("logging", "structlog/", ""),
     ("logging", "/logging/", ""),
 )
@@ -110,11 +111,11 @@ class Profile:
     """Samples by phase, taken at `RATE` a second over `cycles` poll cycles."""
 
     samples: Counter[str]
-    cycles: int
+    cycles: float
     unnamed: Counter[str]  # the running frames of the stacks left as "other"
 
     @classmethod
-    def parse(cls, lines: Iterable[str], cycles: int) -> Profile:
+    def parse(cls, lines: Iterable[str], cycles: float) -> Profile:
         samples, unnamed = Counter[str](), Counter[str]()
         for line in lines:
             stack, _, count = line.rstrip("\n").rpartition(" ")
@@ -136,7 +137,7 @@ class Profile:
     def per_cycle(self, phase: str | None = None) -> float:
         """Sampled seconds a cycle, of one phase or of all but idle."""
         n = self.busy() if phase is None else self.samples[phase]
-        return n / RATE / max(1, self.cycles)
+        return n / RATE / max(1.0, self.cycles)
 
 
 def table(profiles: dict[str, Profile]) -> str:
@@ -150,7 +151,7 @@ def table(profiles: dict[str, Profile]) -> str:
     for phase in (*PHASES, OTHER):
         cells = [f"{p.share(phase):5.1%} ({p.per_cycle(phase):.2f} s)" for p in profiles.values()]
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
-    totals = [f"{p.per_cycle():.2f} s over {p.cycles} cycle(s)" for p in profiles.values()]
+    totals = [f"{p.per_cycle():.2f} s over {p.cycles:.1f} cycle(s)" for p in profiles.values()]
     lines.append("| sampled busy | " + " | ".join(totals) + " |")
     for name, profile in profiles.items():
         top = ", ".join(f"{frame} {n}" for frame, n in profile.unnamed.most_common(5))
@@ -186,16 +187,19 @@ def profile_daemon(load: heavy.Workload) -> Profile:
     with tempfile.TemporaryDirectory(prefix="ftmon-phases-") as tmp:
         out = Path(tmp) / "daemon.txt"
         spies: list[subprocess.Popen[bytes]] = []
-        window = str(max(10, int(load.seconds) - 10))  # over before the daemon is stopped
+        window = max(10, int(load.seconds) - 10)  # over before the daemon is stopped
 
         def attach(pid: int) -> None:
-            command = _record(out, "--pid", str(pid), "--duration", window)
-            spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+            command = _record(out, "--pid", str(pid), "--duration", str(window))
+            spies.append(
+                subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            )
 
         run = heavy.run_daemon(load, on_steady=attach)
         for spy in spies:
-            spy.wait(timeout=60)
-        return Profile.parse(out.read_text().splitlines(), len(run.cycles) - 1)
+            _finished(spy, out)
+        steady = (len(run.cycles) - 1) * window / load.seconds  # the cycles in the window
+        return Profile.parse(out.read_text().splitlines(), steady)
 
 
 def profile_once(load: heavy.Workload) -> Profile:
@@ -203,7 +207,18 @@ def profile_once(load: heavy.Workload) -> Profile:
     with tempfile.TemporaryDirectory(prefix="ftmon-phases-") as tmp:
         out = Path(tmp) / "once.txt"
         heavy.run_once(replace(load, once_runs=1), wrap=lambda n: _record(out, "--") if n else ())
+        if not out.exists():
+            raise SystemExit(f"py-spy wrote no profile of run --once ({out})")
         return Profile.parse(out.read_text().splitlines(), 1)
+
+
+def _finished(spy: subprocess.Popen[bytes], out: Path) -> None:
+    """Wait for py-spy; say why when it could not attach (not root, and ptrace limited by
+    `kernel.yama.ptrace_scope`)."""
+    _, errors = spy.communicate(timeout=60)
+    if spy.returncode != 0 or not out.exists():
+        said = errors.decode(errors="replace").strip()[-500:]
+        raise SystemExit(f"py-spy could not profile the daemon (exit {spy.returncode}): {said}")
 
 
 def main() -> None:
