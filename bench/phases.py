@@ -87,15 +87,15 @@ def _split(frame: str) -> tuple[str, str]:
 
 def phase_of(stack: list[str]) -> str:
     """The phase of one sampled stack, outermost frame first."""
-    frames = [_split(f) for f in stack]
-    if not frames:
+    # each frame as (the function's own name, its file)
+    names = [(function.rpartition(".")[2], file) for function, file in map(_split, stack)]
+    if not names:
         return OTHER
-    running, file = frames[-1]
-    if any(running.rpartition(".")[2] == name and part in file for name, part in _WAITS):
+    running, file = names[-1]
+    if any(running == name and part in file for name, part in _WAITS):
         return IDLE
-    if any("importlib._bootstrap" in file or "monitor/config/" in file for _, file in frames):
+    if any("importlib._bootstrap" in file or "monitor/config/" in file for _, file in names):
         return IMPORTS
-    names = [(function.rpartition(".")[2], file) for function, file in frames]
     for phase, part, prefixes in CONTAINING:
         if any(part in file and name.startswith(prefixes) for name, file in names):
             return phase
